@@ -1,0 +1,22 @@
+"""Longshore: run other people's code as jobs, each in its own Docker container, over Celery.
+
+`submit` and `JobHandle` are imported on first use, so `import longshore` never
+parses settings or connects anywhere by itself.
+"""
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["submit", "JobHandle", "JobStatus", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("submit", "JobHandle"):
+        from longshore import jobs
+
+        return getattr(jobs, name)
+    if name == "JobStatus":
+        from longshore.status import JobStatus
+
+        return JobStatus
+    raise AttributeError(f"module 'longshore' has no attribute {name!r}")

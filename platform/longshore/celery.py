@@ -1,0 +1,49 @@
+"""The Celery application: `celery -A longshore worker` finds `app` here.
+
+Configuration follows what a job platform needs from Celery: late acks so a
+killed worker's step is redelivered, one message prefetched per slot, durable
+queues declared explicitly, publisher confirms, and task events for Flower.
+"""
+
+from __future__ import annotations
+
+from celery import Celery, signals
+
+from longshore.routing import CONTROL_QUEUE, declared_queues, set_local_worker, worker_queue
+from longshore.runtime import get_runtime
+
+
+def create_app() -> Celery:
+    """Build the app from the process's settings and stack manifest."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    celery_app = Celery("longshore", include=["longshore.lifecycle"])
+    transport_options = {"confirm_publish": True} if not settings.embedded else {"polling_interval": 0.01}
+    celery_app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=transport_options,
+        task_queues=declared_queues(runtime.manifest.names()),
+        task_default_queue=CONTROL_QUEUE,
+        task_create_missing_queues=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+    )
+    return celery_app
+
+
+app = create_app()
+
+
+@signals.celeryd_after_setup.connect
+def _consume_own_queue(sender: str, instance, **_kwargs) -> None:
+    """Every worker also consumes its own queue, for the later steps of what it pulled."""
+    set_local_worker(sender)
+    instance.app.amqp.queues.select_add(worker_queue(sender))

@@ -1,0 +1,241 @@
+"""A job's life in one file: pull → create → start → wait → reap, one Celery task per step.
+
+Each step receives ids (job id, attempt number), re-reads the job from the store,
+and does nothing if that attempt is no longer current or the job has ended: a
+duplicate or late message is harmless. Steps are idempotent under redelivery:
+the container's name is derived from the attempt, so a second `create` adopts
+the first container instead of making another.
+
+The pull runs on any worker serving the job's stack; the later steps are sent to
+the queue of the worker that pulled, so they use the same Docker engine. The job
+is finished as soon as its container exited and its output was read; removing
+the container (reap) is a separate message, off the job's critical path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Task
+
+from longshore.celery import app
+from longshore.engine import (
+    LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_JOB, LABEL_WORKER, PAYLOAD_PATH, RESULT_PATH, TASK_DIR,
+    ContainerSpec, DockerFailure, TransientDockerFailure,
+)
+from longshore.routing import local_worker, worker_queue
+from longshore.runtime import get_runtime
+from longshore.stacks import PullPolicy, stack_queue
+from longshore.status import JobStatus
+from longshore.store import Job
+
+log = logging.getLogger(__name__)
+
+#: Celery retry policy of each step for transient engine failures: exponential
+#: backoff with jitter, capped. Permanent failures are never retried.
+RETRY_POLICIES: dict[str, dict[str, Any]] = {
+    "pull": {"max_retries": 6, "retry_backoff": 1, "retry_backoff_max": 30},
+    "create": {"max_retries": 6, "retry_backoff": 1, "retry_backoff_max": 30},
+    "start": {"max_retries": 6, "retry_backoff": 1, "retry_backoff_max": 30},
+    "wait": {"max_retries": 10, "retry_backoff": 1, "retry_backoff_max": 30},
+    "reap": {"max_retries": 10, "retry_backoff": 2, "retry_backoff_max": 120},
+}
+
+
+def container_name(job_id: str, attempt: int) -> str:
+    """The one name an attempt's container can have: what makes create idempotent."""
+    return f"longshore-{job_id}-{attempt}"
+
+
+class LifecycleStep(Task):
+    """Base of the step tasks: transient engine failures retry; exhausted retries fail the job."""
+
+    autoretry_for = (TransientDockerFailure,)
+    retry_jitter = True
+    step = ""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+        """The step gave up: the job fails with the reason in words, and its container is reaped."""
+        job_id, attempt = args[0], args[1]
+        if self.step == "reap":
+            log.error("could not remove container of %s attempt %s: %s", job_id, attempt, exc)
+            return
+        error = f"the platform could not {self.step} the container after {self.request.retries} retries: {exc}"
+        if get_runtime().store.finish(job_id, attempt, JobStatus.FAILED, error=error):
+            _send(reap_container, job_id, attempt, local_worker())
+
+
+def _send(task: Task, job_id: str, attempt: int, nodename: str) -> None:
+    """Send the attempt's next step to the queue of the worker that pulled it."""
+    task.apply_async((job_id, attempt), queue=worker_queue(nodename))
+
+
+def _current(job_id: str, attempt: int) -> Job | None:
+    """The job if `attempt` is its current, unfinished attempt; None for a stale message."""
+    job = get_runtime().store.get_job(job_id)
+    if job.attempt != attempt or job.status.final:
+        log.info("ignoring stale step for %s attempt %s (%s, attempt %s)", job_id, attempt, job.status.value, job.attempt)
+        return None
+    return job
+
+
+def _fail(job_id: str, attempt: int, failure: DockerFailure, nodename: str) -> None:
+    """A permanent failure: the job fails at once with the error in words, then is reaped."""
+    get_runtime().store.finish(job_id, attempt, JobStatus.FAILED, error=str(failure))
+    _send(reap_container, job_id, attempt, nodename)
+
+
+@app.task(bind=True, base=LifecycleStep, name="longshore.pull_image", step="pull", **RETRY_POLICIES["pull"])
+def pull_image(self: LifecycleStep, job_id: str, attempt: int) -> None:
+    """Make the job's image present on this worker's engine (pulling if missing or asked to)."""
+    runtime = get_runtime()
+    if not runtime.store.claim_attempt(job_id, attempt, worker=local_worker(), host=runtime.settings.hostname):
+        return
+    job = runtime.store.get_job(job_id)
+    stack = runtime.manifest.get(job.stack)
+    started = time.perf_counter()
+    try:
+        runtime.engine.ensure_image(job.image, always_pull=stack.pull is PullPolicy.ALWAYS)
+    except TransientDockerFailure:
+        raise
+    except DockerFailure as failure:
+        runtime.store.finish(job_id, attempt, JobStatus.FAILED, error=str(failure))
+        return
+    runtime.store.record_step(job_id, attempt, "pull", time.perf_counter() - started)
+    _send(create_container, job_id, attempt, local_worker())
+
+
+@app.task(bind=True, base=LifecycleStep, name="longshore.create_container", step="create", **RETRY_POLICIES["create"])
+def create_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
+    """Create the attempt's container with its limits, payload and labels; check the limits held."""
+    runtime = get_runtime()
+    job = _current(job_id, attempt)
+    if job is None:
+        return
+    stack = runtime.manifest.get(job.stack)
+    name = container_name(job_id, attempt)
+    spec = ContainerSpec(
+        name=name,
+        image=job.image,
+        command=job.command,
+        env={**job.env, "TASK_ID": job_id, "PAYLOAD_FILE": PAYLOAD_PATH, "TASK_DIR": TASK_DIR,
+             "RESULT_FILE": RESULT_PATH},
+        user=stack.user,
+        memory_bytes=job.memory_bytes,
+        cpus=job.cpus,
+        labels={
+            LABEL_JOB: job_id,
+            LABEL_ATTEMPT: str(attempt),
+            LABEL_WORKER: local_worker(),
+            LABEL_DEADLINE: f"{time.time() + job.timeout_seconds:.0f}",
+        },
+        payload=job.payload,
+        output_limit_bytes=runtime.settings.output_limit_bytes,
+    )
+    started = time.perf_counter()
+    try:
+        container_id = runtime.engine.create(spec)
+    except TransientDockerFailure:
+        raise
+    except DockerFailure as failure:
+        _fail(job_id, attempt, failure, local_worker())
+        return
+    runtime.store.record_step(job_id, attempt, "create", time.perf_counter() - started,
+                              container_id=container_id, container_name=name)
+    _send(start_container, job_id, attempt, local_worker())
+
+
+@app.task(bind=True, base=LifecycleStep, name="longshore.start_container", step="start", **RETRY_POLICIES["start"])
+def start_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
+    """Start the container once and mark the job running."""
+    runtime = get_runtime()
+    job = _current(job_id, attempt)
+    name = container_name(job_id, attempt)
+    if job is None:
+        _send(reap_container, job_id, attempt, local_worker())
+        return
+    started = time.perf_counter()
+    try:
+        # A redelivered start must not restart a container that already ran.
+        state = runtime.engine.state(name) if job.status is JobStatus.RUNNING or _redelivered(self) else None
+        if state is None or state.get("Status") == "created":
+            runtime.engine.start(name)
+    except TransientDockerFailure:
+        raise
+    except DockerFailure as failure:
+        _fail(job_id, attempt, failure, local_worker())
+        return
+    if not runtime.store.mark_running(job_id, attempt) and runtime.store.get_job(job_id).status.final:
+        # Ended (cancelled) while starting: stop it now rather than let it run unwatched.
+        runtime.engine.kill(name)
+        _send(reap_container, job_id, attempt, local_worker())
+        return
+    runtime.store.record_step(job_id, attempt, "start", time.perf_counter() - started)
+    _send(wait_container, job_id, attempt, local_worker())
+
+
+@app.task(bind=True, base=LifecycleStep, name="longshore.wait_container", step="wait", **RETRY_POLICIES["wait"])
+def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
+    """Wait for the container to exit (killing it at the timeout), collect what it left, finish the job."""
+    runtime = get_runtime()
+    job = _current(job_id, attempt)
+    if job is None:
+        return
+    name = container_name(job_id, attempt)
+    started = time.perf_counter()
+    remaining = job.timeout_seconds - (time.time() - (job.started_at or time.time()))
+    try:
+        exit_code = runtime.engine.wait(name, remaining)
+        if exit_code is None:
+            runtime.engine.kill(name)
+        report = runtime.engine.collect(
+            name,
+            output_limit_bytes=runtime.settings.output_limit_bytes,
+            result_limit_bytes=runtime.settings.result_limit_bytes,
+        )
+    except TransientDockerFailure:
+        raise
+    except DockerFailure as failure:
+        _fail(job_id, attempt, failure, local_worker())
+        return
+    status, error = _outcome(job, exit_code, report.oom_killed)
+    runtime.store.finish(
+        job_id, attempt, status, exit_code=report.exit_code, error=error, output=report.output,
+        output_truncated=report.output_truncated, result=report.result,
+    )
+    runtime.store.record_step(job_id, attempt, "wait", time.perf_counter() - started)
+    _send(reap_container, job_id, attempt, local_worker())
+
+
+@app.task(bind=True, base=LifecycleStep, name="longshore.reap_container", step="reap", **RETRY_POLICIES["reap"])
+def reap_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
+    """Remove the attempt's container; already gone is fine."""
+    runtime = get_runtime()
+    started = time.perf_counter()
+    runtime.engine.remove(container_name(job_id, attempt))
+    runtime.store.record_step(job_id, attempt, "reap", time.perf_counter() - started, reaped_at=time.time())
+
+
+def publish_pull(job_id: str, attempt: int, stack_name: str) -> None:
+    """Put an attempt's first step on its stack's queue."""
+    pull_image.apply_async((job_id, attempt), queue=stack_queue(stack_name))
+
+
+def _outcome(job: Job, exit_code: int | None, oom_killed: bool) -> tuple[JobStatus, str | None]:
+    """Turn how the container ended into the job's status and an error in words."""
+    if exit_code is None:
+        return JobStatus.TIMED_OUT, f"killed after running past its timeout of {job.timeout_seconds:g} seconds"
+    if oom_killed:
+        return JobStatus.OOM_KILLED, (
+            f"killed: out of memory (limit {job.memory_bytes // (1 << 20)} MiB); "
+            "raise the job's memory limit"
+        )
+    if exit_code == 0:
+        return JobStatus.SUCCEEDED, None
+    return JobStatus.FAILED, f"the job's command exited with code {exit_code}"
+
+
+def _redelivered(task: Task) -> bool:
+    return bool((task.request.delivery_info or {}).get("redelivered"))

@@ -1,0 +1,80 @@
+"""Starting workers: a real Celery worker per host, or one inside this process (embedded)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from celery.apps.worker import Worker as CeleryWorker
+from celery.worker import WorkController
+
+from longshore.celery import app
+from longshore.routing import CONTROL_QUEUE, set_local_worker, worker_queue
+from longshore.runtime import get_runtime
+from longshore.stacks import stack_queue
+
+log = logging.getLogger(__name__)
+
+_embedded_lock = threading.Lock()
+_embedded: WorkController | None = None
+
+
+def worker_queues(stacks: list[str]) -> list[str]:
+    """The shared queues a worker serving `stacks` consumes (its own queue is added at setup)."""
+    manifest = get_runtime().manifest
+    for name in stacks:
+        manifest.get(name)  # an unknown stack stops the worker with the known ones named
+    return [CONTROL_QUEUE] + [stack_queue(name) for name in stacks]
+
+
+def default_nodename(stacks: list[str]) -> str:
+    """A node name unique on this host: the stacks served and the process id."""
+    label = "-".join(stacks) if len(stacks) <= 3 else f"{len(stacks)}stacks"
+    return f"{label}-{os.getpid()}@{get_runtime().settings.hostname}"
+
+
+def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO") -> None:
+    """Run a Celery worker in the foreground: `slots` containers at once, thread pool."""
+    queues = worker_queues(stacks)
+    worker = CeleryWorker(
+        app=app,
+        hostname=nodename or default_nodename(stacks),
+        queues=queues,
+        pool_cls="threads",
+        concurrency=slots,
+        loglevel=loglevel,
+        send_events=True,
+        without_mingle=True,
+        without_gossip=True,
+    )
+    worker.start()
+    raise SystemExit(worker.exitcode)
+
+
+def ensure_embedded_worker() -> WorkController:
+    """Start, once per process, a real Celery worker in a thread serving every stack."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is not None:
+            return _embedded
+        runtime = get_runtime()
+        stacks = runtime.manifest.names()
+        nodename = f"embedded-{os.getpid()}@{runtime.settings.hostname}"
+        worker = WorkController(
+            app=app,
+            hostname=nodename,
+            queues=worker_queues(stacks),
+            pool="threads",
+            concurrency=runtime.settings.embedded_slots,
+            loglevel=logging.WARNING,
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+        )
+        set_local_worker(nodename)
+        app.amqp.queues.select_add(worker_queue(nodename))
+        thread = threading.Thread(target=worker.start, name="longshore-embedded-worker", daemon=True)
+        thread.start()
+        _embedded = worker
+        return worker

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Start the local services Longshore needs for development and CI, installing
+# any that are missing (CI machines start bare). Idempotent: whatever already
+# runs is reused, never restarted. Exports nothing; clients use these URLs:
+#
+#   docker      unix:///var/run/docker.sock
+#   rabbitmq    amqp://guest:guest@127.0.0.1:5672//   (management http://127.0.0.1:15672, metrics :15692)
+#   postgres    postgresql://longshore:longshore@127.0.0.1:5432/longshore
+#   registry    127.0.0.1:5000   (plain HTTP, no auth; the engine treats 127.0.0.0/8 as insecure)
+#   prometheus  only installs promtool/prometheus; tests start their own server
+#
+# Usage: scripts/services.sh [docker] [rabbitmq] [postgres] [registry] [prometheus]
+#        (no arguments = docker rabbitmq postgres registry)
+set -euo pipefail
+
+REGISTRY_DIR=/tmp/longshore-registry
+APT_UPDATED=
+
+log() { echo "services.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# need PATTERN PKG: install PKG unless a file matches the glob PATTERN;
+# apt-get update at most once per run
+need() {
+    local pattern=$1 pkg=$2
+    compgen -G "$pattern" >/dev/null && return 0
+    log "installing $pkg"
+    if [[ -z $APT_UPDATED ]]; then apt-get update -qq; APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq "$pkg" >/dev/null
+}
+
+# wait_for NAME SECONDS LOGFILE CMD...: poll CMD once a second; on timeout show the log and fail
+wait_for() {
+    local name=$1 secs=$2 logfile=$3; shift 3
+    local i
+    for ((i = 0; i < secs; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    log "$name did not become ready within ${secs}s; tail of $logfile:"
+    # shellcheck disable=SC2086  # unquoted on purpose: may list several logs or a glob
+    tail -n 30 $logfile >&2 || true
+    die "$name: timeout"
+}
+
+start_docker() {
+    need /usr/sbin/dockerd docker.io   # Debian puts dockerd in sbin
+    docker info >/dev/null 2>&1 && return 0
+    # a dockerd that is still starting is waited for, not started twice
+    if ! pgrep -x dockerd >/dev/null; then
+        # setsid+nohup: the daemon must outlive this shell
+        (setsid nohup dockerd --host unix:///var/run/docker.sock >/tmp/longshore-dockerd.log 2>&1 &)
+    fi
+    wait_for docker 60 /tmp/longshore-dockerd.log docker info
+}
+
+# ping answers as soon as the Erlang node is up, ~1 s before the listeners
+# open; check_port_connectivity waits for AMQP, management and metrics ports
+rabbit_up() { rabbitmq-diagnostics -q ping -t 5; }
+rabbit_ready() { rabbitmq-diagnostics -q check_port_connectivity -t 5; }
+
+start_rabbitmq() {
+    need /usr/sbin/rabbitmq-server rabbitmq-server
+    local plugins=(rabbitmq_management rabbitmq_prometheus)
+    local logs="/tmp/longshore-rabbitmq.log /var/log/rabbitmq/*.log"
+    if rabbit_up >/dev/null 2>&1; then
+        wait_for rabbitmq 90 "$logs" rabbit_ready
+        rabbitmq-plugins -q enable "${plugins[@]}" >/dev/null   # online: takes effect now
+        return 0
+    fi
+    rabbitmq-plugins -q enable --offline "${plugins[@]}" >/dev/null  # read at start
+    # listen on loopback only (the default is all interfaces); conf.d leaves
+    # /etc/rabbitmq/rabbitmq.conf free for tests that tune e.g. consumer_timeout
+    mkdir -p /etc/rabbitmq/conf.d
+    cat >/etc/rabbitmq/conf.d/10-longshore.conf <<'EOF'
+listeners.tcp.default = 127.0.0.1:5672
+management.tcp.ip = 127.0.0.1
+prometheus.tcp.ip = 127.0.0.1
+EOF
+    # the Debian wrapper drops to the rabbitmq user; -detached returns at once
+    rabbitmq-server -detached >/tmp/longshore-rabbitmq.log 2>&1 || true
+    wait_for rabbitmq 90 "$logs" rabbit_ready
+}
+
+psql_pg() { (cd / && runuser -u postgres -- psql -XqtA -v ON_ERROR_STOP=1 "$@"); }
+
+start_postgres() {
+    need "/usr/lib/postgresql/*/bin/postgres" postgresql
+    local ver
+    # shellcheck disable=SC2012  # names are plain version numbers
+    ver=$(ls /usr/lib/postgresql | sort -n | tail -n 1)   # newest installed major
+    [[ -n $ver ]] || die "postgres: no server under /usr/lib/postgresql"
+    [[ -d /etc/postgresql/$ver/main ]] || pg_createcluster "$ver" main >/dev/null
+    # --skip-systemctl-redirect: no systemd here; status exits 3 when stopped
+    if ! pg_ctlcluster "$ver" main status >/dev/null 2>&1; then
+        pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+    fi
+    wait_for postgres 60 "/var/log/postgresql/postgresql-$ver-main.log" pg_isready -q -h 127.0.0.1
+    if [[ $(psql_pg -c "SELECT 1 FROM pg_roles WHERE rolname = 'longshore'") != 1 ]]; then
+        psql_pg -c "CREATE ROLE longshore LOGIN CREATEDB PASSWORD 'longshore'"
+    fi
+    if [[ $(psql_pg -c "SELECT 1 FROM pg_database WHERE datname = 'longshore'") != 1 ]]; then
+        psql_pg -c "CREATE DATABASE longshore OWNER longshore"
+    fi
+}
+
+start_registry() {
+    need /usr/bin/docker-registry docker-registry
+    curl -fsS -m 2 http://127.0.0.1:5000/v2/ >/dev/null 2>&1 && return 0
+    mkdir -p "$REGISTRY_DIR/data"
+    # our own config: the packaged one asks for htpasswd auth
+    cat >"$REGISTRY_DIR/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DIR/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+EOF
+    (setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" >"$REGISTRY_DIR/registry.log" 2>&1 &)
+    wait_for registry 30 "$REGISTRY_DIR/registry.log" curl -fsS -m 2 http://127.0.0.1:5000/v2/
+}
+
+start_prometheus() {
+    need /usr/bin/promtool prometheus
+}
+
+services=("$@")
+[[ ${#services[@]} -gt 0 ]] || services=(docker rabbitmq postgres registry)
+for s in "${services[@]}"; do
+    case $s in
+        docker | rabbitmq | postgres | registry | prometheus) ;;
+        *) die "unknown service '$s' (expected docker rabbitmq postgres registry prometheus)" ;;
+    esac
+done
+
+ready=()
+for s in "${services[@]}"; do
+    t0=$SECONDS
+    "start_$s"
+    ready+=("$s ready ($((SECONDS - t0))s)")
+done
+printf '%s\n' "${ready[@]}"
