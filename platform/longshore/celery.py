@@ -17,7 +17,7 @@ def create_app() -> Celery:
     """Build the app from the process's settings and stack manifest."""
     runtime = get_runtime()
     settings = runtime.settings
-    celery_app = Celery("longshore", include=["longshore.lifecycle"])
+    celery_app = Celery("longshore", include=["longshore.lifecycle", "longshore.jobs"])
     transport_options = {"confirm_publish": True} if not settings.embedded else {"polling_interval": 0.01}
     celery_app.conf.update(
         broker_url=settings.broker_url,

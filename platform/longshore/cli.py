@@ -44,7 +44,12 @@ def cli() -> None:
 def run(stack, image, env_pairs, payload, timeout, memory, cpus, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     from longshore.jobs import submit
+    from longshore.runtime import get_runtime
 
+    embedded = get_runtime().settings.embedded
+    if detach and embedded:
+        click.echo("longshore: --detach needs a broker and a running worker: set LONGSHORE_BROKER_URL=amqp://…", err=True)
+        sys.exit(PLATFORM_FAILURE_EXIT_CODE)
     try:
         handle = submit(
             stack=stack, command=list(command) or None, payload=_payload(payload),
@@ -60,9 +65,7 @@ def run(stack, image, env_pairs, payload, timeout, memory, cpus, detach, command
     click.echo(job.output or "", nl=False)
     if job.error:
         click.echo(f"longshore: job {job.id} {job.status.value}: {job.error}", err=True)
-    from longshore.runtime import get_runtime
-
-    if get_runtime().settings.embedded:
+    if embedded:
         handle.wait_reaped()  # the in-process worker ends with us: let it remove the container
     sys.exit(_exit_code(job.status, job.exit_code))
 

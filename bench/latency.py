@@ -1,0 +1,101 @@
+"""Latency of a trivial job through the distributed path, against `docker run --rm` of the same container.
+
+Runs `true` N times through RabbitMQ + PostgreSQL + one worker (submit → wait
+returns), and, interleaved in the same run on the same engine, `docker run --rm`
+of the same image with the same limits. Prints p50 and p99 of both and their
+ratio. Needs the services of scripts/services.sh and the busybox stack image.
+
+    python3 bench/latency.py [--jobs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_ID = uuid.uuid4().hex[:8]
+VHOST = f"longshore-bench-{RUN_ID}"
+DATABASE = f"longshore_bench_{RUN_ID}"
+IMAGE = "longshore/busybox:1"
+# The flags Longshore gives a busybox-stack job, so both sides start the same container.
+DOCKER_RUN = ["docker", "run", "--rm", "--network", "none", "--memory", "64m", "--memory-swap", "64m",
+              "--cpus", "0.5", "--pids-limit", "256", "--cap-drop", "ALL",
+              "--security-opt", "no-new-privileges", "--user", "65534:65534", IMAGE, "true"]
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    args = parser.parse_args()
+
+    env = {
+        "LONGSHORE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
+        "LONGSHORE_DATABASE_URL": f"postgresql://longshore:longshore@127.0.0.1:5432/{DATABASE}",
+        "LONGSHORE_STACKS": str(REPO / "workers" / "stacks.toml"),
+        "LONGSHORE_HOME": tempfile.mkdtemp(prefix="longshore-bench-"),
+    }
+    os.environ.update(env)
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"], check=True)
+    subprocess.run(["su", "postgres", "-c", f"psql -q -c 'CREATE DATABASE {DATABASE} OWNER longshore'"], check=True)
+    subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
+    worker = subprocess.Popen(["longshore", "worker", "--stacks", "busybox", "--slots", "2", "--loglevel", "WARNING"],
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import longshore
+
+        platform_ms, docker_ms = [], []
+        for i in range(args.warmup + args.jobs):
+            started = time.perf_counter()
+            job = longshore.submit("busybox", ["true"]).wait(timeout=60)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert job.status.value == "succeeded", job.error
+            started = time.perf_counter()
+            subprocess.run(DOCKER_RUN, check=True)
+            baseline = (time.perf_counter() - started) * 1000
+            if i >= args.warmup:
+                platform_ms.append(elapsed)
+                docker_ms.append(baseline)
+        steps = _step_medians(longshore)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST])
+        subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {DATABASE} WITH (FORCE)'"])
+
+    print(f"{args.jobs} jobs of `true`, interleaved, same engine, same image and limits")
+    print(f"{'path':34} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'longshore (RabbitMQ+PostgreSQL)':34} {percentile(platform_ms, .5):8.0f} {percentile(platform_ms, .99):8.0f}")
+    print(f"{'docker run --rm':34} {percentile(docker_ms, .5):8.0f} {percentile(docker_ms, .99):8.0f}")
+    print(f"ratio p50 {percentile(platform_ms, .5) / percentile(docker_ms, .5):.2f}  "
+          f"p99 {percentile(platform_ms, .99) / percentile(docker_ms, .99):.2f}  (target ≤ 1.0)")
+    print("median step times, ms: " + "  ".join(f"{k}={v:.0f}" for k, v in steps.items()))
+    return 0
+
+
+def _step_medians(longshore) -> dict[str, float]:
+    from longshore.runtime import get_runtime
+
+    store = get_runtime().store
+    attempts = [a for job in store.list_jobs(limit=1000) for a in store.list_attempts(job.id)]
+    return {step: statistics.median(a.step_seconds[step] * 1000 for a in attempts if a.step_seconds[step] is not None)
+            for step in ("pull", "create", "start", "wait", "reap")}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The embedded default, through the CLI as a first-time user runs it: no broker, no database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+
+def longshore(env, *args, timeout=60):
+    return subprocess.run(["longshore", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_prints_output_collects_result_and_exits_with_the_jobs_code(docker_engine, embedded_env):
+    # Given the embedded default and a job that reads its payload and writes a result
+    script = 'cat "$PAYLOAD_FILE"; echo; echo "id=$TASK_ID"; echo \'{"sum": 3}\' > "$TASK_DIR/result.json"; exit 3'
+    # When it runs
+    done = longshore(embedded_env, "run", "--stack", "busybox", "--payload", '{"a": 1, "b": 2}', "--", "sh", "-c", script)
+    # Then its output is printed and the CLI exits with the job's exit code
+    assert done.returncode == 3, done.stderr
+    assert '{"a": 1, "b": 2}' in done.stdout
+    job_id = done.stdout.split("id=")[1].split()[0]
+    status = json.loads(longshore(embedded_env, "status", job_id, "--json").stdout)
+    assert status["status"] == "failed" and status["exit_code"] == 3
+    assert json.loads(status["result"]) == {"sum": 3}
+    assert status["attempts"][0]["worker"].startswith("embedded-")
+    assert longshore(embedded_env, "logs", job_id).stdout == done.stdout
+
+
+def test_a_succeeding_job_exits_zero(docker_engine, embedded_env):
+    done = longshore(embedded_env, "run", "--", "echo", "hello from longshore")
+    assert (done.returncode, done.stdout) == (0, "hello from longshore\n"), done.stderr
+
+
+def test_unknown_stack_is_refused_with_the_known_stacks_named(embedded_env):
+    done = longshore(embedded_env, "run", "--stack", "cobol", "--", "true")
+    assert done.returncode == 125
+    assert "unknown stack 'cobol'" in done.stderr and "busybox" in done.stderr
+    assert "cobol" not in longshore(embedded_env, "ls").stdout
+
+
+def test_a_bad_setting_stops_the_program_naming_the_variable(embedded_env):
+    done = longshore({**embedded_env, "LONGSHORE_OUTPUT_LIMIT_BYTES": "lots"}, "stacks")
+    assert done.returncode == 2
+    assert "LONGSHORE_OUTPUT_LIMIT_BYTES" in done.stderr and "'lots' is not a number" in done.stderr
+
+
+def test_a_job_past_its_timeout_is_killed_and_exits_124(docker_engine, embedded_env):
+    started = time.monotonic()
+    done = longshore(embedded_env, "run", "--timeout", "2", "--", "sleep", "60")
+    assert done.returncode == 124, done.stderr
+    assert time.monotonic() - started < 15
+    assert "timed_out" in done.stderr
