@@ -39,9 +39,11 @@ def cli() -> None:
 @click.option("--timeout", type=float, help="Seconds before the job is killed.")
 @click.option("--memory", help="Memory limit, e.g. 128m.")
 @click.option("--cpus", type=float, help="CPU share, e.g. 0.5.")
+@click.option("--retries", type=int, default=0, help="Attempts after the first when the command exits non-zero.")
+@click.option("--retry-delay", type=float, default=0, help="Seconds between those attempts.")
 @click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(stack, image, env_pairs, payload, timeout, memory, cpus, detach, command) -> None:
+def run(stack, image, env_pairs, payload, timeout, memory, cpus, retries, retry_delay, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     from longshore.jobs import submit
     from longshore.runtime import get_runtime
@@ -54,6 +56,7 @@ def run(stack, image, env_pairs, payload, timeout, memory, cpus, detach, command
         handle = submit(
             stack=stack, command=list(command) or None, payload=_payload(payload),
             env=_env(env_pairs), timeout=timeout, image=image, memory=memory, cpus=cpus,
+            retries=retries, retry_delay=retry_delay,
         )
     except (InvalidJob, ConfigError) as exc:
         click.echo(f"longshore: {exc}", err=True)
@@ -135,6 +138,17 @@ def logs(job_id: str) -> None:
     click.echo(job.output or "", nl=False)
     if job.output_truncated:
         click.echo("longshore: output was truncated to its last bytes (LONGSHORE_OUTPUT_LIMIT_BYTES)", err=True)
+
+
+@cli.command()
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a job: a queued job never starts; a running one is stopped and reaped."""
+    from longshore.jobs import JobHandle
+
+    _get(job_id)
+    job = JobHandle(job_id).cancel()
+    click.echo(f"{job.id} {job.status.value}")
 
 
 @cli.command(name="ls")

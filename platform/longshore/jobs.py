@@ -18,6 +18,9 @@ from longshore.store import Job, NewJob
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names the platform sets inside the container; a job may not override them.
 RESERVED_ENV = {"TASK_ID", "PAYLOAD_FILE", "TASK_DIR", "RESULT_FILE"}
+#: IronWorker's bounds on a job's own retries.
+MAX_RETRIES = 10
+MAX_RETRY_DELAY_SECONDS = 7 * 24 * 3600
 
 
 def build_job(
@@ -31,6 +34,8 @@ def build_job(
     image: str | None = None,
     memory: str | int | None = None,
     cpus: float | None = None,
+    retries: int = 0,
+    retry_delay: float = 0,
     job_id: str | None = None,
 ) -> NewJob:
     """Validate a request against the manifest and settings; raise InvalidJob naming the problem."""
@@ -62,6 +67,10 @@ def build_job(
         raise InvalidJob(f"cpus {cpus!r} must be between 0.01 and 64")
     if image is not None and (not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image)):
         raise InvalidJob(f"image {image!r} is not an image reference")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise InvalidJob(f"retries {retries!r} must be a whole number from 0 to {MAX_RETRIES}")
+    if not 0 <= float(retry_delay) <= MAX_RETRY_DELAY_SECONDS:
+        raise InvalidJob(f"retry_delay {retry_delay!r} must be between 0 and {MAX_RETRY_DELAY_SECONDS} seconds")
     extra = {"id": job_id} if job_id else {}
     return NewJob(
         stack=chosen.name,
@@ -72,6 +81,8 @@ def build_job(
         timeout_seconds=timeout_seconds,
         memory_bytes=parse_memory(memory) if memory is not None else chosen.memory_bytes,
         cpus=cpu_share,
+        retries=retries,
+        retry_delay_seconds=float(retry_delay),
         **extra,
     )
 
@@ -124,6 +135,16 @@ class JobHandle:
         """Block until the job ends and return it; raises WaitTimeout after `timeout` seconds."""
         return self._runtime.store.wait_finished(self.id, timeout)
 
+    def cancel(self) -> Job:
+        """Cancel the job: a queued job never starts, a running one is stopped within seconds."""
+        from longshore.lifecycle import request_cancel
+
+        return request_cancel(self.id)
+
+    def attempts(self) -> list:
+        """The job's attempts, first first."""
+        return self._runtime.store.list_attempts(self.id)
+
     def wait_reaped(self, timeout: float = 10.0) -> bool:
         """Block until the last attempt's container was removed; False if not within `timeout`."""
         deadline = time.monotonic() + timeout
@@ -145,6 +166,8 @@ def submit(
     image: str | None = None,
     memory: str | int | None = None,
     cpus: float | None = None,
+    retries: int = 0,
+    retry_delay: float = 0,
 ) -> JobHandle:
     """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input.
 
@@ -152,7 +175,8 @@ def submit(
     """
     runtime = get_runtime()
     new = build_job(runtime, stack=stack, command=command, payload=payload, env=env,
-                    timeout=timeout, image=image, memory=memory, cpus=cpus)
+                    timeout=timeout, image=image, memory=memory, cpus=cpus,
+                    retries=retries, retry_delay=retry_delay)
     if runtime.settings.embedded:
         from longshore.worker import ensure_embedded_worker
 

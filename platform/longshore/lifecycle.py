@@ -44,6 +44,11 @@ RETRY_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
+#: A step redelivered more often than this (its worker keeps dying) fails the job
+#: instead of killing workers forever.
+MAX_REDELIVERIES = 3
+
+
 def container_name(job_id: str, attempt: int) -> str:
     """The one name an attempt's container can have: what makes create idempotent."""
     return f"longshore-{job_id}-{attempt}"
@@ -55,6 +60,21 @@ class LifecycleStep(Task):
     autoretry_for = (TransientDockerFailure,)
     retry_jitter = True
     step = ""
+
+    def __call__(self, job_id: str, attempt: int, *args: Any, **kwargs: Any) -> Any:
+        if _redelivered(self) and self.step != "reap":
+            count = get_runtime().store.count_redelivery(job_id, attempt)
+            if count > MAX_REDELIVERIES:
+                error = (f"the worker running this job was lost {count} times during its {self.step} step; "
+                         "giving up rather than redelivering it forever")
+                if get_runtime().store.finish(job_id, attempt, JobStatus.FAILED, error=error):
+                    _send(reap_container, job_id, attempt, local_worker())
+                return None
+        return super().__call__(job_id, attempt, *args, **kwargs)
+
+    def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+        """Count each platform retry on the attempt, where users and operators can see it."""
+        get_runtime().store.count_infra_retry(args[0], args[1])
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """The step gave up: the job fails with the reason in words, and its container is reaped."""
@@ -178,7 +198,11 @@ def start_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
 
 @app.task(bind=True, base=LifecycleStep, name="longshore.wait_container", step="wait", **RETRY_POLICIES["wait"])
 def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
-    """Wait for the container to exit (killing it at the timeout), collect what it left, finish the job."""
+    """Wait for the container to exit (killing it at the timeout), collect what it left, finish the job.
+
+    One message waits at most a slice (LONGSHORE_WAIT_SLICE_SECONDS), then hands on to a
+    fresh one: no message stays unacknowledged long enough to trip RabbitMQ's consumer_timeout.
+    """
     runtime = get_runtime()
     job = _current(job_id, attempt)
     if job is None:
@@ -186,8 +210,12 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     name = container_name(job_id, attempt)
     started = time.perf_counter()
     remaining = job.timeout_seconds - (time.time() - (job.started_at or time.time()))
+    slice_seconds = min(max(remaining, 0), runtime.settings.wait_slice_seconds)
     try:
-        exit_code = runtime.engine.wait(name, remaining)
+        exit_code = runtime.engine.wait(name, slice_seconds)
+        if exit_code is None and remaining > slice_seconds:
+            _send(wait_container, job_id, attempt, local_worker())
+            return
         if exit_code is None:
             runtime.engine.kill(name)
         report = runtime.engine.collect(
@@ -201,11 +229,23 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
         _fail(job_id, attempt, failure, local_worker())
         return
     status, error = _outcome(job, exit_code, report.oom_killed)
-    runtime.store.finish(
-        job_id, attempt, status, exit_code=report.exit_code, error=error, output=report.output,
-        output_truncated=report.output_truncated, result=report.result,
-    )
     runtime.store.record_step(job_id, attempt, "wait", time.perf_counter() - started)
+    if status is JobStatus.FAILED and attempt <= job.retries:
+        # The job's own retries: a new attempt, after the delay it asked for.
+        if runtime.store.next_attempt(job_id, attempt, outcome=status, exit_code=report.exit_code, error=error):
+            publish_pull(job_id, attempt + 1, job.stack, countdown=job.retry_delay_seconds)
+    else:
+        runtime.store.finish(
+            job_id, attempt, status, exit_code=report.exit_code, error=error, output=report.output,
+            output_truncated=report.output_truncated, result=report.result,
+        )
+    _send(reap_container, job_id, attempt, local_worker())
+
+
+@app.task(bind=True, base=LifecycleStep, name="longshore.kill_container", step="kill", **RETRY_POLICIES["start"])
+def kill_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
+    """Stop a cancelled job's container now; its wait step sees the job ended and hands on to reap."""
+    get_runtime().engine.kill(container_name(job_id, attempt))
     _send(reap_container, job_id, attempt, local_worker())
 
 
@@ -218,9 +258,23 @@ def reap_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     runtime.store.record_step(job_id, attempt, "reap", time.perf_counter() - started, reaped_at=time.time())
 
 
-def publish_pull(job_id: str, attempt: int, stack_name: str) -> None:
-    """Put an attempt's first step on its stack's queue."""
-    pull_image.apply_async((job_id, attempt), queue=stack_queue(stack_name))
+def publish_pull(job_id: str, attempt: int, stack_name: str, *, countdown: float = 0) -> None:
+    """Put an attempt's first step on its stack's queue, and record that it got there."""
+    pull_image.apply_async((job_id, attempt), queue=stack_queue(stack_name), countdown=countdown or None)
+    get_runtime().store.mark_published(job_id)
+
+
+def request_cancel(job_id: str) -> Job:
+    """Cancel a job: a queued one never starts; a running one's container is killed and reaped."""
+    store = get_runtime().store
+    job = store.get_job(job_id)
+    was_running = job.status is JobStatus.RUNNING
+    job = store.cancel(job_id)
+    if job.status is JobStatus.CANCELLED:
+        current = store.list_attempts(job_id)[-1]
+        if current.worker and (was_running or current.container_id):
+            _send(kill_container, job_id, current.number, current.worker)
+    return job
 
 
 def _outcome(job: Job, exit_code: int | None, oom_killed: bool) -> tuple[JobStatus, str | None]:

@@ -43,6 +43,7 @@ class Settings:
     docker_timeout_seconds: float
     default_stack: str
     embedded_slots: int
+    wait_slice_seconds: float
 
     @property
     def embedded(self) -> bool:
@@ -89,6 +90,8 @@ class Settings:
             docker_timeout_seconds=_number(env, "LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, minimum=1),
             default_stack=env.get("LONGSHORE_DEFAULT_STACK") or "busybox",
             embedded_slots=int(_number(env, "LONGSHORE_EMBEDDED_SLOTS", 4, minimum=1)),
+            # Well under RabbitMQ's default consumer_timeout of 30 minutes.
+            wait_slice_seconds=_number(env, "LONGSHORE_WAIT_SLICE_SECONDS", 300, minimum=0.5),
         )
 
 

@@ -43,6 +43,9 @@ jobs = sa.Table(
     sa.Column("cpus", sa.Float, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    sa.Column("retry_delay_seconds", sa.Float, nullable=False, default=0),
+    sa.Column("published_at", sa.Float),
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("result", sa.Text),
@@ -74,6 +77,8 @@ attempts = sa.Table(
     sa.Column("start_seconds", sa.Float),
     sa.Column("wait_seconds", sa.Float),
     sa.Column("reap_seconds", sa.Float),
+    sa.Column("infra_retries", sa.Integer, nullable=False, default=0),
+    sa.Column("redeliveries", sa.Integer, nullable=False, default=0),
 )
 
 schema_version = sa.Table(
@@ -102,6 +107,8 @@ class Attempt:
     started_at: float | None
     finished_at: float | None
     reaped_at: float | None
+    infra_retries: int = 0
+    redeliveries: int = 0
     step_seconds: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +131,9 @@ class Job:
     cpus: float
     status: JobStatus
     attempt: int
+    retries: int
+    retry_delay_seconds: float
+    published_at: float | None
     exit_code: int | None
     error: str | None
     result: str | None
@@ -153,6 +163,8 @@ class NewJob:
     timeout_seconds: float
     memory_bytes: int
     cpus: float
+    retries: int = 0
+    retry_delay_seconds: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -220,29 +232,110 @@ class Store:
                 jobs.insert().values(
                     id=new.id, stack=new.stack, image=new.image, command=new.command,
                     env=new.env, payload=new.payload, timeout_seconds=new.timeout_seconds,
-                    memory_bytes=new.memory_bytes, cpus=new.cpus,
+                    memory_bytes=new.memory_bytes, cpus=new.cpus, retries=new.retries,
+                    retry_delay_seconds=new.retry_delay_seconds,
                     status=JobStatus.QUEUED.value, attempt=1, output_truncated=False,
                     created_at=now,
                 )
             )
             conn.execute(
                 attempts.insert().values(
-                    job_id=new.id, number=1, status=JobStatus.QUEUED.value, created_at=now
+                    job_id=new.id, number=1, status=JobStatus.QUEUED.value, created_at=now,
+                    infra_retries=0, redeliveries=0,
                 )
             )
         return new.id
 
     def claim_attempt(self, job_id: str, number: int, *, worker: str, host: str) -> bool:
-        """Record which worker runs this attempt; False when the attempt is stale or the job ended."""
+        """Record which worker runs this attempt; False when the attempt is stale, the job ended,
+        or another worker claimed it first (a duplicate publish must not run it twice)."""
         with self.engine.begin() as conn:
             if not self._attempt_is_live(conn, job_id, number):
                 return False
+            claimed = conn.execute(
+                attempts.update()
+                .where(attempts.c.job_id == job_id, attempts.c.number == number,
+                       sa.or_(attempts.c.worker.is_(None), attempts.c.worker == worker))
+                .values(worker=worker, host=host)
+            )
+        return claimed.rowcount == 1
+
+    def mark_published(self, job_id: str) -> None:
+        """Record that the job's current attempt reached the broker (closes the write-then-publish gap)."""
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=time.time()))
+
+    def count_infra_retry(self, job_id: str, number: int) -> None:
+        """One more platform retry of a step of this attempt (never the user's retries)."""
+        with self.engine.begin() as conn:
             conn.execute(
                 attempts.update()
                 .where(attempts.c.job_id == job_id, attempts.c.number == number)
-                .values(worker=worker, host=host)
+                .values(infra_retries=attempts.c.infra_retries + 1)
             )
-        return True
+
+    def count_redelivery(self, job_id: str, number: int) -> int:
+        """One more redelivery of a step of this attempt (its worker died); return the new count."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                attempts.update()
+                .where(attempts.c.job_id == job_id, attempts.c.number == number)
+                .values(redeliveries=attempts.c.redeliveries + 1)
+            )
+            return conn.execute(
+                sa.select(attempts.c.redeliveries)
+                .where(attempts.c.job_id == job_id, attempts.c.number == number)
+            ).scalar() or 0
+
+    def next_attempt(self, job_id: str, number: int, *, outcome: JobStatus, exit_code: int | None = None,
+                     error: str | None = None) -> bool:
+        """End attempt `number` with `outcome` and queue attempt `number + 1`, atomically.
+
+        Used for the job's own retries and for requeueing a lost attempt; False if the
+        job had moved on (ended, cancelled, or already on a later attempt)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                jobs.update()
+                .where(jobs.c.id == job_id, jobs.c.attempt == number,
+                       jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+                .values(status=JobStatus.QUEUED.value, attempt=number + 1, published_at=None)
+            ).rowcount == 1
+            if moved:
+                self._update_attempt(conn, job_id, number, status=outcome.value, exit_code=exit_code,
+                                     error=error, finished_at=now)
+                conn.execute(attempts.insert().values(
+                    job_id=job_id, number=number + 1, status=JobStatus.QUEUED.value, created_at=now,
+                    infra_retries=0, redeliveries=0,
+                ))
+        return moved
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel the job if it has not ended; return it as it now is."""
+        job = self.get_job(job_id)
+        if not job.status.final:
+            self.finish(job_id, job.attempt, JobStatus.CANCELLED, error="cancelled by a user")
+        return self.get_job(job_id)
+
+    def unpublished_jobs(self, older_than_seconds: float) -> list[Job]:
+        """Queued jobs whose current attempt never reached the broker (the process died in between)."""
+        cutoff = time.time() - older_than_seconds
+        query = sa.select(jobs).where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.published_at.is_(None),
+                                      jobs.c.created_at < cutoff)
+        with self.engine.connect() as conn:
+            return [_job(row) for row in conn.execute(query).mappings()]
+
+    def claimed_unfinished_attempts(self) -> list[tuple[Job, Attempt]]:
+        """Current attempts of unfinished jobs that a worker has claimed: the janitor checks their workers."""
+        query = (
+            sa.select(attempts)
+            .join(jobs, sa.and_(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number))
+            .where(jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                   attempts.c.worker.is_not(None))
+        )
+        with self.engine.connect() as conn:
+            rows = [_attempt(row) for row in conn.execute(query).mappings()]
+        return [(self.get_job(a.job_id), a) for a in rows]
 
     def record_step(self, job_id: str, number: int, step: str, seconds: float, **fields: Any) -> None:
         """Store how long lifecycle step `step` took for an attempt, with any extra fields."""
@@ -425,7 +518,8 @@ def _job(row: Any) -> Job:
         id=row["id"], stack=row["stack"], image=row["image"], command=row["command"],
         env=row["env"] or {}, payload=row["payload"], timeout_seconds=row["timeout_seconds"],
         memory_bytes=row["memory_bytes"], cpus=row["cpus"], status=JobStatus(row["status"]),
-        attempt=row["attempt"], exit_code=row["exit_code"], error=row["error"],
+        attempt=row["attempt"], retries=row["retries"], retry_delay_seconds=row["retry_delay_seconds"],
+        published_at=row["published_at"], exit_code=row["exit_code"], error=row["error"],
         result=row["result"], output=row["output"], output_truncated=bool(row["output_truncated"]),
         created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
     )
@@ -437,5 +531,6 @@ def _attempt(row: Any) -> Attempt:
         host=row["host"], container_id=row["container_id"], container_name=row["container_name"],
         exit_code=row["exit_code"], error=row["error"], created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"], reaped_at=row["reaped_at"],
+        infra_retries=row["infra_retries"], redeliveries=row["redeliveries"],
         step_seconds={step: row[f"{step}_seconds"] for step in LIFECYCLE_STEPS},
     )

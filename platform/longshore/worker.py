@@ -29,9 +29,10 @@ def worker_queues(stacks: list[str]) -> list[str]:
 
 
 def default_nodename(stacks: list[str]) -> str:
-    """A node name unique on this host: the stacks served and the process id."""
+    """A node name stable across restarts (the stacks served and the host), so a restarted
+    worker takes back its own queue and finishes what it had started."""
     label = "-".join(stacks) if len(stacks) <= 3 else f"{len(stacks)}stacks"
-    return f"{label}-{os.getpid()}@{get_runtime().settings.hostname}"
+    return f"longshore-{label}@{get_runtime().settings.hostname}"
 
 
 def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO") -> None:
