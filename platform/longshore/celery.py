@@ -35,11 +35,23 @@ def create_app() -> Celery:
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
+        beat_schedule={
+            "longshore-janitor": {"task": "longshore.janitor", "schedule": settings.janitor_interval_seconds},
+        },
     )
     return celery_app
 
 
 app = create_app()
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender, **_kwargs) -> None:
+    """Heart-beat into the store, and sweep this engine once at start (as Fn's agent does)."""
+    from longshore.worker import start_heartbeat
+
+    queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
+    start_heartbeat(queues, slots=sender.pool.limit if sender.pool else 1, sweep_at_start=True)
 
 
 @signals.celeryd_after_setup.connect

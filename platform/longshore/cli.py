@@ -182,7 +182,8 @@ def stacks() -> None:
 @click.option("--slots", type=click.IntRange(1, 512), default=4, show_default=True, help="Containers run at once.")
 @click.option("--name", help="Celery node name (default: STACKS-PID@HOST).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(stack_list: str, slots: int, name: str | None, loglevel: str) -> None:
+@click.option("--beat", is_flag=True, help="Also run the periodic janitor schedule (one such worker per installation).")
+def worker(stack_list: str, slots: int, name: str | None, loglevel: str, beat: bool) -> None:
     """Run a worker serving the given stacks."""
     from longshore.runtime import get_runtime
     from longshore.worker import run_worker
@@ -191,9 +192,18 @@ def worker(stack_list: str, slots: int, name: str | None, loglevel: str) -> None
     if get_runtime().settings.embedded:
         raise click.UsageError("a separate worker needs a broker: set LONGSHORE_BROKER_URL=amqp://…")
     try:
-        run_worker(names, slots=slots, nodename=name, loglevel=loglevel)
+        run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat)
     except InvalidJob as exc:
         raise click.BadParameter(str(exc), param_hint="--stacks")
+
+
+@cli.command(name="janitor")
+def janitor_command() -> None:
+    """One janitor pass now: the store, and the Docker engine of DOCKER_HOST."""
+    from longshore.janitor import run_janitor_pass
+    from longshore.runtime import get_runtime
+
+    click.echo(run_janitor_pass(get_runtime()).summary())
 
 
 @cli.group()

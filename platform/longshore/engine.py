@@ -32,6 +32,8 @@ LABEL_JOB = "io.longshore.job"
 LABEL_ATTEMPT = "io.longshore.attempt"
 LABEL_WORKER = "io.longshore.worker"
 LABEL_DEADLINE = "io.longshore.deadline"
+#: Which installation (job store) made the container: a janitor touches only its own.
+LABEL_INSTALLATION = "io.longshore.installation"
 
 #: The job's contract inside its container (IronWorker's names).
 CONTRACT_DIR = "/longshore"
@@ -316,9 +318,10 @@ class DockerEngine:
             raise
         return True
 
-    def managed_containers(self) -> list[dict[str, Any]]:
-        """Every container on this engine that carries Longshore's job label."""
-        return self._call("list", self.api.containers, all=True, filters={"label": LABEL_JOB})
+    def managed_containers(self, installation: str) -> list[dict[str, Any]]:
+        """Every container on this engine that this installation's jobs made."""
+        return self._call("list", self.api.containers, all=True,
+                          filters={"label": [LABEL_JOB, f"{LABEL_INSTALLATION}={installation}"]})
 
 
 def _split_reference(image: str) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from celery import Task
 
 from longshore.celery import app
 from longshore.engine import (
-    LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_JOB, LABEL_WORKER, PAYLOAD_PATH, RESULT_PATH, TASK_DIR,
+    LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_INSTALLATION, LABEL_JOB, LABEL_WORKER, PAYLOAD_PATH, RESULT_PATH, TASK_DIR,
     ContainerSpec, DockerFailure, TransientDockerFailure,
 )
 from longshore.routing import local_worker, worker_queue
@@ -111,7 +111,8 @@ def _fail(job_id: str, attempt: int, failure: DockerFailure, nodename: str) -> N
 def pull_image(self: LifecycleStep, job_id: str, attempt: int) -> None:
     """Make the job's image present on this worker's engine (pulling if missing or asked to)."""
     runtime = get_runtime()
-    if not runtime.store.claim_attempt(job_id, attempt, worker=local_worker(), host=runtime.settings.hostname):
+    if not runtime.store.claim_attempt(job_id, attempt, worker=local_worker(), host=runtime.settings.hostname,
+                                       reclaim=_redelivered(self)):
         return
     job = runtime.store.get_job(job_id)
     stack = runtime.manifest.get(job.stack)
@@ -150,6 +151,7 @@ def create_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
             LABEL_ATTEMPT: str(attempt),
             LABEL_WORKER: local_worker(),
             LABEL_DEADLINE: f"{time.time() + job.timeout_seconds:.0f}",
+            LABEL_INSTALLATION: runtime.settings.installation,
         },
         payload=job.payload,
         output_limit_bytes=runtime.settings.output_limit_bytes,
@@ -230,9 +232,10 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
         return
     status, error = _outcome(job, exit_code, report.oom_killed)
     runtime.store.record_step(job_id, attempt, "wait", time.perf_counter() - started)
-    if status is JobStatus.FAILED and attempt <= job.retries:
+    if status is JobStatus.FAILED and job.retries_used < job.retries:
         # The job's own retries: a new attempt, after the delay it asked for.
-        if runtime.store.next_attempt(job_id, attempt, outcome=status, exit_code=report.exit_code, error=error):
+        if runtime.store.next_attempt(job_id, attempt, outcome=status, exit_code=report.exit_code, error=error,
+                                      user_retry=True):
             publish_pull(job_id, attempt + 1, job.stack, countdown=job.retry_delay_seconds)
     else:
         runtime.store.finish(
@@ -293,3 +296,30 @@ def _outcome(job: Job, exit_code: int | None, oom_killed: bool) -> tuple[JobStat
 
 def _redelivered(task: Task) -> bool:
     return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+@app.task(name="longshore.janitor", ignore_result=True)
+def janitor() -> str:
+    """Periodic (Celery beat): check the store, then ask every live worker to sweep its engine."""
+    from longshore.janitor import UNPUBLISHED_AFTER_SECONDS, check_store
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    report = check_store(runtime, lost_after_seconds=settings.worker_lost_seconds,
+                         unpublished_after_seconds=max(settings.reap_grace_seconds, UNPUBLISHED_AFTER_SECONDS))
+    for nodename in runtime.store.live_workers(settings.worker_lost_seconds):
+        sweep_engine.apply_async(queue=worker_queue(nodename), expires=settings.janitor_interval_seconds)
+    log.info("janitor: %s", report.summary())
+    return report.summary()
+
+
+@app.task(name="longshore.sweep_engine", ignore_result=True)
+def sweep_engine() -> str:
+    """Sent to each worker's own queue: clean that worker's Docker engine."""
+    from longshore.janitor import requeue_vanished, sweep_engine as sweep
+
+    runtime = get_runtime()
+    grace = runtime.settings.reap_grace_seconds
+    report = sweep(runtime, grace_seconds=grace).merge(requeue_vanished(runtime, local_worker(), grace_seconds=grace))
+    log.info("engine sweep: %s", report.summary())
+    return report.summary()

@@ -7,6 +7,7 @@ and says what is wrong. Every tunable lives here with its unit in its name.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import socket
 from dataclasses import dataclass
@@ -44,11 +45,22 @@ class Settings:
     default_stack: str
     embedded_slots: int
     wait_slice_seconds: float
+    heartbeat_seconds: float
+    worker_lost_seconds: float
+    reap_grace_seconds: float
+    janitor_interval_seconds: float
 
     @property
     def embedded(self) -> bool:
         """True when no broker is configured: a worker runs inside this process."""
         return self.broker_url.startswith("memory://")
+
+    @property
+    def installation(self) -> str:
+        """A short, stable id of this installation (its job store), for container labels."""
+        parts = urlsplit(self.database_url)
+        where = f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}"
+        return hashlib.sha256(where.encode()).hexdigest()[:16]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -92,6 +104,10 @@ class Settings:
             embedded_slots=int(_number(env, "LONGSHORE_EMBEDDED_SLOTS", 4, minimum=1)),
             # Well under RabbitMQ's default consumer_timeout of 30 minutes.
             wait_slice_seconds=_number(env, "LONGSHORE_WAIT_SLICE_SECONDS", 300, minimum=0.5),
+            heartbeat_seconds=_number(env, "LONGSHORE_HEARTBEAT_SECONDS", 10, minimum=0.1),
+            worker_lost_seconds=_number(env, "LONGSHORE_WORKER_LOST_SECONDS", 120, minimum=1),
+            reap_grace_seconds=_number(env, "LONGSHORE_REAP_GRACE_SECONDS", 60, minimum=0),
+            janitor_interval_seconds=_number(env, "LONGSHORE_JANITOR_INTERVAL_SECONDS", 60, minimum=1),
         )
 
 

@@ -44,6 +44,7 @@ jobs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("retries", sa.Integer, nullable=False, default=0),
+    sa.Column("retries_used", sa.Integer, nullable=False, default=0),
     sa.Column("retry_delay_seconds", sa.Float, nullable=False, default=0),
     sa.Column("published_at", sa.Float),
     sa.Column("exit_code", sa.Integer),
@@ -79,6 +80,18 @@ attempts = sa.Table(
     sa.Column("reap_seconds", sa.Float),
     sa.Column("infra_retries", sa.Integer, nullable=False, default=0),
     sa.Column("redeliveries", sa.Integer, nullable=False, default=0),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("stacks", sa.JSON, nullable=False),
+    sa.Column("slots", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("stopped_at", sa.Float),
 )
 
 schema_version = sa.Table(
@@ -132,6 +145,7 @@ class Job:
     status: JobStatus
     attempt: int
     retries: int
+    retries_used: int
     retry_delay_seconds: float
     published_at: float | None
     exit_code: int | None
@@ -232,7 +246,7 @@ class Store:
                 jobs.insert().values(
                     id=new.id, stack=new.stack, image=new.image, command=new.command,
                     env=new.env, payload=new.payload, timeout_seconds=new.timeout_seconds,
-                    memory_bytes=new.memory_bytes, cpus=new.cpus, retries=new.retries,
+                    memory_bytes=new.memory_bytes, cpus=new.cpus, retries=new.retries, retries_used=0,
                     retry_delay_seconds=new.retry_delay_seconds,
                     status=JobStatus.QUEUED.value, attempt=1, output_truncated=False,
                     created_at=now,
@@ -246,16 +260,18 @@ class Store:
             )
         return new.id
 
-    def claim_attempt(self, job_id: str, number: int, *, worker: str, host: str) -> bool:
+    def claim_attempt(self, job_id: str, number: int, *, worker: str, host: str, reclaim: bool = False) -> bool:
         """Record which worker runs this attempt; False when the attempt is stale, the job ended,
-        or another worker claimed it first (a duplicate publish must not run it twice)."""
+        or it was claimed already (a duplicate publish must not run it twice). `reclaim` lets
+        a redelivered message take back its own worker's claim."""
         with self.engine.begin() as conn:
             if not self._attempt_is_live(conn, job_id, number):
                 return False
+            unclaimed = attempts.c.worker.is_(None)
+            may_claim = sa.or_(unclaimed, attempts.c.worker == worker) if reclaim else unclaimed
             claimed = conn.execute(
                 attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number,
-                       sa.or_(attempts.c.worker.is_(None), attempts.c.worker == worker))
+                .where(attempts.c.job_id == job_id, attempts.c.number == number, may_claim)
                 .values(worker=worker, host=host)
             )
         return claimed.rowcount == 1
@@ -288,18 +304,20 @@ class Store:
             ).scalar() or 0
 
     def next_attempt(self, job_id: str, number: int, *, outcome: JobStatus, exit_code: int | None = None,
-                     error: str | None = None) -> bool:
+                     error: str | None = None, user_retry: bool = False) -> bool:
         """End attempt `number` with `outcome` and queue attempt `number + 1`, atomically.
 
         Used for the job's own retries and for requeueing a lost attempt; False if the
-        job had moved on (ended, cancelled, or already on a later attempt)."""
+        job had moved on (ended, cancelled, or already on a later attempt). Only a
+        `user_retry` (the job's own code failed) counts against the job's retries."""
         now = time.time()
         with self.engine.begin() as conn:
             moved = conn.execute(
                 jobs.update()
                 .where(jobs.c.id == job_id, jobs.c.attempt == number,
                        jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
-                .values(status=JobStatus.QUEUED.value, attempt=number + 1, published_at=None)
+                .values(status=JobStatus.QUEUED.value, attempt=number + 1, published_at=None,
+                        retries_used=jobs.c.retries_used + (1 if user_retry else 0))
             ).rowcount == 1
             if moved:
                 self._update_attempt(conn, job_id, number, status=outcome.value, exit_code=exit_code,
@@ -309,6 +327,32 @@ class Store:
                     infra_retries=0, redeliveries=0,
                 ))
         return moved
+
+    def heartbeat(self, name: str, *, host: str, stacks: list[str], slots: int, started_at: float) -> None:
+        """Record that worker `name` is alive now."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                workers.update().where(workers.c.name == name)
+                .values(host=host, stacks=stacks, slots=slots, last_seen=now, stopped_at=None)
+            ).rowcount
+            if not updated:
+                conn.execute(workers.insert().values(name=name, host=host, stacks=stacks, slots=slots,
+                                                     started_at=started_at, last_seen=now))
+
+    def worker_stopped(self, name: str) -> None:
+        """Record a worker's orderly stop."""
+        with self.engine.begin() as conn:
+            conn.execute(workers.update().where(workers.c.name == name).values(stopped_at=time.time()))
+
+    def live_workers(self, seen_within_seconds: float) -> list[str]:
+        """Workers that heart-beat within the window and have not stopped."""
+        cutoff = time.time() - seen_within_seconds
+        # A worker that stopped in order still counts until the window passes: restarted
+        # in time, it takes back its own queue and finishes what it started.
+        query = sa.select(workers.c.name).where(workers.c.last_seen >= cutoff)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def cancel(self, job_id: str) -> Job:
         """Cancel the job if it has not ended; return it as it now is."""
@@ -518,7 +562,7 @@ def _job(row: Any) -> Job:
         id=row["id"], stack=row["stack"], image=row["image"], command=row["command"],
         env=row["env"] or {}, payload=row["payload"], timeout_seconds=row["timeout_seconds"],
         memory_bytes=row["memory_bytes"], cpus=row["cpus"], status=JobStatus(row["status"]),
-        attempt=row["attempt"], retries=row["retries"], retry_delay_seconds=row["retry_delay_seconds"],
+        attempt=row["attempt"], retries=row["retries"], retries_used=row["retries_used"], retry_delay_seconds=row["retry_delay_seconds"],
         published_at=row["published_at"], exit_code=row["exit_code"], error=row["error"],
         result=row["result"], output=row["output"], output_truncated=bool(row["output_truncated"]),
         created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],

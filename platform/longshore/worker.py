@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from celery.apps.worker import Worker as CeleryWorker
 from celery.worker import WorkController
 
 from longshore.celery import app
-from longshore.routing import CONTROL_QUEUE, set_local_worker, worker_queue
+from longshore.routing import CONTROL_QUEUE, local_worker, set_local_worker, worker_queue
 from longshore.runtime import get_runtime
 from longshore.stacks import stack_queue
 
@@ -35,7 +36,43 @@ def default_nodename(stacks: list[str]) -> str:
     return f"longshore-{label}@{get_runtime().settings.hostname}"
 
 
-def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO") -> None:
+def start_heartbeat(queues: list[str], *, slots: int, sweep_at_start: bool) -> threading.Thread:
+    """A daemon thread writing this worker's heartbeat to the store; the janitor reads it."""
+    runtime = get_runtime()
+    nodename = local_worker()
+    stacks = [q.removeprefix("stack.") for q in queues if q.startswith("stack.")]
+    started_at = time.time()
+
+    def beat() -> None:
+        if sweep_at_start:
+            _sweep_once(nodename)
+        while True:
+            try:
+                runtime.store.heartbeat(nodename, host=runtime.settings.hostname, stacks=stacks,
+                                        slots=slots, started_at=started_at)
+            except Exception:  # a store outage must not kill the thread: the next beat retries
+                log.exception("heartbeat of %s failed", nodename)
+            time.sleep(runtime.settings.heartbeat_seconds)
+
+    runtime.store.heartbeat(nodename, host=runtime.settings.hostname, stacks=stacks, slots=slots,
+                            started_at=started_at)
+    thread = threading.Thread(target=beat, name="longshore-heartbeat", daemon=True)
+    thread.start()
+    return thread
+
+
+def _sweep_once(nodename: str) -> None:
+    from longshore.janitor import run_janitor_pass
+
+    try:
+        report = run_janitor_pass(get_runtime(), nodename)
+        log.info("start-up sweep: %s", report.summary())
+    except Exception:
+        log.exception("start-up sweep failed")
+
+
+def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO",
+               beat: bool = False) -> None:
     """Run a Celery worker in the foreground: `slots` containers at once, thread pool."""
     queues = worker_queues(stacks)
     worker = CeleryWorker(
@@ -48,6 +85,7 @@ def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, lo
         send_events=True,
         without_mingle=True,
         without_gossip=True,
+        beat=beat,
     )
     worker.start()
     raise SystemExit(worker.exitcode)
@@ -77,5 +115,6 @@ def ensure_embedded_worker() -> WorkController:
         app.amqp.queues.select_add(worker_queue(nodename))
         thread = threading.Thread(target=worker.start, name="longshore-embedded-worker", daemon=True)
         thread.start()
+        start_heartbeat(worker_queues(stacks), slots=runtime.settings.embedded_slots, sweep_at_start=True)
         _embedded = worker
         return worker
