@@ -39,6 +39,10 @@ DISTRIBUTED_ENV = {
     "LONGSHORE_DATABASE_URL": DATABASE_URL,
     "LONGSHORE_STACKS": str(REPO / "tests" / "stacks.toml"),
     "LONGSHORE_HOME": str(HOME),
+    # Short clocks so fault tests finish in seconds.
+    "LONGSHORE_HEARTBEAT_SECONDS": "0.5",
+    "LONGSHORE_WORKER_LOST_SECONDS": "3",
+    "LONGSHORE_REAP_GRACE_SECONDS": "1",
 }
 os.environ.update(DISTRIBUTED_ENV)
 
@@ -137,13 +141,14 @@ def distributed(docker_engine, rabbitmq, postgres):
 class WorkerProcess:
     """A real `longshore worker` in its own process, logging to a file."""
 
-    def __init__(self, stacks: str, slots: int, log_dir: Path):
-        self.name = f"test-{stacks.replace(',', '-')}-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
-        self.log_path = log_dir / f"{self.name}.log"
+    def __init__(self, stacks: str, slots: int, log_dir: Path, name: str | None = None,
+                 env: dict[str, str] | None = None):
+        self.name = name or f"test-{stacks.replace(',', '-')}-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
+        self.log_path = log_dir / f"{self.name}-{uuid.uuid4().hex[:4]}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             ["longshore", "worker", "--stacks", stacks, "--slots", str(slots), "--name", self.name],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **DISTRIBUTED_ENV},
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **DISTRIBUTED_ENV, **(env or {})},
             start_new_session=True,
         )
 
@@ -173,8 +178,8 @@ def start_worker(distributed, tmp_path):
     """Start workers by stack; all are stopped when the test ends."""
     started: list[WorkerProcess] = []
 
-    def start(stacks: str, slots: int = 4) -> WorkerProcess:
-        worker = WorkerProcess(stacks, slots, tmp_path).wait_ready()
+    def start(stacks: str, slots: int = 4, name: str | None = None, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(stacks, slots, tmp_path, name, env).wait_ready()
         started.append(worker)
         return worker
 
@@ -207,3 +212,14 @@ def embedded_env(tmp_path):
     env["LONGSHORE_HOME"] = str(tmp_path / "home")
     env["LONGSHORE_STACKS"] = str(REPO / "tests" / "stacks.toml")
     return env
+
+
+def wait_until(predicate, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns a truthy value; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -112,7 +112,7 @@ def pull_image(self: LifecycleStep, job_id: str, attempt: int) -> None:
     """Make the job's image present on this worker's engine (pulling if missing or asked to)."""
     runtime = get_runtime()
     if not runtime.store.claim_attempt(job_id, attempt, worker=local_worker(), host=runtime.settings.hostname,
-                                       reclaim=_redelivered(self)):
+                                       reclaim=_redelivered(self) or self.request.retries > 0):
         return
     job = runtime.store.get_job(job_id)
     stack = runtime.manifest.get(job.stack)
