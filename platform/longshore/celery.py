@@ -13,12 +13,22 @@ from longshore.routing import CONTROL_QUEUE, declared_queues, set_local_worker, 
 from longshore.runtime import get_runtime
 
 
+#: How publishing retries while the broker is unreachable: about a minute in all.
+PUBLISH_RETRY_POLICY = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+
+
 def create_app() -> Celery:
     """Build the app from the process's settings and stack manifest."""
     runtime = get_runtime()
     settings = runtime.settings
     celery_app = Celery("longshore", include=["longshore.lifecycle", "longshore.jobs"])
-    transport_options = {"confirm_publish": True} if not settings.embedded else {"polling_interval": 0.01}
+    transport_options = {"polling_interval": 0.01} if settings.embedded else {
+        "confirm_publish": True,
+        # Connecting to publish rides out a broker restart (about a minute) instead of
+        # failing the step that publishes; kombu reads these for its default channel.
+        **PUBLISH_RETRY_POLICY,
+        "connect_retries_timeout": 60,
+    }
     celery_app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
@@ -26,6 +36,8 @@ def create_app() -> Celery:
         task_queues=declared_queues(runtime.manifest.names()),
         task_default_queue=CONTROL_QUEUE,
         task_create_missing_queues=True,
+        # Ride out a broker restart (seconds) instead of failing the step that publishes.
+        task_publish_retry_policy=PUBLISH_RETRY_POLICY,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
@@ -52,6 +64,14 @@ def _start_heartbeat(sender, **_kwargs) -> None:
 
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
     start_heartbeat(queues, slots=sender.pool.limit if sender.pool else 1, sweep_at_start=True)
+
+
+@signals.worker_process_init.connect
+def _fresh_connections_in_child(**_kwargs) -> None:
+    """A prefork child must not share the parent's database or Docker sockets."""
+    runtime = get_runtime()
+    runtime.store.engine.dispose(close=False)
+    runtime.reset_engine()
 
 
 @signals.celeryd_after_setup.connect

@@ -182,8 +182,10 @@ def stacks() -> None:
 @click.option("--slots", type=click.IntRange(1, 512), default=4, show_default=True, help="Containers run at once.")
 @click.option("--name", help="Celery node name (default: STACKS-PID@HOST).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--pool", type=click.Choice(["prefork", "threads"]), default="prefork", show_default=True,
+              help="Celery pool: a process per slot (prefork) or a thread per slot.")
 @click.option("--beat", is_flag=True, help="Also run the periodic janitor schedule (one such worker per installation).")
-def worker(stack_list: str, slots: int, name: str | None, loglevel: str, beat: bool) -> None:
+def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: str, beat: bool) -> None:
     """Run a worker serving the given stacks."""
     from longshore.runtime import get_runtime
     from longshore.worker import run_worker
@@ -192,7 +194,7 @@ def worker(stack_list: str, slots: int, name: str | None, loglevel: str, beat: b
     if get_runtime().settings.embedded:
         raise click.UsageError("a separate worker needs a broker: set LONGSHORE_BROKER_URL=amqp://…")
     try:
-        run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat)
+        run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat, pool=pool)
     except InvalidJob as exc:
         raise click.BadParameter(str(exc), param_hint="--stacks")
 

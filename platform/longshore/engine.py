@@ -271,6 +271,7 @@ class DockerEngine:
 
     def kill(self, container_id: str) -> None:
         """SIGKILL the container; a container that already stopped is fine."""
+        log.info("killing container %s", container_id)
         try:
             self._call("kill", self.api.kill, container_id)
         except DockerFailure as failure:
@@ -310,6 +311,7 @@ class DockerEngine:
 
     def remove(self, container_id: str) -> bool:
         """Force-remove the container; False if it was already gone or being removed."""
+        log.info("removing container %s", container_id)
         try:
             self._call("reap", self.api.remove_container, container_id, force=True, v=True)
         except DockerFailure as failure:

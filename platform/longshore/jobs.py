@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from typing import Any, Mapping, Sequence
@@ -14,6 +15,8 @@ from longshore.runtime import Runtime, get_runtime
 from longshore.stacks import parse_memory
 from longshore.status import JobStatus
 from longshore.store import Job, NewJob
+
+log = logging.getLogger(__name__)
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Names the platform sets inside the container; a job may not override them.
@@ -182,7 +185,10 @@ def submit(
 
         ensure_embedded_worker()
     runtime.store.create_job(new)
-    publish_pull(new.id, 1, new.stack)
+    try:
+        publish_pull(new.id, 1, new.stack)
+    except Exception:  # the job is safe in the store: the janitor publishes what never reached the broker
+        log.warning("job %s stored but not yet published; the janitor will publish it", new.id, exc_info=True)
     return JobHandle(new.id, runtime)
 
 

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+import sqlalchemy as sa
 from celery import Task
 
 from longshore.celery import app
@@ -44,6 +45,9 @@ RETRY_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
+#: Exit codes of a container stopped by a signal (SIGKILL, SIGTERM) or by the engine itself.
+KILLED_BY_ENGINE_EXIT_CODES = frozenset({137, 143, 255})
+
 #: A step redelivered more often than this (its worker keeps dying) fails the job
 #: instead of killing workers forever.
 MAX_REDELIVERIES = 3
@@ -57,7 +61,8 @@ def container_name(job_id: str, attempt: int) -> str:
 class LifecycleStep(Task):
     """Base of the step tasks: transient engine failures retry; exhausted retries fail the job."""
 
-    autoretry_for = (TransientDockerFailure,)
+    # A store outage (PostgreSQL restarting) is as transient as an engine hiccup.
+    autoretry_for = (TransientDockerFailure, sa.exc.OperationalError, sa.exc.InterfaceError)
     retry_jitter = True
     step = ""
 
@@ -74,7 +79,10 @@ class LifecycleStep(Task):
 
     def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """Count each platform retry on the attempt, where users and operators can see it."""
-        get_runtime().store.count_infra_retry(args[0], args[1])
+        try:
+            get_runtime().store.count_infra_retry(args[0], args[1])
+        except sa.exc.SQLAlchemyError:
+            log.warning("could not count a retry of %s attempt %s (store unavailable)", args[0], args[1])
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """The step gave up: the job fails with the reason in words, and its container is reaped."""
@@ -181,7 +189,8 @@ def start_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     started = time.perf_counter()
     try:
         # A redelivered start must not restart a container that already ran.
-        state = runtime.engine.state(name) if job.status is JobStatus.RUNNING or _redelivered(self) else None
+        seen_before = job.status is JobStatus.RUNNING or _redelivered(self) or self.request.retries > 0
+        state = runtime.engine.state(name) if seen_before else None
         if state is None or state.get("Status") == "created":
             runtime.engine.start(name)
     except TransientDockerFailure:
@@ -232,7 +241,13 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
         return
     status, error = _outcome(job, exit_code, report.oom_killed)
     runtime.store.record_step(job_id, attempt, "wait", time.perf_counter() - started)
-    if status is JobStatus.FAILED and job.retries_used < job.retries:
+    if status is JobStatus.FAILED and self.request.retries > 0 and report.exit_code in KILLED_BY_ENGINE_EXIT_CODES:
+        # The engine went away while we waited and the container died by a signal: the
+        # infrastructure's fault, so a new attempt that does not use up the job's retries.
+        if runtime.store.next_attempt(job_id, attempt, outcome=status, exit_code=report.exit_code,
+                                      error="attempt lost: the Docker engine restarted while the job ran"):
+            publish_pull(job_id, attempt + 1, job.stack)
+    elif status is JobStatus.FAILED and job.retries_used < job.retries:
         # The job's own retries: a new attempt, after the delay it asked for.
         if runtime.store.next_attempt(job_id, attempt, outcome=status, exit_code=report.exit_code, error=error,
                                       user_retry=True):

@@ -33,6 +33,11 @@ class Runtime:
                 )
             return self._engine
 
+    def reset_engine(self) -> None:
+        """Forget the Docker client (after a fork: the next use connects anew)."""
+        with self._lock:
+            self._engine = None
+
 
 @functools.cache
 def get_runtime() -> Runtime:

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -262,16 +263,16 @@ class Store:
 
     def claim_attempt(self, job_id: str, number: int, *, worker: str, host: str, reclaim: bool = False) -> bool:
         """Record which worker runs this attempt; False when the attempt is stale, the job ended,
-        or it was claimed already (a duplicate publish must not run it twice). `reclaim` lets
-        a redelivered message take back its own worker's claim."""
+        or it was claimed already (a duplicate publish must not run it twice). `reclaim` is for
+        the same message coming back (a redelivery or a retry, which any worker may take):
+        it takes the claim over."""
         with self.engine.begin() as conn:
             if not self._attempt_is_live(conn, job_id, number):
                 return False
-            unclaimed = attempts.c.worker.is_(None)
-            may_claim = sa.or_(unclaimed, attempts.c.worker == worker) if reclaim else unclaimed
+            unclaimed = [] if reclaim else [attempts.c.worker.is_(None)]
             claimed = conn.execute(
                 attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number, may_claim)
+                .where(attempts.c.job_id == job_id, attempts.c.number == number, *unclaimed)
                 .values(worker=worker, host=host)
             )
         return claimed.rowcount == 1
@@ -472,8 +473,12 @@ class Store:
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self.is_postgres:
-            return self._wait_postgres(job_id, deadline)
+        while self.is_postgres:
+            try:
+                return self._wait_postgres(job_id, deadline)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.Error):
+                # The database restarted under us: wait a moment and listen again.
+                time.sleep(min(0.5, _remaining(deadline, job_id)))
         while True:
             job = self.get_job(job_id)
             if job.status.final:
@@ -504,8 +509,9 @@ class Store:
             try:
                 with raw.driver_connection.cursor() as cursor:
                     cursor.execute(f"UNLISTEN {FINISHED_CHANNEL}")
-            finally:
                 raw.close()
+            except psycopg2.Error:
+                raw.invalidate()  # a broken connection is not returned to the pool
 
     def _attempt_is_live(self, conn: sa.Connection, job_id: str, number: int) -> bool:
         row = conn.execute(

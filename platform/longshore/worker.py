@@ -72,14 +72,14 @@ def _sweep_once(nodename: str) -> None:
 
 
 def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO",
-               beat: bool = False) -> None:
-    """Run a Celery worker in the foreground: `slots` containers at once, thread pool."""
+               beat: bool = False, pool: str = "prefork") -> None:
+    """Run a Celery worker in the foreground: `slots` containers at once, one pool process (or thread) each."""
     queues = worker_queues(stacks)
     worker = CeleryWorker(
         app=app,
         hostname=nodename or default_nodename(stacks),
         queues=queues,
-        pool_cls="threads",
+        pool_cls=pool,
         concurrency=slots,
         loglevel=loglevel,
         send_events=True,
