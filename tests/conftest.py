@@ -111,12 +111,16 @@ def postgres():
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{DATABASE}"')
+    admin.close()  # the fault suite restarts PostgreSQL: connect afresh to clean up
     upgraded = _run("longshore", "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     yield DATABASE_URL
     from longshore.runtime import get_runtime
 
+    get_runtime().store.engine.dispose()
     get_runtime.cache_clear()
+    admin = psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=5)
+    admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     admin.close()
