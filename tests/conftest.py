@@ -146,12 +146,12 @@ class WorkerProcess:
     """A real `longshore worker` in its own process, logging to a file."""
 
     def __init__(self, stacks: str, slots: int, log_dir: Path, name: str | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, args: list[str] | None = None):
         self.name = name or f"test-{stacks.replace(',', '-')}-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         self.log_path = log_dir / f"{self.name}-{uuid.uuid4().hex[:4]}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            ["longshore", "worker", "--stacks", stacks, "--slots", str(slots), "--name", self.name],
+            ["longshore", "worker", "--stacks", stacks, "--slots", str(slots), "--name", self.name, *(args or [])],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **DISTRIBUTED_ENV, **(env or {})},
             start_new_session=True,
         )
@@ -182,8 +182,9 @@ def start_worker(distributed, tmp_path):
     """Start workers by stack; all are stopped when the test ends."""
     started: list[WorkerProcess] = []
 
-    def start(stacks: str, slots: int = 4, name: str | None = None, env: dict[str, str] | None = None) -> WorkerProcess:
-        worker = WorkerProcess(stacks, slots, tmp_path, name, env).wait_ready()
+    def start(stacks: str, slots: int = 4, name: str | None = None, env: dict[str, str] | None = None,
+              args: list[str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(stacks, slots, tmp_path, name, env, args).wait_ready()
         started.append(worker)
         return worker
 
@@ -227,3 +228,30 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.05, what: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Samples served on 127.0.0.1:port, keyed `name{label="value",…}` with labels sorted."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
+def sample_names(samples: dict[str, float]) -> set[str]:
+    """The metric names among scraped samples."""
+    return {key.split("{", 1)[0] for key in samples}

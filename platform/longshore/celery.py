@@ -62,8 +62,12 @@ def _start_heartbeat(sender, **_kwargs) -> None:
     """Heart-beat into the store, and sweep this engine once at start (as Fn's agent does)."""
     from longshore.worker import start_heartbeat
 
+    from longshore.worker import serve_metrics_if_asked
+
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
-    start_heartbeat(queues, slots=sender.pool.limit if sender.pool else 1, sweep_at_start=True)
+    slots = sender.pool.limit if sender.pool else 1
+    serve_metrics_if_asked(queues, slots=slots)
+    start_heartbeat(queues, slots=slots, sweep_at_start=True)
 
 
 @signals.worker_process_init.connect
@@ -72,6 +76,17 @@ def _fresh_connections_in_child(**_kwargs) -> None:
     runtime = get_runtime()
     runtime.store.engine.dispose(close=False)
     runtime.reset_engine()
+
+
+@signals.worker_process_shutdown.connect
+def _forget_dead_child(pid: int, **_kwargs) -> None:
+    """prometheus-client's multiprocess mode: a finished child's live gauges go with it."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 @signals.celeryd_after_setup.connect

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -184,9 +186,15 @@ def stacks() -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--pool", type=click.Choice(["prefork", "threads"]), default="prefork", show_default=True,
               help="Celery pool: a process per slot (prefork) or a thread per slot.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=0,
+              help="Serve Prometheus metrics on this port (0: off).")
 @click.option("--beat", is_flag=True, help="Also run the periodic janitor schedule (one such worker per installation).")
-def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: str, beat: bool) -> None:
+def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: str, metrics_port: int,
+           beat: bool) -> None:
     """Run a worker serving the given stacks."""
+    if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus_client is imported: every pool process writes its numbers here.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="longshore-metrics-")
     from longshore.runtime import get_runtime
     from longshore.worker import run_worker
 
@@ -194,7 +202,8 @@ def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: s
     if get_runtime().settings.embedded:
         raise click.UsageError("a separate worker needs a broker: set LONGSHORE_BROKER_URL=amqp://…")
     try:
-        run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat, pool=pool)
+        run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat, pool=pool,
+                   metrics_port=metrics_port)
     except InvalidJob as exc:
         raise click.BadParameter(str(exc), param_hint="--stacks")
 
@@ -206,6 +215,30 @@ def janitor_command() -> None:
     from longshore.runtime import get_runtime
 
     click.echo(run_janitor_pass(get_runtime()).summary())
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=9808, show_default=True)
+@click.option("--addr", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def exporter(port: int, addr: str) -> None:
+    """Export queue depths, jobs and worker liveness for Prometheus (one per installation)."""
+    import logging
+
+    from longshore.exporter import serve
+    from longshore.runtime import get_runtime
+
+    logging.basicConfig(level=logging.INFO)
+    serve(get_runtime(), port, addr)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.pass_context
+def flower(ctx: click.Context, port: int, address: str) -> None:
+    """Start Flower against the configured broker (extra options go to Flower)."""
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "longshore", "flower",
+                               f"--port={port}", f"--address={address}", *ctx.args])
 
 
 @cli.group()

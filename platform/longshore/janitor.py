@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from longshore.engine import LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_JOB
 from longshore.errors import JobNotFound
+from longshore.metrics import REAPER_REMOVED
 from longshore.runtime import Runtime
 from longshore.status import JobStatus
 
@@ -82,6 +83,7 @@ def _sweep_container(runtime: Runtime, container: dict, now: float, grace_second
         if old_enough and runtime.engine.remove(container["Id"]):
             reason = "unknown_job" if job is None else ("stale_attempt" if job.attempt != attempt else "job_ended")
             report.removed[reason] += 1
+            REAPER_REMOVED.labels(reason).inc()
         return
     deadline = float(labels.get(LABEL_DEADLINE) or "inf")
     if container.get("State") == "running" and now > deadline + grace_seconds:

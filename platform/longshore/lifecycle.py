@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from celery import Task
 
+from longshore import metrics
 from longshore.celery import app
 from longshore.engine import (
     LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_INSTALLATION, LABEL_JOB, LABEL_WORKER, PAYLOAD_PATH, RESULT_PATH, TASK_DIR,
@@ -72,13 +73,14 @@ class LifecycleStep(Task):
             if count > MAX_REDELIVERIES:
                 error = (f"the worker running this job was lost {count} times during its {self.step} step; "
                          "giving up rather than redelivering it forever")
-                if get_runtime().store.finish(job_id, attempt, JobStatus.FAILED, error=error):
+                if _finish(job_id, attempt, JobStatus.FAILED, error=error):
                     _send(reap_container, job_id, attempt, local_worker())
                 return None
         return super().__call__(job_id, attempt, *args, **kwargs)
 
     def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """Count each platform retry on the attempt, where users and operators can see it."""
+        metrics.STEP_RETRIES.labels(self.step).inc()
         try:
             get_runtime().store.count_infra_retry(args[0], args[1])
         except sa.exc.SQLAlchemyError:
@@ -91,7 +93,7 @@ class LifecycleStep(Task):
             log.error("could not remove container of %s attempt %s: %s", job_id, attempt, exc)
             return
         error = f"the platform could not {self.step} the container after {self.request.retries} retries: {exc}"
-        if get_runtime().store.finish(job_id, attempt, JobStatus.FAILED, error=error):
+        if _finish(job_id, attempt, JobStatus.FAILED, error=error):
             _send(reap_container, job_id, attempt, local_worker())
 
 
@@ -109,9 +111,27 @@ def _current(job_id: str, attempt: int) -> Job | None:
     return job
 
 
+def _finish(job_id: str, attempt: int, status: JobStatus, **fields: Any) -> bool:
+    """Finish the job once (guarded in the store) and count it."""
+    store = get_runtime().store
+    if not store.finish(job_id, attempt, status, **fields):
+        return False
+    job = store.get_job(job_id)
+    metrics.JOBS_FINISHED.labels(job.stack, status.value).inc()
+    if job.started_at and job.finished_at:
+        metrics.JOB_DURATION.labels(job.stack).observe(max(job.finished_at - job.started_at, 0))
+    return True
+
+
+def _record_step(job: Job, attempt: int, step: str, seconds: float, **fields: Any) -> None:
+    """Store a step's duration on the attempt and observe it."""
+    get_runtime().store.record_step(job.id, attempt, step, seconds, **fields)
+    metrics.STEP_DURATION.labels(job.stack, step).observe(seconds)
+
+
 def _fail(job_id: str, attempt: int, failure: DockerFailure, nodename: str) -> None:
     """A permanent failure: the job fails at once with the error in words, then is reaped."""
-    get_runtime().store.finish(job_id, attempt, JobStatus.FAILED, error=str(failure))
+    _finish(job_id, attempt, JobStatus.FAILED, error=str(failure))
     _send(reap_container, job_id, attempt, nodename)
 
 
@@ -130,9 +150,9 @@ def pull_image(self: LifecycleStep, job_id: str, attempt: int) -> None:
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
-        runtime.store.finish(job_id, attempt, JobStatus.FAILED, error=str(failure))
+        _finish(job_id, attempt, JobStatus.FAILED, error=str(failure))
         return
-    runtime.store.record_step(job_id, attempt, "pull", time.perf_counter() - started)
+    _record_step(job, attempt, "pull", time.perf_counter() - started)
     _send(create_container, job_id, attempt, local_worker())
 
 
@@ -172,7 +192,7 @@ def create_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     except DockerFailure as failure:
         _fail(job_id, attempt, failure, local_worker())
         return
-    runtime.store.record_step(job_id, attempt, "create", time.perf_counter() - started,
+    _record_step(job, attempt, "create", time.perf_counter() - started,
                               container_id=container_id, container_name=name)
     _send(start_container, job_id, attempt, local_worker())
 
@@ -198,12 +218,14 @@ def start_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     except DockerFailure as failure:
         _fail(job_id, attempt, failure, local_worker())
         return
-    if not runtime.store.mark_running(job_id, attempt) and runtime.store.get_job(job_id).status.final:
+    if runtime.store.mark_running(job_id, attempt):
+        metrics.JOB_QUEUE_WAIT.labels(job.stack).observe(max(time.time() - job.created_at, 0))
+    elif runtime.store.get_job(job_id).status.final:
         # Ended (cancelled) while starting: stop it now rather than let it run unwatched.
         runtime.engine.kill(name)
         _send(reap_container, job_id, attempt, local_worker())
         return
-    runtime.store.record_step(job_id, attempt, "start", time.perf_counter() - started)
+    _record_step(job, attempt, "start", time.perf_counter() - started)
     _send(wait_container, job_id, attempt, local_worker())
 
 
@@ -240,7 +262,7 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
         _fail(job_id, attempt, failure, local_worker())
         return
     status, error = _outcome(job, exit_code, report.oom_killed)
-    runtime.store.record_step(job_id, attempt, "wait", time.perf_counter() - started)
+    _record_step(job, attempt, "wait", time.perf_counter() - started)
     if status is JobStatus.FAILED and self.request.retries > 0 and report.exit_code in KILLED_BY_ENGINE_EXIT_CODES:
         # The engine went away while we waited and the container died by a signal: the
         # infrastructure's fault, so a new attempt that does not use up the job's retries.
@@ -253,7 +275,7 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
                                       user_retry=True):
             publish_pull(job_id, attempt + 1, job.stack, countdown=job.retry_delay_seconds)
     else:
-        runtime.store.finish(
+        _finish(
             job_id, attempt, status, exit_code=report.exit_code, error=error, output=report.output,
             output_truncated=report.output_truncated, result=report.result,
         )
@@ -273,7 +295,7 @@ def reap_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     runtime = get_runtime()
     started = time.perf_counter()
     runtime.engine.remove(container_name(job_id, attempt))
-    runtime.store.record_step(job_id, attempt, "reap", time.perf_counter() - started, reaped_at=time.time())
+    _record_step(runtime.store.get_job(job_id), attempt, "reap", time.perf_counter() - started, reaped_at=time.time())
 
 
 def publish_pull(job_id: str, attempt: int, stack_name: str, *, countdown: float = 0) -> None:

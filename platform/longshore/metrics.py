@@ -54,6 +54,8 @@ def prime(stacks: Iterable[str]) -> None:
             JOBS_FINISHED.labels(stack, status.value)
         for step in LIFECYCLE_STEPS:
             STEP_DURATION.labels(stack, step)
+    for reason in ("job_ended", "stale_attempt", "unknown_job"):
+        REAPER_REMOVED.labels(reason)
     for step in LIFECYCLE_STEPS:
         STEP_RETRIES.labels(step)
         for kind in ("transient", "permanent", "conflict"):

@@ -27,9 +27,12 @@ class Runtime:
         """The Docker boundary for this process's engine (DOCKER_HOST)."""
         with self._lock:
             if self._engine is None:
+                from longshore.metrics import record_docker_call
+
                 self._engine = DockerEngine(
                     self.settings.docker_host,
                     timeout_seconds=self.settings.docker_timeout_seconds,
+                    on_call=record_docker_call,
                 )
             return self._engine
 

@@ -71,9 +71,33 @@ def _sweep_once(nodename: str) -> None:
         log.exception("start-up sweep failed")
 
 
+#: The port `longshore worker --metrics-port` asked for (0: no metrics server).
+_metrics_port = 0
+
+
+def serve_metrics_if_asked(queues: list[str], *, slots: int) -> None:
+    """Start this worker's metrics server, if asked for one, with every series at zero."""
+    from longshore import metrics
+    from longshore.engine import LABEL_WORKER
+
+    if not _metrics_port:
+        return
+    runtime = get_runtime()
+    nodename = local_worker()
+    metrics.prime(q.removeprefix("stack.") for q in queues if q.startswith("stack."))
+
+    def running() -> int:
+        return len(runtime.engine.api.containers(filters={"label": f"{LABEL_WORKER}={nodename}", "status": "running"}))
+
+    metrics.serve_worker_metrics(_metrics_port, nodename=nodename, slots=slots, running=running)
+    log.info("serving metrics on port %s", _metrics_port)
+
+
 def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO",
-               beat: bool = False, pool: str = "prefork") -> None:
+               beat: bool = False, pool: str = "prefork", metrics_port: int = 0) -> None:
     """Run a Celery worker in the foreground: `slots` containers at once, one pool process (or thread) each."""
+    global _metrics_port
+    _metrics_port = metrics_port
     queues = worker_queues(stacks)
     worker = CeleryWorker(
         app=app,
