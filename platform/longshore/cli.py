@@ -175,14 +175,14 @@ def stacks() -> None:
     for stack in get_runtime().manifest.stacks.values():
         click.echo(
             f"{stack.name:10} {stack.image:28} queue={stack.queue} memory={stack.memory_bytes >> 20}m "
-            f"cpus={stack.cpus:g} timeout={stack.timeout_seconds:g}s pull={stack.pull.value}"
+            f"cpus={stack.cpus:g} timeout={f'{stack.timeout_seconds:g}s' if stack.timeout_seconds else 'default'} pull={stack.pull.value}"
         )
 
 
 @cli.command()
 @click.option("--stacks", "stack_list", required=True, help="Comma-separated stacks to serve, e.g. python,busybox.")
 @click.option("--slots", type=click.IntRange(1, 512), default=4, show_default=True, help="Containers run at once.")
-@click.option("--name", help="Celery node name (default: STACKS-PID@HOST).")
+@click.option("--name", help="Celery node name (default: longshore-STACKS@HOST); unique per worker.")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--pool", type=click.Choice(["prefork", "threads"]), default="prefork", show_default=True,
               help="Celery pool: a process per slot (prefork) or a thread per slot.")

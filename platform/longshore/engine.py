@@ -14,6 +14,7 @@ import socket
 import tarfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Callable
 
@@ -115,6 +116,7 @@ class ExitReport:
     output: str
     output_truncated: bool
     result: str | None
+    finished_at: float | None = None  #: when the container stopped, as the engine recorded it
 
 
 class DockerEngine:
@@ -133,9 +135,10 @@ class DockerEngine:
         """The low-level client, connected on first use (version negotiated)."""
         if self._client is None:
             env = {"DOCKER_HOST": self._docker_host} if self._docker_host else {}
-            self._client = docker.APIClient(
+            self._client = self._call(
+                "connect", docker.APIClient,
                 **docker.utils.kwargs_from_env(environment=env),
-                version="auto",
+                version="auto",  # negotiated with the engine: this call can find it down
                 timeout=self._timeout_seconds,
                 max_pool_size=self._max_pool_size,
             )
@@ -209,7 +212,9 @@ class DockerEngine:
             security_opt=["no-new-privileges"],
             log_config=LogConfig(
                 type=LogConfig.types.JSON,
-                config={"max-size": str(spec.output_limit_bytes), "max-file": "1"},
+                # Two files: after a rotation the previous file still holds the output
+                # before it, so the last `output_limit_bytes` are always there to read.
+                config={"max-size": str(spec.output_limit_bytes), "max-file": "2"},
             ),
         )
         response = self.api.create_container(
@@ -290,6 +295,7 @@ class DockerEngine:
             output=output,
             output_truncated=truncated,
             result=self._read_result(container_id, result_limit_bytes),
+            finished_at=_timestamp(state.get("FinishedAt")),
         )
 
     def _read_result(self, container_id: str, limit_bytes: int) -> str | None:
@@ -324,6 +330,15 @@ class DockerEngine:
         """Every container on this engine that this installation's jobs made."""
         return self._call("list", self.api.containers, all=True,
                           filters={"label": [LABEL_JOB, f"{LABEL_INSTALLATION}={installation}"]})
+
+
+def _timestamp(rfc3339: str | None) -> float | None:
+    """The engine's RFC 3339 time (nanoseconds, `Z`) as a Unix time; None if unset."""
+    if not rfc3339 or rfc3339.startswith("0001-"):
+        return None
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    stamp = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp()
+    return stamp + float(f"0.{fraction[:6] or 0}")
 
 
 def _split_reference(image: str) -> tuple[str, str]:

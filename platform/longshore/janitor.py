@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from longshore.engine import LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_JOB
+from longshore.engine import LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_JOB, LABEL_WORKER
 from longshore.errors import JobNotFound
 from longshore.metrics import REAPER_REMOVED
 from longshore.runtime import Runtime
@@ -39,6 +39,7 @@ class JanitorReport:
     killed: int = 0
     requeued: Counter = field(default_factory=Counter)
     republished: int = 0
+    rewaited: int = 0
     errors: int = 0
 
     def merge(self, other: "JanitorReport") -> "JanitorReport":
@@ -47,6 +48,7 @@ class JanitorReport:
         self.requeued.update(other.requeued)
         self.killed += other.killed
         self.republished += other.republished
+        self.rewaited += other.rewaited
         self.errors += other.errors
         return self
 
@@ -55,7 +57,7 @@ class JanitorReport:
         removed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.removed.items())) or "0"
         requeued = ", ".join(f"{n} {reason}" for reason, n in sorted(self.requeued.items())) or "0"
         return (f"removed {removed}; killed {self.killed}; requeued {requeued}; "
-                f"republished {self.republished}; errors {self.errors}")
+                f"republished {self.republished}; waits re-sent {self.rewaited}; errors {self.errors}")
 
 
 def sweep_engine(runtime: Runtime, *, grace_seconds: float) -> JanitorReport:
@@ -89,6 +91,16 @@ def _sweep_container(runtime: Runtime, container: dict, now: float, grace_second
     if container.get("State") == "running" and now > deadline + grace_seconds:
         runtime.engine.kill(container["Id"])  # its wait step (or its requeue) records timed_out
         report.killed += 1
+    elif container.get("State") == "exited" and job.status is JobStatus.RUNNING and old_enough:
+        # Exited, but the job never finished: its wait step was lost (the store was down
+        # through every retry). Waiting again is idempotent and finishes it.
+        from longshore.lifecycle import wait_container
+        from longshore.routing import worker_queue
+
+        worker = labels.get(LABEL_WORKER)
+        if worker:
+            wait_container.apply_async((job_id, attempt), queue=worker_queue(worker))
+            report.rewaited += 1
 
 
 def requeue_vanished(runtime: Runtime, nodename: str, *, grace_seconds: float) -> JanitorReport:

@@ -23,7 +23,9 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = {"TASK_ID", "PAYLOAD_FILE", "TASK_DIR", "RESULT_FILE"}
 #: IronWorker's bounds on a job's own retries.
 MAX_RETRIES = 10
-MAX_RETRY_DELAY_SECONDS = 7 * 24 * 3600
+#: A retry's delay is held by the broker as an unacknowledged ETA message, so it must stay
+#: well under RabbitMQ's consumer_timeout (30 minutes by default).
+MAX_RETRY_DELAY_SECONDS = 900
 
 
 def build_job(
@@ -62,7 +64,8 @@ def build_job(
         raise InvalidJob(f"payload is not JSON-serialisable: {exc}") from None
     if len(payload_text.encode()) > settings.payload_limit_bytes:
         raise InvalidJob(f"payload is {len(payload_text.encode())} bytes, over the limit of {settings.payload_limit_bytes}")
-    timeout_seconds = float(timeout if timeout is not None else min(chosen.timeout_seconds, settings.max_timeout_seconds))
+    stack_timeout = chosen.timeout_seconds or settings.default_timeout_seconds
+    timeout_seconds = float(timeout if timeout is not None else min(stack_timeout, settings.max_timeout_seconds))
     if not 0 < timeout_seconds <= settings.max_timeout_seconds:
         raise InvalidJob(f"timeout {timeout!r} must be between 0 and {settings.max_timeout_seconds:g} seconds")
     cpu_share = float(cpus if cpus is not None else chosen.cpus)

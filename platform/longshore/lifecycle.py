@@ -25,7 +25,7 @@ from longshore import metrics
 from longshore.celery import app
 from longshore.engine import (
     LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_INSTALLATION, LABEL_JOB, LABEL_WORKER, PAYLOAD_PATH, RESULT_PATH, TASK_DIR,
-    ContainerSpec, DockerFailure, TransientDockerFailure,
+    ContainerSpec, DockerFailure, ExitReport, TransientDockerFailure,
 )
 from longshore.routing import local_worker, worker_queue
 from longshore.runtime import get_runtime
@@ -35,12 +35,13 @@ from longshore.store import Job
 
 log = logging.getLogger(__name__)
 
-#: Celery retry policy of each step for transient engine failures: exponential
-#: backoff with jitter, capped. Permanent failures are never retried.
+#: Celery retry policy of each step for transient engine (and store) failures:
+#: exponential backoff with full jitter, capped at 30 s a wait, so ten retries ride
+#: out an engine restart of a minute or two. Permanent failures are never retried.
 RETRY_POLICIES: dict[str, dict[str, Any]] = {
-    "pull": {"max_retries": 6, "retry_backoff": 1, "retry_backoff_max": 30},
-    "create": {"max_retries": 6, "retry_backoff": 1, "retry_backoff_max": 30},
-    "start": {"max_retries": 6, "retry_backoff": 1, "retry_backoff_max": 30},
+    "pull": {"max_retries": 10, "retry_backoff": 1, "retry_backoff_max": 30},
+    "create": {"max_retries": 10, "retry_backoff": 1, "retry_backoff_max": 30},
+    "start": {"max_retries": 10, "retry_backoff": 1, "retry_backoff_max": 30},
     "wait": {"max_retries": 10, "retry_backoff": 1, "retry_backoff_max": 30},
     "reap": {"max_retries": 10, "retry_backoff": 2, "retry_backoff_max": 120},
 }
@@ -69,7 +70,10 @@ class LifecycleStep(Task):
 
     def __call__(self, job_id: str, attempt: int, *args: Any, **kwargs: Any) -> Any:
         if _redelivered(self) and self.step != "reap":
-            count = get_runtime().store.count_redelivery(job_id, attempt)
+            try:
+                count = get_runtime().store.count_redelivery(job_id, attempt)
+            except sa.exc.SQLAlchemyError:
+                count = 0  # the store is down: the step itself will retry until it is back
             if count > MAX_REDELIVERIES:
                 error = (f"the worker running this job was lost {count} times during its {self.step} step; "
                          "giving up rather than redelivering it forever")
@@ -238,9 +242,12 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
     """
     runtime = get_runtime()
     job = _current(job_id, attempt)
-    if job is None:
-        return
     name = container_name(job_id, attempt)
+    if job is None:
+        # Ended elsewhere (cancelled, requeued): its container must not run on unwatched.
+        runtime.engine.kill(name)
+        _send(reap_container, job_id, attempt, local_worker())
+        return
     started = time.perf_counter()
     remaining = job.timeout_seconds - (time.time() - (job.started_at or time.time()))
     slice_seconds = min(max(remaining, 0), runtime.settings.wait_slice_seconds)
@@ -263,7 +270,7 @@ def wait_container(self: LifecycleStep, job_id: str, attempt: int) -> None:
         return
     status, error = _outcome(job, exit_code, report.oom_killed)
     _record_step(job, attempt, "wait", time.perf_counter() - started)
-    if status is JobStatus.FAILED and self.request.retries > 0 and report.exit_code in KILLED_BY_ENGINE_EXIT_CODES:
+    if status is JobStatus.FAILED and _killed_by_engine_restart(report, local_worker()):
         # The engine went away while we waited and the container died by a signal: the
         # infrastructure's fault, so a new attempt that does not use up the job's retries.
         if runtime.store.next_attempt(job_id, attempt, outcome=status, exit_code=report.exit_code,
@@ -329,6 +336,15 @@ def _outcome(job: Job, exit_code: int | None, oom_killed: bool) -> tuple[JobStat
     if exit_code == 0:
         return JobStatus.SUCCEEDED, None
     return JobStatus.FAILED, f"the job's command exited with code {exit_code}"
+
+
+def _killed_by_engine_restart(report: ExitReport, nodename: str) -> bool:
+    """A signal death while this worker's engine was unreachable (a restart kills its containers)."""
+    if report.exit_code not in KILLED_BY_ENGINE_EXIT_CODES or report.finished_at is None:
+        return False
+    settings = get_runtime().settings
+    return get_runtime().store.engine_was_down(nodename, report.finished_at,
+                                               margin_seconds=2 * settings.heartbeat_seconds + 1)
 
 
 def _redelivered(task: Task) -> bool:

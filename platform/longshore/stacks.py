@@ -108,7 +108,7 @@ def _stack(name: str, entry: dict) -> Stack:
         pull=PullPolicy(entry.get("pull", "missing")),
         memory_bytes=parse_memory(entry.get("memory", "128m")),
         cpus=float(entry.get("cpus", 1.0)),
-        timeout_seconds=float(entry.get("timeout_seconds", 3600)),
+        timeout_seconds=float(entry.get("timeout_seconds", 0)),  # 0: LONGSHORE_DEFAULT_TIMEOUT_SECONDS
         user=entry.get("user"),
         build=entry.get("build"),
     )

@@ -93,6 +93,9 @@ workers = sa.Table(
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
     sa.Column("stopped_at", sa.Float),
+    # The latest span in which the worker's heartbeat could not reach its Docker engine.
+    sa.Column("engine_down_from", sa.Float),
+    sa.Column("engine_down_until", sa.Float),
 )
 
 schema_version = sa.Table(
@@ -264,15 +267,20 @@ class Store:
     def claim_attempt(self, job_id: str, number: int, *, worker: str, host: str, reclaim: bool = False) -> bool:
         """Record which worker runs this attempt; False when the attempt is stale, the job ended,
         or it was claimed already (a duplicate publish must not run it twice). `reclaim` is for
-        the same message coming back (a redelivery or a retry, which any worker may take):
-        it takes the claim over."""
+        the same message coming back (a redelivery or a retry): it takes the claim over while
+        no pull of this attempt has completed."""
         with self.engine.begin() as conn:
             if not self._attempt_is_live(conn, job_id, number):
                 return False
-            unclaimed = [] if reclaim else [attempts.c.worker.is_(None)]
+            may_claim = attempts.c.worker.is_(None)
+            if reclaim:
+                # The same pull coming back may move to any worker, but only while no pull
+                # has completed: after that the attempt belongs to the worker that pulled.
+                may_claim = sa.or_(may_claim, attempts.c.worker == worker,
+                                   sa.and_(attempts.c.pull_seconds.is_(None), attempts.c.container_id.is_(None)))
             claimed = conn.execute(
                 attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number, *unclaimed)
+                .where(attempts.c.job_id == job_id, attempts.c.number == number, may_claim)
                 .values(worker=worker, host=host)
             )
         return claimed.rowcount == 1
@@ -340,6 +348,22 @@ class Store:
             if not updated:
                 conn.execute(workers.insert().values(name=name, host=host, stacks=stacks, slots=slots,
                                                      started_at=started_at, last_seen=now))
+
+    def engine_outage(self, name: str, *, down_from: float, down_until: float | None) -> None:
+        """Record that worker `name` could not reach its engine from `down_from` (until `down_until`)."""
+        with self.engine.begin() as conn:
+            conn.execute(workers.update().where(workers.c.name == name)
+                         .values(engine_down_from=down_from, engine_down_until=down_until))
+
+    def engine_was_down(self, name: str, at: float, *, margin_seconds: float) -> bool:
+        """True if worker `name`'s engine was unreachable around time `at` (the latest outage)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(workers.c.engine_down_from, workers.c.engine_down_until)
+                               .where(workers.c.name == name)).first()
+        if row is None or row.engine_down_from is None:
+            return False
+        until = row.engine_down_until if row.engine_down_until is not None else time.time()
+        return row.engine_down_from - margin_seconds <= at <= until + margin_seconds
 
     def worker_stopped(self, name: str) -> None:
         """Record a worker's orderly stop."""
@@ -509,6 +533,7 @@ class Store:
             try:
                 with raw.driver_connection.cursor() as cursor:
                     cursor.execute(f"UNLISTEN {FINISHED_CHANNEL}")
+                raw.driver_connection.autocommit = False  # pooled connections must stay transactional
                 raw.close()
             except psycopg2.Error:
                 raw.invalidate()  # a broken connection is not returned to the pool

@@ -46,10 +46,20 @@ def start_heartbeat(queues: list[str], *, slots: int, sweep_at_start: bool) -> t
     def beat() -> None:
         if sweep_at_start:
             _sweep_once(nodename)
+        engine_down_from = None
         while True:
             try:
                 runtime.store.heartbeat(nodename, host=runtime.settings.hostname, stacks=stacks,
                                         slots=slots, started_at=started_at)
+                # Also watch the engine: when it restarts it kills the containers it runs,
+                # and the wait step must tell that from the job's own exit.
+                if _engine_answers(runtime):
+                    if engine_down_from is not None:
+                        runtime.store.engine_outage(nodename, down_from=engine_down_from, down_until=time.time())
+                        engine_down_from = None
+                elif engine_down_from is None:
+                    engine_down_from = time.time()
+                    runtime.store.engine_outage(nodename, down_from=engine_down_from, down_until=None)
             except Exception:  # a store outage must not kill the thread: the next beat retries
                 log.exception("heartbeat of %s failed", nodename)
             time.sleep(runtime.settings.heartbeat_seconds)
@@ -59,6 +69,13 @@ def start_heartbeat(queues: list[str], *, slots: int, sweep_at_start: bool) -> t
     thread = threading.Thread(target=beat, name="longshore-heartbeat", daemon=True)
     thread.start()
     return thread
+
+
+def _engine_answers(runtime) -> bool:
+    try:
+        return bool(runtime.engine.api.ping())
+    except Exception:  # any failure to reach the engine means it is down
+        return False
 
 
 def _sweep_once(nodename: str) -> None:
