@@ -51,3 +51,21 @@ def test_a_job_past_its_timeout_is_killed_and_exits_124(docker_engine, embedded_
     assert done.returncode == 124, done.stderr
     assert time.monotonic() - started < 15
     assert "timed_out" in done.stderr
+
+
+def test_a_store_from_an_older_schema_is_refused_with_the_way_out_named(embedded_env, tmp_path):
+    import sqlite3
+    from pathlib import Path
+
+    # Given an embedded store whose tables predate this version's columns
+    home = Path(embedded_env["LONGSHORE_HOME"])
+    home.mkdir(parents=True)
+    old = sqlite3.connect(home / "longshore.db")
+    for table in ("jobs (id text)", "attempts (job_id text)", "workers (name text)", "longshore_schema (version int)"):
+        old.execute(f"create table {table}")
+    old.execute("insert into longshore_schema values (1)")
+    old.commit()
+    # When a job is run, then it stops at once with what to do, and nothing runs
+    done = longshore(embedded_env, "run", "--", "true")
+    assert done.returncode == 2
+    assert "lacks columns" in done.stderr and "delete $LONGSHORE_HOME/longshore.db" in done.stderr

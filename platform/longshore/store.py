@@ -218,7 +218,21 @@ class Store:
                     f"LONGSHORE_DATABASE_URL: the schema is at version {current}, newer than "
                     f"this Longshore ({SCHEMA_VERSION}); upgrade Longshore"
                 )
+            self._check_columns(conn)
         return SCHEMA_VERSION
+
+    def _check_columns(self, conn: sa.Connection) -> None:
+        """Refuse, with the way out named, a store whose tables lack columns this version needs."""
+        inspector = sa.inspect(conn)
+        for table in (jobs, attempts, workers):
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            missing = sorted(set(table.c.keys()) - present)
+            if missing:
+                raise ConfigError(
+                    f"LONGSHORE_DATABASE_URL: table {table.name} of {self.engine.url.render_as_string()} "
+                    f"lacks columns {', '.join(missing)}: it was made by a pre-release Longshore; "
+                    "move it aside (for the embedded default, delete $LONGSHORE_HOME/longshore.db)"
+                )
 
     def check_schema(self) -> None:
         """Raise ConfigError unless the schema is current (PostgreSQL is upgraded by hand)."""
