@@ -136,6 +136,20 @@ def registry():
     return REGISTRY
 
 
+@pytest.fixture
+def registry_only_image(registry, docker_engine):
+    """The busybox stack image pushed to the local registry and removed from the engine."""
+    remote = f"{registry}/longshore/busybox-pushed:{uuid.uuid4().hex[:8]}"
+    docker_engine.images.get(IMAGE).tag(remote)
+    docker_engine.images.push(remote)
+    docker_engine.images.remove(remote)
+    yield remote
+    try:
+        docker_engine.images.remove(remote, force=True)
+    except Exception:  # already gone: nothing to clean
+        pass
+
+
 @pytest.fixture(scope="session")
 def distributed(docker_engine, rabbitmq, postgres):
     """RabbitMQ + PostgreSQL + Docker, ready for workers and clients."""

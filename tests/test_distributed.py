@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BROKER_URL, IMAGE
+from conftest import BROKER_URL, wait_until
 
 
 @pytest.fixture
@@ -68,16 +68,19 @@ def test_a_plain_celery_client_enqueues_a_job_that_runs(client, start_worker, wa
     job_id = sent.stdout.strip()
     # Then the job (whose id is the message's id) runs and succeeds
     handle = client.JobHandle(job_id)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            finished = handle.wait(timeout=30)
-            break
-        except LookupError:
-            time.sleep(0.1)  # the submit message has not been handled yet
+    wait_until(lambda: _exists(handle), timeout=30, what="the submit message to be handled")
+    finished = handle.wait(timeout=30)
     assert finished.status.value == "succeeded", finished.error
     assert handle.logs() == '{"from": "celery"}'
     assert wait_reaped([job_id]) == []
+
+
+def _exists(handle) -> bool:
+    try:
+        handle.job()
+    except LookupError:
+        return False
+    return True
 
 
 def test_a_missing_image_fails_fast_with_a_clear_error_and_no_retry(client, start_worker, registry):
@@ -104,8 +107,9 @@ def test_an_unknown_stack_is_refused_at_submit_with_nothing_queued(client, rabbi
     from kombu import Connection
 
     from longshore.errors import UnknownStack
+    from longshore.runtime import get_runtime
 
-    store = client.JobHandle.__init__.__globals__["get_runtime"]().store
+    store = get_runtime().store
     before = len(store.list_jobs(limit=10_000))
     with pytest.raises(UnknownStack, match=r"unknown stack 'cobol'; known stacks: alpha, beta, busybox, fresh"):
         client.submit("cobol", ["true"])
@@ -116,23 +120,13 @@ def test_an_unknown_stack_is_refused_at_submit_with_nothing_queued(client, rabbi
             channel.queue_declare("stack.cobol", passive=True)
 
 
-def test_an_image_is_pulled_from_a_registry(client, start_worker, registry, docker_engine):
+def test_an_image_is_pulled_from_a_registry(client, start_worker, registry_only_image):
     # Given an image that exists only in the registry
-    remote = f"{registry}/longshore/busybox-pulltest:{os.getpid()}"
-    docker_engine.images.get(IMAGE).tag(remote)
-    docker_engine.images.push(remote)
-    docker_engine.images.remove(remote)
     start_worker("fresh")
-    try:
-        # When a job on an always-pull stack uses it
-        job = client.submit("fresh", ["echo", "pulled"], image=remote)
-        finished = job.wait(timeout=60)
-        # Then it was pulled and ran
-        assert finished.status.value == "succeeded", finished.error
-        assert job.logs() == "pulled\n"
-        assert job._runtime.store.list_attempts(job.id)[0].step_seconds["pull"] > 0
-    finally:
-        try:
-            docker_engine.images.remove(remote, force=True)
-        except Exception:
-            pass
+    # When a job on an always-pull stack uses it
+    job = client.submit("fresh", ["echo", "pulled"], image=registry_only_image)
+    finished = job.wait(timeout=60)
+    # Then it was pulled and ran
+    assert finished.status.value == "succeeded", finished.error
+    assert job.logs() == "pulled\n"
+    assert job._runtime.store.list_attempts(job.id)[0].step_seconds["pull"] > 0

@@ -39,12 +39,9 @@ def test_bad_images_fail_within_seconds_without_retries(client, start_worker, re
     assert attempt.infra_retries == 0 and attempt.container_id is None
 
 
-def test_a_registry_briefly_down_is_retried_by_the_platform(client, start_worker, registry, docker_engine):
+def test_a_registry_briefly_down_is_retried_by_the_platform(client, start_worker, registry_only_image):
     # Given an image only in the registry, on an always-pull stack, and the registry down
-    remote = f"{registry}/longshore/busybox-retry:{os.getpid()}"
-    docker_engine.images.get(IMAGE).tag(remote)
-    docker_engine.images.push(remote)
-    docker_engine.images.remove(remote)
+    remote = registry_only_image
     start_worker("fresh")
     subprocess.run(["pkill", "-f", "docker-registry serve"], check=True)
     try:
@@ -58,7 +55,6 @@ def test_a_registry_briefly_down_is_retried_by_the_platform(client, start_worker
     assert finished.status.value == "succeeded", finished.error
     [attempt] = attempts_of(job)
     assert attempt.infra_retries >= 1
-    docker_engine.images.remove(remote, force=True)
 
 
 def test_a_memory_bomb_is_oom_killed_with_the_limit_named(docker_engine, embedded_env):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from longshore.errors import ConfigError, InvalidJob, JobNotFound, LongshoreError
+from longshore.errors import ConfigError, InvalidJob, JobNotFound
 from longshore.status import CLI_EXIT_CODES, PLATFORM_FAILURE_EXIT_CODE, JobStatus
 
 
@@ -90,11 +90,11 @@ def _payload(raw: str | None) -> Any:
         try:
             raw = Path(raw[1:]).read_text()
         except OSError as exc:
-            raise click.BadParameter(f"cannot read payload file: {exc}", param_hint="--payload")
+            raise click.BadParameter(f"cannot read payload file: {exc}", param_hint="--payload") from None
     try:
         return json.loads(raw)
     except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload")
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
 
 
 def _env(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -205,7 +205,7 @@ def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: s
         run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat, pool=pool,
                    metrics_port=metrics_port)
     except InvalidJob as exc:
-        raise click.BadParameter(str(exc), param_hint="--stacks")
+        raise click.BadParameter(str(exc), param_hint="--stacks") from None
 
 
 @cli.command(name="janitor")
@@ -265,7 +265,7 @@ def _get(job_id: str):
     try:
         return get_runtime().store.get_job(job_id)
     except JobNotFound as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
 
 
 def _time(value: float | None) -> str:

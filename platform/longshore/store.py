@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import psycopg2
 import sqlalchemy as sa
@@ -92,7 +92,6 @@ workers = sa.Table(
     sa.Column("slots", sa.Integer, nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
-    sa.Column("stopped_at", sa.Float),
     # The latest span in which the worker's heartbeat could not reach its Docker engine.
     sa.Column("engine_down_from", sa.Float),
     sa.Column("engine_down_until", sa.Float),
@@ -304,26 +303,23 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=time.time()))
 
-    def count_infra_retry(self, job_id: str, number: int) -> None:
-        """One more platform retry of a step of this attempt (never the user's retries)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number)
-                .values(infra_retries=attempts.c.infra_retries + 1)
-            )
+    def count_infra_retry(self, job_id: str, number: int) -> int:
+        """One more platform retry of a step of this attempt (never the user's retries); the new count."""
+        return self._increment_attempt(job_id, number, attempts.c.infra_retries)
 
     def count_redelivery(self, job_id: str, number: int) -> int:
-        """One more redelivery of a step of this attempt (its worker died); return the new count."""
+        """One more redelivery of a step of this attempt (its worker died); the new count."""
+        return self._increment_attempt(job_id, number, attempts.c.redeliveries)
+
+    def _increment_attempt(self, job_id: str, number: int, column: sa.Column) -> int:
         with self.engine.begin() as conn:
             conn.execute(
                 attempts.update()
                 .where(attempts.c.job_id == job_id, attempts.c.number == number)
-                .values(redeliveries=attempts.c.redeliveries + 1)
+                .values({column: column + 1})
             )
             return conn.execute(
-                sa.select(attempts.c.redeliveries)
-                .where(attempts.c.job_id == job_id, attempts.c.number == number)
+                sa.select(column).where(attempts.c.job_id == job_id, attempts.c.number == number)
             ).scalar() or 0
 
     def next_attempt(self, job_id: str, number: int, *, outcome: JobStatus, exit_code: int | None = None,
@@ -357,7 +353,7 @@ class Store:
         with self.engine.begin() as conn:
             updated = conn.execute(
                 workers.update().where(workers.c.name == name)
-                .values(host=host, stacks=stacks, slots=slots, last_seen=now, stopped_at=None)
+                .values(host=host, stacks=stacks, slots=slots, last_seen=now)
             ).rowcount
             if not updated:
                 conn.execute(workers.insert().values(name=name, host=host, stacks=stacks, slots=slots,
@@ -379,16 +375,11 @@ class Store:
         until = row.engine_down_until if row.engine_down_until is not None else time.time()
         return row.engine_down_from - margin_seconds <= at <= until + margin_seconds
 
-    def worker_stopped(self, name: str) -> None:
-        """Record a worker's orderly stop."""
-        with self.engine.begin() as conn:
-            conn.execute(workers.update().where(workers.c.name == name).values(stopped_at=time.time()))
-
     def live_workers(self, seen_within_seconds: float) -> list[str]:
-        """Workers that heart-beat within the window and have not stopped."""
+        """Workers that heart-beat within the window."""
         cutoff = time.time() - seen_within_seconds
-        # A worker that stopped in order still counts until the window passes: restarted
-        # in time, it takes back its own queue and finishes what it started.
+        # A worker that stopped still counts until the window passes: restarted in
+        # time, it takes back its own queue and finishes what it started.
         query = sa.select(workers.c.name).where(workers.c.last_seen >= cutoff)
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
@@ -496,17 +487,6 @@ class Store:
         query = sa.select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
         with self.engine.connect() as conn:
             return [_attempt(row) for row in conn.execute(query).mappings()]
-
-    def count_by_status(self, job_ids: Iterable[str]) -> dict[str, int]:
-        """How many of `job_ids` are in each status."""
-        ids = list(job_ids)
-        query = (
-            sa.select(jobs.c.status, sa.func.count())
-            .where(jobs.c.id.in_(ids))
-            .group_by(jobs.c.status)
-        )
-        with self.engine.connect() as conn:
-            return dict(conn.execute(query).all())
 
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
