@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -317,6 +318,8 @@ def main() -> int:
         sh("rabbitmqctl", "delete_vhost", VHOST, check=False)
         sh("su", "postgres", "-c", f"psql -q -c 'DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)'", check=False)
         sh("docker", "rmi", REGISTRY_IMAGE, check=False)
+        if "registry-down" in chosen:
+            _delete_from_registry(REGISTRY_IMAGE)
     print()
     print(_table(rows))
     bad = [r["fault"] for r in rows
@@ -325,7 +328,24 @@ def main() -> int:
         print(f"FAILED: {', '.join(bad)}; worker logs in {ENV['LONGSHORE_HOME']}")
         return 1
     print("every job ended succeeded exactly once; nothing lost, stuck or leaked")
+    shutil.rmtree(ENV["LONGSHORE_HOME"], ignore_errors=True)  # worker logs are kept only on failure
     return 0
+
+
+def _delete_from_registry(reference: str) -> None:
+    """Delete the pushed tag's manifest from the local registry, so a run leaves nothing there."""
+    from urllib.request import Request, urlopen
+
+    host, _, rest = reference.partition("/")
+    repository, _, tag = rest.rpartition(":")
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    try:
+        with urlopen(Request(f"http://{host}/v2/{repository}/manifests/{tag}", headers=accept, method="HEAD"),
+                     timeout=5) as response:
+            digest = response.headers["Docker-Content-Digest"]
+        urlopen(Request(f"http://{host}/v2/{repository}/manifests/{digest}", method="DELETE"), timeout=5).close()
+    except OSError as exc:
+        print(f"could not delete {reference} from the registry: {exc}")
 
 
 COLUMNS = ["fault", "jobs", "succeeded", "failed", "lost", "twice", "stuck", "leaked", "completions seen",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -77,6 +78,7 @@ def main() -> int:
         worker.wait(30)
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST])
         subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {DATABASE} WITH (FORCE)'"])
+        shutil.rmtree(env["LONGSHORE_HOME"], ignore_errors=True)
 
     print(f"{args.jobs} jobs of `true`, interleaved, same engine, same image and limits")
     print(f"{'path':34} {'p50 ms':>8} {'p99 ms':>8}")

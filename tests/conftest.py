@@ -47,6 +47,13 @@ DISTRIBUTED_ENV = {
 os.environ.update(DISTRIBUTED_ENV)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_home():
+    """The session's LONGSHORE_HOME is the tests' own: nothing of it stays."""
+    yield
+    shutil.rmtree(HOME, ignore_errors=True)
+
+
 def _missing(service: str, why: str) -> None:
     message = f"{service} is not available ({why}); run scripts/services.sh"
     if IN_CI:
@@ -148,6 +155,25 @@ def registry_only_image(registry, docker_engine):
         docker_engine.images.remove(remote, force=True)
     except Exception:  # already gone: nothing to clean
         pass
+    delete_from_registry(remote)
+
+
+def delete_from_registry(reference: str) -> None:
+    """Delete a tag's manifest from the local registry (its storage allows deletes); gone already is fine."""
+    from urllib.error import HTTPError
+    from urllib.request import Request
+
+    host, _, rest = reference.partition("/")
+    repository, _, tag = rest.rpartition(":")
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    try:
+        with urlopen(Request(f"http://{host}/v2/{repository}/manifests/{tag}", headers=accept, method="HEAD"),
+                     timeout=5) as response:
+            digest = response.headers["Docker-Content-Digest"]
+        urlopen(Request(f"http://{host}/v2/{repository}/manifests/{digest}", method="DELETE"), timeout=5).close()
+    except HTTPError as exc:
+        if exc.code != 404:
+            raise
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -195,6 +197,7 @@ def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: s
     if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before prometheus_client is imported: every pool process writes its numbers here.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="longshore-metrics-")
+        _remove_at_exit(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from longshore.runtime import get_runtime
     from longshore.worker import run_worker
 
@@ -239,6 +242,17 @@ def flower(ctx: click.Context, port: int, address: str) -> None:
     """Start Flower against the configured broker (extra options go to Flower)."""
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "longshore", "flower",
                                f"--port={port}", f"--address={address}", *ctx.args])
+
+
+def _remove_at_exit(path: str) -> None:
+    """Remove `path` when this process exits (not when a forked pool process does)."""
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
 
 
 @cli.group()
