@@ -50,7 +50,7 @@ def job_command(seconds: int) -> list[str]:
 ENV = {
     "LONGSHORE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
     "LONGSHORE_DATABASE_URL": f"postgresql://longshore:longshore@127.0.0.1:5432/{DATABASE}",
-    "LONGSHORE_STACKS": str(REPO / "tests" / "stacks.toml"),
+    "LONGSHORE_STACKS": str(REPO / "tests" / "support" / "stacks.toml"),
     "LONGSHORE_HOME": tempfile.mkdtemp(prefix="longshore-faults-"),
     "LONGSHORE_HEARTBEAT_SECONDS": "0.5",
     "LONGSHORE_WORKER_LOST_SECONDS": "20",
@@ -181,8 +181,8 @@ FAULTS = {
 
 def run_fault(name: str, jobs: int, workers: list[Worker], events: EngineEvents) -> dict:
     import longshore
-    from longshore.janitor import run_janitor_pass
-    from longshore.runtime import get_runtime
+    from longshore.service.janitor import run_janitor_pass
+    from longshore.service.runtime import get_runtime
 
     inject, stack, job_seconds = FAULTS[name]
     runtime = get_runtime()
@@ -213,17 +213,17 @@ def run_fault(name: str, jobs: int, workers: list[Worker], events: EngineEvents)
     statuses: Counter = Counter()
     while time.monotonic() < deadline:
         _safely(run_janitor_pass, runtime)
-        statuses = Counter(_safely(lambda: [runtime.store.get_job(i).status.value for i in ids], default=[]) or [])
+        statuses = Counter(_safely(lambda: [runtime.store.jobs.get(i).status.value for i in ids], default=[]) or [])
         if sum(statuses.values()) == len(ids) and not (statuses["queued"] or statuses["running"]):
             break
         time.sleep(1)
     leaked = _leaked_after_grace(runtime)
     for job_id in ids:
-        job = _safely(runtime.store.get_job, job_id)
+        job = _safely(runtime.store.jobs.get, job_id)
         if job is not None and job.status.value != "succeeded":
-            steps = [(a.number, a.status, a.worker, a.step_seconds, a.error) for a in runtime.store.list_attempts(job_id)]
+            steps = [(a.number, a.status, a.worker, a.step_seconds, a.error) for a in runtime.store.jobs.attempts(job_id)]
             print(f"  {name}: job {job_id} {job.status.value}: {job.error} attempts={steps}", flush=True)
-    attempts = [a for i in ids for a in runtime.store.list_attempts(i)]
+    attempts = [a for i in ids for a in runtime.store.jobs.attempts(i)]
     return {
         "fault": name,
         "jobs": len(ids),
@@ -256,7 +256,7 @@ def _submit_until_accepted(longshore, stack: str, image: str | None, command: li
 def _wait_running(runtime, ids: list[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(runtime.store.get_job(i).status.value == "running" for i in list(ids)):
+        if any(runtime.store.jobs.get(i).status.value == "running" for i in list(ids)):
             return
         time.sleep(0.05)
 
@@ -269,7 +269,7 @@ def _safely(fn, *args, default=None):
 
 
 def _leaked_after_grace(runtime) -> int:
-    from longshore.janitor import run_janitor_pass
+    from longshore.service.janitor import run_janitor_pass
 
     deadline = time.monotonic() + 20
     while True:
@@ -300,7 +300,7 @@ def main() -> int:
         sh("docker", "tag", "longshore/busybox:1", REGISTRY_IMAGE)
         sh("docker", "push", REGISTRY_IMAGE)
         sh("docker", "rmi", REGISTRY_IMAGE)
-    from longshore.runtime import get_runtime
+    from longshore.service.runtime import get_runtime
 
     events = EngineEvents(get_runtime().settings.installation)
     events.start()

@@ -91,10 +91,10 @@ def main() -> int:
 
 
 def _step_medians(longshore) -> dict[str, float]:
-    from longshore.runtime import get_runtime
+    from longshore.service.runtime import get_runtime
 
     store = get_runtime().store
-    attempts = [a for job in store.list_jobs(limit=1000) for a in store.list_attempts(job.id)]
+    attempts = [a for job in store.reads.list_jobs(limit=1000) for a in store.jobs.attempts(job.id)]
     return {step: statistics.median(a.step_seconds[step] * 1000 for a in attempts if a.step_seconds[step] is not None)
             for step in ("pull", "create", "start", "wait", "reap")}
 

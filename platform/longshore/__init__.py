@@ -1,7 +1,7 @@
 """Longshore: run other people's code as jobs, each in its own Docker container, over Celery.
 
-`submit` and `JobHandle` are imported on first use, so `import longshore` never
-parses settings or connects anywhere by itself.
+`submit`, `JobHandle` and `JobStatus` are imported on first use, so `import longshore`
+never parses settings or connects anywhere by itself.
 """
 
 from typing import Any
@@ -12,11 +12,11 @@ __all__ = ["submit", "JobHandle", "JobStatus", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in ("submit", "JobHandle"):
-        from longshore import jobs
+        from longshore import client
 
-        return getattr(jobs, name)
+        return getattr(client, name)
     if name == "JobStatus":
-        from longshore.status import JobStatus
+        from longshore.domain.status import JobStatus
 
         return JobStatus
     raise AttributeError(f"module 'longshore' has no attribute {name!r}")

@@ -1,9 +1,13 @@
 """Every error Longshore raises on purpose derives from LongshoreError.
 
 A job whose own code fails is not an error: it is a result recorded on the job
-(see `status.JobStatus`). These classes are for the caller's mistakes and the
-platform's own failures.
+(see `domain.outcome.Outcome`). These classes are for the caller's mistakes and
+the platform's own failures.
 """
+
+from __future__ import annotations
+
+from enum import Enum
 
 
 class LongshoreError(Exception):
@@ -28,3 +32,25 @@ class JobNotFound(LongshoreError, LookupError):
 
 class WaitTimeout(LongshoreError, TimeoutError):
     """A caller's wait for a job ran out before the job finished."""
+
+
+class FailureKind(str, Enum):
+    """What the platform should do about a failed engine call (decided in `engine.classify`)."""
+
+    TRANSIENT = "transient"  #: the engine or network hiccuped: retry with backoff
+    PERMANENT = "permanent"  #: the request itself is wrong: fail the job, do not retry
+    CONFLICT = "conflict"  #: 409: resolve by looking at the actual state, not by retrying
+    NOT_FOUND = "not_found"  #: 404: the container or image is not there; often an expected answer
+
+
+class DockerFailure(LongshoreError):
+    """An engine call failed; `kind` says what to do about it."""
+
+    def __init__(self, step: str, kind: FailureKind, message: str):
+        super().__init__(message)
+        self.step = step
+        self.kind = kind
+
+
+class TransientDockerFailure(DockerFailure):
+    """A DockerFailure worth retrying; the worker's step tasks retry on this class."""

@@ -1,7 +1,9 @@
-"""Settings, parsed once from the environment into a typed, frozen object.
+"""Settings, parsed once from the environment into typed, frozen, grouped objects.
 
-A bad value stops the program at start with a message that names the variable
-and says what is wrong. Every tunable lives here with its unit in its name.
+Every tunable is declared here once, with its variable, default, bounds and a line
+of documentation; `settings_table()` renders them for the README (a test keeps the
+two equal). A bad value stops the program at start with a message that names the
+variable and says what is wrong. Units are in the names.
 """
 
 from __future__ import annotations
@@ -10,129 +12,306 @@ import functools
 import hashlib
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from longshore.domain.policy import Policies, StepRetry
+from longshore.domain.spec import JobLimits
+from longshore.domain.steps import Step
 from longshore.errors import ConfigError
 
-#: Where the embedded default keeps its SQLite file when LONGSHORE_HOME is unset.
-DEFAULT_HOME = Path.home() / ".longshore"
 #: The manifest shipped in the repository, next to the package's source root.
 REPO_STACKS_FILE = Path(__file__).resolve().parents[2] / "workers" / "stacks.toml"
 
-BROKER_SCHEMES = {"amqp", "amqps", "pyamqp", "memory"}
-DATABASE_SCHEMES = {"sqlite", "postgresql", "postgres", "postgresql+psycopg2"}
-DOCKER_SCHEMES = {"unix", "tcp", "ssh", "http", "https", "npipe"}
+BROKER_SCHEMES = frozenset({"amqp", "amqps", "pyamqp", "memory"})
+DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "postgres", "postgresql+psycopg2"})
+DOCKER_SCHEMES = frozenset({"unix", "tcp", "ssh", "http", "https", "npipe"})
+
+Env = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: how to read it and what it means."""
+
+    name: str
+    read: Callable[[Env, "Variable", dict[str, Any]], Any]  #: (environment, self, values read so far)
+    default: Any
+    doc: str
+    shown_default: str | None = None  #: the default as the README shows it, when not the value itself
+    minimum: float | None = None
+
+
+def variable(name: str, default: Any, doc: str, *, read: Callable | None = None, minimum: float | None = None,
+             shown_default: str | None = None) -> Any:
+    """Declare a settings field read from environment variable `name`."""
+    return field(metadata={"variable": Variable(name, read or _number, default, doc, shown_default, minimum)})
+
+
+# -- readers ------------------------------------------------------------------
+
+def _raw(env: Env, var: Variable, values: dict[str, Any]) -> Any:
+    raw = env.get(var.name)
+    if raw is None or raw == "":
+        return var.default(values) if callable(var.default) else var.default
+    return raw
+
+
+def _number(env: Env, var: Variable, values: dict[str, Any]) -> float:
+    raw = env.get(var.name)
+    if raw is None or raw == "":
+        return float(var.default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{var.name}: {raw!r} is not a number") from None
+    if var.minimum is not None and value < var.minimum:
+        raise ConfigError(f"{var.name}: {raw!r} is below the minimum of {var.minimum:g}")
+    return value
+
+
+def _whole(env: Env, var: Variable, values: dict[str, Any]) -> int:
+    return int(_number(env, var, values))
+
+
+def _text(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
+    return _raw(env, var, values)
+
+
+def _path(env: Env, var: Variable, values: dict[str, Any]) -> Path:
+    return Path(_raw(env, var, values)).expanduser()
+
+
+def _url(schemes: frozenset[str]) -> Callable[[Env, Variable, dict[str, Any]], str | None]:
+    def read(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
+        value = _raw(env, var, values)
+        if value is None:
+            return None
+        if urlsplit(value).scheme not in schemes:
+            raise ConfigError(
+                f"{var.name}: {value!r} is not a URL Longshore understands; "
+                f"expected a scheme among {', '.join(sorted(schemes))}"
+            )
+        return value
+
+    return read
+
+
+def _stacks_file(env: Env, var: Variable, values: dict[str, Any]) -> Path:
+    path = _path(env, var, values)
+    if not path.is_file():
+        raise ConfigError(f"{var.name}: the stack manifest {path} does not exist "
+                          "(set LONGSHORE_STACKS to the path of a stacks.toml)")
+    return path
+
+
+# -- the groups ---------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True)
+class JobSettings:
+    """What a job may ask for, and what is kept of it."""
+
+    default_stack: str = variable("LONGSHORE_DEFAULT_STACK", "busybox", "the stack when a job names none",
+                                  read=_text)
+    output_limit_bytes: int = variable(
+        "LONGSHORE_OUTPUT_LIMIT_BYTES", 1 << 20, "output kept per job: the **last** bytes of stdout+stderr",
+        read=_whole, minimum=1024)
+    result_limit_bytes: int = variable("LONGSHORE_RESULT_LIMIT_BYTES", 1 << 20, "largest result file collected",
+                                       read=_whole, minimum=1024)
+    payload_limit_bytes: int = variable("LONGSHORE_PAYLOAD_LIMIT_BYTES", 1 << 20, "largest payload accepted",
+                                        read=_whole, minimum=2)
+    default_timeout_seconds: float = variable("LONGSHORE_DEFAULT_TIMEOUT_SECONDS", 3600,
+                                              "timeout of a job whose stack sets none", minimum=1)
+    max_timeout_seconds: float = variable("LONGSHORE_MAX_TIMEOUT_SECONDS", 86400, "the largest timeout a job may ask for",
+                                          minimum=1)
+    max_retries: int = variable("LONGSHORE_MAX_JOB_RETRIES", 10,
+                                "the most retries a job may ask for (of its own failures)", read=_whole, minimum=0)
+    max_retry_delay_seconds: float = variable(
+        "LONGSHORE_MAX_RETRY_DELAY_SECONDS", 900,
+        "the longest delay between a job's retries (held by the broker: keep under RabbitMQ's consumer_timeout)",
+        minimum=0)
+    pids_limit: int = variable("LONGSHORE_PIDS_LIMIT", 256, "processes one job may run at once (stops fork bombs)",
+                               read=_whole, minimum=16)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """How workers run, heart-beat and talk to their engine."""
+
+    hostname: str = variable("LONGSHORE_HOSTNAME", lambda _values: socket.gethostname(),
+                             "recorded on each attempt; part of the default worker name", read=_text,
+                             shown_default="the host name")
+    embedded_slots: int = variable("LONGSHORE_EMBEDDED_SLOTS", 4, "containers the embedded worker runs at once",
+                                   read=_whole, minimum=1)
+    wait_slice_seconds: float = variable(
+        "LONGSHORE_WAIT_SLICE_SECONDS", 300,
+        "longest a wait step holds a message (keep under RabbitMQ's `consumer_timeout`)", minimum=0.5)
+    heartbeat_seconds: float = variable("LONGSHORE_HEARTBEAT_SECONDS", 10, "how often a worker heart-beats",
+                                        minimum=0.1)
+    lost_seconds: float = variable("LONGSHORE_WORKER_LOST_SECONDS", 120,
+                                   "a worker silent this long is lost and its jobs requeued", minimum=1)
+    docker_timeout_seconds: float = variable("LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, "timeout of one engine call",
+                                             minimum=1)
+    metrics_addr: str = variable("LONGSHORE_METRICS_ADDR", "127.0.0.1",
+                                 "address a worker's `--metrics-port` listens on", read=_text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrySettings:
+    """The platform's own retries: steps, publishing, redeliveries (never the job's retries)."""
+
+    step_retries: int = variable("LONGSHORE_STEP_RETRIES", 10,
+                                 "platform retries of a lifecycle step on a transient engine or store failure",
+                                 read=_whole, minimum=0)
+    step_backoff_seconds: int = variable("LONGSHORE_STEP_BACKOFF_SECONDS", 1,
+                                         "first backoff of a step retry; doubles each retry, full jitter",
+                                         read=_whole, minimum=1)
+    step_backoff_max_seconds: int = variable("LONGSHORE_STEP_BACKOFF_MAX_SECONDS", 30, "longest backoff of a step retry",
+                                             read=_whole, minimum=1)
+    reap_backoff_seconds: int = variable("LONGSHORE_REAP_BACKOFF_SECONDS", 2, "first backoff of a reap retry",
+                                         read=_whole, minimum=1)
+    reap_backoff_max_seconds: int = variable("LONGSHORE_REAP_BACKOFF_MAX_SECONDS", 120, "longest backoff of a reap retry",
+                                             read=_whole, minimum=1)
+    max_redeliveries: int = variable("LONGSHORE_MAX_REDELIVERIES", 3,
+                                     "a step redelivered more often (its worker keeps dying) fails the job",
+                                     read=_whole, minimum=0)
+    publish_retries: int = variable("LONGSHORE_PUBLISH_RETRIES", 40,
+                                    "retries of a publish while the broker is unreachable (about a minute in all)",
+                                    read=_whole, minimum=0)
+    publish_retry_interval_max_seconds: float = variable("LONGSHORE_PUBLISH_RETRY_INTERVAL_MAX_SECONDS", 2,
+                                                         "longest pause between publish retries", minimum=0.1)
+    broker_connect_timeout_seconds: float = variable("LONGSHORE_BROKER_CONNECT_TIMEOUT_SECONDS", 60,
+                                                     "how long connecting to publish rides out a broker restart",
+                                                     minimum=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JanitorSettings:
+    """The janitor: what it waits for before touching a container or a job."""
+
+    reap_grace_seconds: float = variable("LONGSHORE_REAP_GRACE_SECONDS", 60,
+                                         "janitor grace before touching a container", minimum=0)
+    interval_seconds: float = variable("LONGSHORE_JANITOR_INTERVAL_SECONDS", 60, "the janitor's period (beat)",
+                                       minimum=1)
+    unpublished_after_seconds: float = variable(
+        "LONGSHORE_UNPUBLISHED_AFTER_SECONDS", 10,
+        "a queued job not on the broker this long after its store write is re-published (at least the grace)",
+        minimum=1)
+    worker_queue_expires_seconds: float = variable(
+        "LONGSHORE_WORKER_QUEUE_EXPIRES_SECONDS", 86400, "a worker queue nobody consumes this long is dropped",
+        minimum=60)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything Longshore reads from its environment, validated."""
 
-    broker_url: str
-    database_url: str
-    docker_host: str | None
-    stacks_file: Path
-    home: Path
-    hostname: str
-    output_limit_bytes: int
-    result_limit_bytes: int
-    payload_limit_bytes: int
-    default_timeout_seconds: float
-    max_timeout_seconds: float
-    docker_timeout_seconds: float
-    default_stack: str
-    embedded_slots: int
-    wait_slice_seconds: float
-    heartbeat_seconds: float
-    worker_lost_seconds: float
-    reap_grace_seconds: float
-    janitor_interval_seconds: float
+    home: Path = variable("LONGSHORE_HOME", lambda _values: str(Path.home() / ".longshore"),
+                          "where the embedded default keeps its data", read=_path, shown_default="`~/.longshore`")
+    broker_url: str = variable("LONGSHORE_BROKER_URL", "memory://", "`amqp://…` for RabbitMQ",
+                               read=_url(BROKER_SCHEMES), shown_default="none: embedded")
+    database_url: str = variable("LONGSHORE_DATABASE_URL", lambda values: f"sqlite:///{values['home'] / 'longshore.db'}",
+                                 "`postgresql://…` in production", read=_url(DATABASE_SCHEMES),
+                                 shown_default="`sqlite:///$LONGSHORE_HOME/longshore.db`")
+    database_pool_size: int = variable("LONGSHORE_DATABASE_POOL_SIZE", 10,
+                                       "PostgreSQL connections each process keeps open", read=_whole, minimum=1)
+    docker_host: str | None = variable("DOCKER_HOST", None, "the engine this worker drives",
+                                       read=_url(DOCKER_SCHEMES), shown_default="the local socket")
+    stacks_file: Path = variable("LONGSHORE_STACKS", str(REPO_STACKS_FILE), "the stack manifest",
+                                 read=_stacks_file, shown_default="`workers/stacks.toml`")
+    jobs: JobSettings = field(default_factory=JobSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    janitor: JanitorSettings = field(default_factory=JanitorSettings)
 
     @property
     def embedded(self) -> bool:
         """True when no broker is configured: a worker runs inside this process."""
         return self.broker_url.startswith("memory://")
 
-    @property
+    @functools.cached_property
     def installation(self) -> str:
         """A short, stable id of this installation (its job store), for container labels."""
         parts = urlsplit(self.database_url)
         where = f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}"
         return hashlib.sha256(where.encode()).hexdigest()[:16]
 
+    @functools.cached_property
+    def job_limits(self) -> JobLimits:
+        """The bounds the job validator checks against."""
+        jobs = self.jobs
+        return JobLimits(default_stack=jobs.default_stack, payload_limit_bytes=jobs.payload_limit_bytes,
+                         default_timeout_seconds=jobs.default_timeout_seconds,
+                         max_timeout_seconds=jobs.max_timeout_seconds, max_retries=jobs.max_retries,
+                         max_retry_delay_seconds=jobs.max_retry_delay_seconds)
+
+    @functools.cached_property
+    def policies(self) -> Policies:
+        """The lifecycle's retry and requeue rules."""
+        retry = self.retry
+        step = StepRetry(max_retries=retry.step_retries, backoff_seconds=retry.step_backoff_seconds,
+                         backoff_max_seconds=retry.step_backoff_max_seconds)
+        reap = StepRetry(max_retries=retry.step_retries, backoff_seconds=retry.reap_backoff_seconds,
+                         backoff_max_seconds=retry.reap_backoff_max_seconds)
+        steps = {s: (reap if s is Step.REAP else step) for s in Step}
+        return Policies(steps=MappingProxyType(steps), max_redeliveries=retry.max_redeliveries,
+                        engine_outage_margin_seconds=2 * self.worker.heartbeat_seconds + 1)
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Env | None = None) -> "Settings":
         """Build settings from `environ` (default `os.environ`); raise ConfigError on nonsense."""
         env = dict(os.environ if environ is None else environ)
-        home = Path(env.get("LONGSHORE_HOME") or DEFAULT_HOME).expanduser()
-        broker_url = _url(env, "LONGSHORE_BROKER_URL", "memory://", BROKER_SCHEMES)
-        database_url = _url(
-            env, "LONGSHORE_DATABASE_URL", f"sqlite:///{home / 'longshore.db'}", DATABASE_SCHEMES
-        )
-        docker_host = env.get("DOCKER_HOST") or None
-        if docker_host is not None:
-            _url(env, "DOCKER_HOST", None, DOCKER_SCHEMES)
-        stacks_file = Path(env.get("LONGSHORE_STACKS") or REPO_STACKS_FILE).expanduser()
-        if not stacks_file.is_file():
-            raise ConfigError(
-                f"LONGSHORE_STACKS: the stack manifest {stacks_file} does not exist "
-                "(set LONGSHORE_STACKS to the path of a stacks.toml)"
-            )
-        default_timeout = _number(env, "LONGSHORE_DEFAULT_TIMEOUT_SECONDS", 3600, minimum=1)
-        max_timeout = _number(env, "LONGSHORE_MAX_TIMEOUT_SECONDS", 86400, minimum=1)
-        if default_timeout > max_timeout:
-            raise ConfigError(
-                "LONGSHORE_DEFAULT_TIMEOUT_SECONDS: must not exceed "
-                f"LONGSHORE_MAX_TIMEOUT_SECONDS ({max_timeout:g})"
-            )
-        return cls(
-            broker_url=broker_url,
-            database_url=database_url,
-            docker_host=docker_host,
-            stacks_file=stacks_file,
-            home=home,
-            hostname=env.get("LONGSHORE_HOSTNAME") or socket.gethostname(),
-            output_limit_bytes=int(_number(env, "LONGSHORE_OUTPUT_LIMIT_BYTES", 1 << 20, minimum=1024)),
-            result_limit_bytes=int(_number(env, "LONGSHORE_RESULT_LIMIT_BYTES", 1 << 20, minimum=1024)),
-            payload_limit_bytes=int(_number(env, "LONGSHORE_PAYLOAD_LIMIT_BYTES", 1 << 20, minimum=2)),
-            default_timeout_seconds=default_timeout,
-            max_timeout_seconds=max_timeout,
-            docker_timeout_seconds=_number(env, "LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, minimum=1),
-            default_stack=env.get("LONGSHORE_DEFAULT_STACK") or "busybox",
-            embedded_slots=int(_number(env, "LONGSHORE_EMBEDDED_SLOTS", 4, minimum=1)),
-            # Well under RabbitMQ's default consumer_timeout of 30 minutes.
-            wait_slice_seconds=_number(env, "LONGSHORE_WAIT_SLICE_SECONDS", 300, minimum=0.5),
-            heartbeat_seconds=_number(env, "LONGSHORE_HEARTBEAT_SECONDS", 10, minimum=0.1),
-            worker_lost_seconds=_number(env, "LONGSHORE_WORKER_LOST_SECONDS", 120, minimum=1),
-            reap_grace_seconds=_number(env, "LONGSHORE_REAP_GRACE_SECONDS", 60, minimum=0),
-            janitor_interval_seconds=_number(env, "LONGSHORE_JANITOR_INTERVAL_SECONDS", 60, minimum=1),
-        )
+        settings = _read_group(cls, env, {})
+        _cross_check(settings)
+        return settings
 
 
-def _url(env: dict[str, str], name: str, default: str | None, schemes: set[str]) -> str:
-    value = env.get(name) or default
-    scheme = urlsplit(value).scheme if value else ""
-    if scheme not in schemes:
-        raise ConfigError(
-            f"{name}: {value!r} is not a URL Longshore understands; "
-            f"expected a scheme among {', '.join(sorted(schemes))}"
-        )
-    return value
+def _read_group(group: type, env: Env, values: dict[str, Any]) -> Any:
+    """Read every variable of a settings group (and its nested groups) in declaration order."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(group):
+        var = f.metadata.get("variable")
+        if var is not None:
+            kwargs[f.name] = values[f.name] = var.read(env, var, values)
+        elif is_dataclass(f.default_factory):
+            kwargs[f.name] = _read_group(f.default_factory, env, values)
+    return group(**kwargs)
 
 
-def _number(env: dict[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return float(default)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not a number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}: {raw!r} is below the minimum of {minimum:g}")
-    return value
+def _cross_check(settings: Settings) -> None:
+    jobs = settings.jobs
+    if jobs.default_timeout_seconds > jobs.max_timeout_seconds:
+        raise ConfigError("LONGSHORE_DEFAULT_TIMEOUT_SECONDS: must not exceed "
+                          f"LONGSHORE_MAX_TIMEOUT_SECONDS ({jobs.max_timeout_seconds:g})")
+
+
+def variables(group: type = Settings) -> list[tuple[Variable, str]]:
+    """Every variable, in declaration order, with the name of its group."""
+    found = []
+    for f in fields(group):
+        var = f.metadata.get("variable")
+        if var is not None:
+            found.append((var, group.__name__))
+        elif is_dataclass(f.default_factory):
+            found.extend(variables(f.default_factory))
+    return found
+
+
+def settings_table() -> str:
+    """The README's settings table, rendered from the declarations above."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for var, _group in variables():
+        lines.append(f"| `{var.name}` | {var.shown_default or _shown(var.default)} | {var.doc} |")
+    return "\n".join(lines)
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default) if isinstance(default, int) else f"`{default}`"
 
 
 @functools.cache

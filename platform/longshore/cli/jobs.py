@@ -1,0 +1,170 @@
+"""Commands for a job's user: run, status, logs, cancel, ls, stacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from longshore.cli.exit_codes import PLATFORM_FAILURE, exit_code_of
+from longshore.domain.records import Job
+from longshore.domain.status import JobStatus
+from longshore.errors import ConfigError, InvalidJob, JobNotFound
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("--stack", help="The stack (runtime) to run on; default LONGSHORE_DEFAULT_STACK.")
+@click.option("--image", help="An image to use instead of the stack's own.")
+@click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="An environment variable (repeatable).")
+@click.option("--payload", help="The payload: JSON text, or @FILE to read it from a file.")
+@click.option("--timeout", type=float, help="Seconds before the job is killed.")
+@click.option("--memory", help="Memory limit, e.g. 128m.")
+@click.option("--cpus", type=float, help="CPU share, e.g. 0.5.")
+@click.option("--retries", type=int, default=0, help="Attempts after the first when the command exits non-zero.")
+@click.option("--retry-delay", type=float, default=0, help="Seconds between those attempts.")
+@click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(stack, image, env_pairs, payload, timeout, memory, cpus, retries, retry_delay, detach, command) -> None:
+    """Run COMMAND as a job and print its output; exit with the job's exit code."""
+    from longshore.client import submit
+    from longshore.service.runtime import get_runtime
+
+    embedded = get_runtime().settings.embedded
+    if detach and embedded:
+        click.echo("longshore: --detach needs a broker and a running worker: set LONGSHORE_BROKER_URL=amqp://…",
+                   err=True)
+        sys.exit(PLATFORM_FAILURE)
+    try:
+        handle = submit(
+            stack=stack, command=list(command) or None, payload=_payload(payload),
+            env=_env(env_pairs), timeout=timeout, image=image, memory=memory, cpus=cpus,
+            retries=retries, retry_delay=retry_delay,
+        )
+    except (InvalidJob, ConfigError) as exc:
+        click.echo(f"longshore: {exc}", err=True)
+        sys.exit(PLATFORM_FAILURE)
+    if detach:
+        click.echo(handle.id)
+        return
+    job = handle.wait()
+    click.echo(job.output or "", nl=False)
+    if job.error:
+        click.echo(f"longshore: job {job.id} {job.status.value}: {job.error}", err=True)
+    if embedded:
+        handle.wait_reaped()  # the in-process worker ends with us: let it remove the container
+    sys.exit(exit_code_of(job.status, job.exit_code))
+
+
+def _payload(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    if raw.startswith("@"):
+        try:
+            raw = Path(raw[1:]).read_text()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read payload file: {exc}", param_hint="--payload") from None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
+
+
+def _env(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not K=V", param_hint="--env")
+        env[name] = value
+    return env
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
+def status(job_id: str, as_json: bool) -> None:
+    """Show a job's status."""
+    job = _get(job_id)
+    attempts = _store().jobs.attempts(job_id)
+    if as_json:
+        data = job.to_dict()
+        data.pop("output")
+        data["attempts"] = [a.to_dict() for a in attempts]
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"id:        {job.id}\nstack:     {job.stack}\nimage:     {job.image}\nstatus:    {job.status.value}")
+    click.echo(f"exit code: {job.exit_code if job.exit_code is not None else '-'}")
+    if job.error:
+        click.echo(f"error:     {job.error}")
+    click.echo(f"created:   {_time(job.created_at)}\nstarted:   {_time(job.started_at)}\n"
+               f"finished:  {_time(job.finished_at)}")
+    for attempt in attempts:
+        steps = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in attempt.step_seconds.items() if v is not None)
+        click.echo(f"attempt {attempt.number}: {attempt.status.value} on {attempt.worker or '-'} {steps}")
+
+
+@click.command()
+@click.argument("job_id")
+def logs(job_id: str) -> None:
+    """Print a job's captured output."""
+    job = _get(job_id)
+    click.echo(job.output or "", nl=False)
+    if job.output_truncated:
+        click.echo("longshore: output was truncated to its last bytes (LONGSHORE_OUTPUT_LIMIT_BYTES)", err=True)
+
+
+@click.command()
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a job: a queued job never starts; a running one is stopped and reaped."""
+    from longshore.client import JobHandle
+
+    _get(job_id)
+    job = JobHandle(job_id).cancel()
+    click.echo(f"{job.id} {job.status.value}")
+
+
+@click.command(name="ls")
+@click.option("--status", "status_filter", type=click.Choice([s.value for s in JobStatus]))
+@click.option("--limit", type=int, default=20, show_default=True)
+def list_jobs(status_filter: str | None, limit: int) -> None:
+    """List the newest jobs."""
+    jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None)
+    click.echo(f"{'ID':32}  {'STACK':10} {'STATUS':10} {'EXIT':>4}  CREATED")
+    for job in jobs:
+        exit_code = "-" if job.exit_code is None else str(job.exit_code)
+        click.echo(f"{job.id:32}  {job.stack:10} {job.status.value:10} {exit_code:>4}  {_time(job.created_at)}")
+
+
+@click.command()
+def stacks() -> None:
+    """List the stacks this installation knows."""
+    from longshore.service.runtime import get_runtime
+
+    for stack in get_runtime().manifest.stacks.values():
+        timeout = f"{stack.timeout_seconds:g}s" if stack.timeout_seconds else "default"
+        click.echo(f"{stack.name:10} {stack.image:28} queue={stack.queue} memory={stack.memory_bytes >> 20}m "
+                   f"cpus={stack.cpus:g} timeout={timeout} pull={stack.pull.value}")
+
+
+def _store():
+    from longshore.service.runtime import get_runtime
+
+    return get_runtime().store
+
+
+def _get(job_id: str) -> Job:
+    try:
+        return _store().jobs.get(job_id)
+    except JobNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _time(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="milliseconds")

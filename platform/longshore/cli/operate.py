@@ -1,0 +1,113 @@
+"""Commands for an operator: worker, janitor, exporter, flower, db, settings."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+import click
+
+from longshore.errors import InvalidJob
+
+
+@click.command()
+@click.option("--stacks", "stack_list", required=True, help="Comma-separated stacks to serve, e.g. python,busybox.")
+@click.option("--slots", type=click.IntRange(1, 512), default=4, show_default=True, help="Containers run at once.")
+@click.option("--name", help="Celery node name (default: longshore-STACKS@HOST); unique per worker.")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--pool", type=click.Choice(["prefork", "threads"]), default="prefork", show_default=True,
+              help="Celery pool: a process per slot (prefork) or a thread per slot.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=0,
+              help="Serve Prometheus metrics on this port (0: off).")
+@click.option("--beat", is_flag=True, help="Also run the periodic janitor schedule (one such worker per installation).")
+def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: str, metrics_port: int,
+           beat: bool) -> None:
+    """Run a worker serving the given stacks."""
+    if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before prometheus_client is imported: every pool process writes its numbers here.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="longshore-metrics-")
+        _remove_at_exit(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    from longshore.service.runtime import get_runtime
+
+    if get_runtime().settings.embedded:
+        raise click.UsageError("a separate worker needs a broker: set LONGSHORE_BROKER_URL=amqp://…")
+    from longshore.worker.process import run_worker
+
+    names = [s.strip() for s in stack_list.split(",") if s.strip()]
+    try:
+        run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat, pool=pool,
+                   metrics_port=metrics_port)
+    except InvalidJob as exc:
+        raise click.BadParameter(str(exc), param_hint="--stacks") from None
+
+
+def _remove_at_exit(path: str) -> None:
+    """Remove `path` when this process exits (not when a forked pool process does)."""
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
+
+
+@click.command()
+def janitor() -> None:
+    """One janitor pass now: the store, and the Docker engine of DOCKER_HOST."""
+    from longshore.service.janitor import run_janitor_pass
+    from longshore.service.runtime import get_runtime
+
+    click.echo(run_janitor_pass(get_runtime()).summary())
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=9808, show_default=True)
+@click.option("--addr", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def exporter(port: int, addr: str) -> None:
+    """Export queue depths, jobs and worker liveness for Prometheus (one per installation)."""
+    from longshore.observability.exporter import serve
+    from longshore.service.runtime import get_runtime
+
+    logging.basicConfig(level=logging.INFO)
+    serve(get_runtime(), port, addr)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.pass_context
+def flower(ctx: click.Context, port: int, address: str) -> None:
+    """Start Flower against the configured broker (extra options go to Flower)."""
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "longshore", "flower",
+                               f"--port={port}", f"--address={address}", *ctx.args])
+
+
+@click.group()
+def db() -> None:
+    """Manage the job store."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Create or migrate the store's schema."""
+    from longshore.settings import get_settings
+    from longshore.store import Store
+
+    settings = get_settings()
+    if not settings.database_url.startswith("postgres"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    version = Store(settings.database_url, pool_size=settings.database_pool_size).upgrade()
+    click.echo(f"schema at version {version}")
+
+
+@click.command()
+def settings() -> None:
+    """Print every setting (environment variable) with its default and meaning, as a Markdown table."""
+    from longshore.settings import settings_table
+
+    click.echo(settings_table())

@@ -1,0 +1,113 @@
+"""The public Python API: `submit` a job, and follow it through its `JobHandle`.
+
+With no broker configured, `submit` starts an embedded worker in this process first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Mapping, Sequence
+
+from longshore.domain.records import Attempt, Job
+from longshore.domain.spec import build_job
+from longshore.domain.status import JobStatus
+from longshore.service import submit as submitting
+from longshore.service.cancel import request_cancel
+from longshore.service.runtime import Runtime, get_runtime
+
+
+class JobHandle:
+    """A submitted job: read its state, wait for it, read its output."""
+
+    def __init__(self, job_id: str, runtime: Runtime | None = None):
+        self.id = job_id
+        self._runtime = runtime or get_runtime()
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.id} {self.status.value}>"
+
+    def job(self) -> Job:
+        """The job's current record."""
+        return self._runtime.store.jobs.get(self.id)
+
+    @property
+    def status(self) -> JobStatus:
+        """The job's current status."""
+        return self.job().status
+
+    @property
+    def exit_code(self) -> int | None:
+        """The container's exit code once it ended."""
+        return self.job().exit_code
+
+    @property
+    def error(self) -> str | None:
+        """What went wrong, in words, if anything did."""
+        return self.job().error
+
+    @property
+    def result(self) -> Any:
+        """The result file the job wrote, parsed as JSON when it is JSON."""
+        raw = self.job().result
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+
+    def logs(self) -> str:
+        """The job's captured stdout and stderr (the last bytes, up to the output limit)."""
+        return self.job().output or ""
+
+    def wait(self, timeout: float | None = None) -> Job:
+        """Block until the job ends and return it; raises WaitTimeout after `timeout` seconds."""
+        return self._runtime.store.jobs.wait_finished(self.id, timeout)
+
+    def cancel(self) -> Job:
+        """Cancel the job: a queued job never starts, a running one is stopped within seconds."""
+        return request_cancel(self._runtime, self.id)
+
+    def attempts(self) -> list[Attempt]:
+        """The job's attempts, first first."""
+        return self._runtime.store.jobs.attempts(self.id)
+
+    def wait_reaped(self, timeout: float = 10.0) -> bool:
+        """Block until the last attempt's container was removed; False if not within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            attempts = self.attempts()
+            if attempts and (attempts[-1].reaped_at or not attempts[-1].worker):
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def submit(
+    stack: str | None = None,
+    command: Sequence[str] | None = None,
+    *,
+    payload: Any = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    image: str | None = None,
+    memory: str | int | None = None,
+    cpus: float | None = None,
+    retries: int = 0,
+    retry_delay: float = 0,
+) -> JobHandle:
+    """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input.
+
+    With no broker configured this process starts an embedded worker first.
+    """
+    runtime = get_runtime()
+    new = build_job(runtime.manifest, runtime.settings.job_limits, stack=stack, command=command, payload=payload,
+                    env=env, timeout=timeout, image=image, memory=memory, cpus=cpus, retries=retries,
+                    retry_delay=retry_delay)
+    if runtime.settings.embedded:
+        from longshore.worker.embedded import ensure_embedded_worker
+
+        ensure_embedded_worker()
+    submitting.submit(runtime, new)
+    return JobHandle(new.id, runtime)

@@ -1,0 +1,58 @@
+"""A job's status, an attempt's status, and the one table of transitions the store allows."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class JobStatus(str, Enum):
+    """Where a job is in its life. The last five are final: nothing moves a job out of them."""
+
+    QUEUED = "queued"  #: accepted and waiting for a worker of its stack
+    RUNNING = "running"  #: its container has been started
+    SUCCEEDED = "succeeded"  #: its container exited 0
+    FAILED = "failed"  #: its code exited non-zero, or the platform could not run it
+    TIMED_OUT = "timed_out"  #: killed after running past its timeout
+    OOM_KILLED = "oom_killed"  #: killed by the kernel for exceeding its memory limit
+    CANCELLED = "cancelled"  #: cancelled by a user
+
+    @property
+    def final(self) -> bool:
+        """True when the job has ended for good."""
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+FINAL_STATUSES = frozenset(s for s in JobStatus if s.final)
+UNFINISHED_STATUSES = frozenset(s for s in JobStatus if not s.final)
+
+
+class AttemptStatus(str, Enum):
+    """Where one attempt is: queued, running, or how it ended (a requeued attempt ends `failed`)."""
+
+    QUEUED = "queued"  #: created, not yet started (it may be claimed and pulling)
+    RUNNING = "running"  #: its container has been started
+    SUCCEEDED = "succeeded"  #: its container exited 0
+    FAILED = "failed"  #: its code exited non-zero, the platform could not run it, or it was lost
+    TIMED_OUT = "timed_out"  #: killed after running past the job's timeout
+    OOM_KILLED = "oom_killed"  #: killed for exceeding the job's memory limit
+    CANCELLED = "cancelled"  #: the job was cancelled while this attempt was current
+
+    @classmethod
+    def ended_as(cls, status: JobStatus) -> "AttemptStatus":
+        """The attempt status matching a job's final status."""
+        return cls(status.value)
+
+
+#: Which statuses a job may move to from each status. A job goes (back) to queued only
+#: together with a new attempt number: a retry, or a requeue of a lost attempt. A final
+#: status is never left. Every status write in the store is guarded by this table.
+ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.QUEUED} | FINAL_STATUSES),
+    JobStatus.RUNNING: frozenset({JobStatus.QUEUED} | FINAL_STATUSES),
+    **{s: frozenset() for s in FINAL_STATUSES},
+}
+
+
+def sources_of(target: JobStatus) -> frozenset[JobStatus]:
+    """The statuses from which a job may move to `target`."""
+    return frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if target in targets)

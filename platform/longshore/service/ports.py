@@ -1,0 +1,44 @@
+"""What the service layer needs from the outside, as small interfaces: publishing, and event hooks."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from longshore.domain.records import Job
+from longshore.domain.steps import Step
+
+
+class Publisher(Protocol):
+    """Puts lifecycle messages on the broker (`broker.publish.CeleryPublisher`)."""
+
+    def publish_pull(self, job_id: str, attempt: int, stack: str, *, countdown: float = 0) -> None:
+        """Put an attempt's first step on its stack's queue (after `countdown` seconds)."""
+
+    def send_step(self, step: Step, job_id: str, attempt: int, nodename: str) -> None:
+        """Send an attempt's next step to the queue of the worker that pulled it."""
+
+    def send_sweep(self, nodename: str, *, expires_seconds: float) -> None:
+        """Ask worker `nodename` to sweep its engine."""
+
+
+class LifecycleEvents:
+    """Hooks the service calls as jobs move. They do nothing here; a worker plugs in its metrics
+    (`observability.metrics.PrometheusEvents`), as dramatiq's middleware hooks do."""
+
+    def job_started(self, job: Job) -> None:
+        """A job's container started (the job as it was when its attempt was created)."""
+
+    def job_finished(self, job: Job) -> None:
+        """A job reached its final status."""
+
+    def step_done(self, stack: str, step: Step, seconds: float) -> None:
+        """A lifecycle step did its work for an attempt, in `seconds`."""
+
+    def step_retried(self, step: Step) -> None:
+        """The platform retries a step after a transient failure."""
+
+    def container_removed(self, reason: str) -> None:
+        """The janitor removed a container the happy path left behind."""
+
+    def docker_call(self, call: str, outcome: str, seconds: float) -> None:
+        """An engine call ended: outcome "ok" or the kind of its failure."""

@@ -1,0 +1,65 @@
+"""The per-process objects every part shares, built once from the settings.
+
+Entry points (task adapters, commands, the public Python API) look the runtime up
+with `get_runtime()` and pass it into service functions; nothing below them does.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+
+from longshore.broker.app import create_app
+from longshore.broker.publish import CeleryPublisher
+from longshore.domain.stacks import StackManifest
+from longshore.engine import DockerEngine
+from longshore.service.ports import LifecycleEvents, Publisher
+from longshore.settings import Settings, get_settings
+from longshore.store import Store
+
+
+@dataclass
+class Runtime:
+    """Settings, stacks, store, publisher and event hooks; the engine connects on first use."""
+
+    settings: Settings
+    manifest: StackManifest
+    store: Store
+    publisher: Publisher
+    events: LifecycleEvents = field(default_factory=LifecycleEvents)
+    _engine: DockerEngine | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def engine(self) -> DockerEngine:
+        """The Docker boundary for this process's engine (DOCKER_HOST)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = DockerEngine(
+                    self.settings.docker_host,
+                    timeout_seconds=self.settings.worker.docker_timeout_seconds,
+                    on_call=lambda call, outcome, seconds: self.events.docker_call(call, outcome, seconds),
+                )
+            return self._engine
+
+    def reset_engine(self) -> None:
+        """Forget the Docker client (after a fork: the next use connects anew)."""
+        with self._lock:
+            self._engine = None
+
+
+@functools.cache
+def get_runtime() -> Runtime:
+    """The process's runtime. SQLite (the embedded default) migrates itself; PostgreSQL must be current."""
+    settings = get_settings()
+    store = Store(settings.database_url, pool_size=settings.database_pool_size)
+    if store.is_postgres:
+        store.check_schema()
+    else:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store.upgrade()
+    manifest = StackManifest.load(settings.stacks_file)
+    publisher = CeleryPublisher(create_app(settings, manifest.names()),
+                                worker_queue_expires_seconds=settings.janitor.worker_queue_expires_seconds)
+    return Runtime(settings=settings, manifest=manifest, store=store, publisher=publisher)

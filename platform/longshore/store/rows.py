@@ -1,0 +1,35 @@
+"""Rows of the store's tables as the domain's records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from longshore.domain.records import Attempt, Job
+from longshore.domain.status import AttemptStatus, JobStatus
+from longshore.domain.steps import TIMED_STEPS
+
+
+def job_from_row(row: Any) -> Job:
+    """A `jobs` row (a mapping) as a Job."""
+    return Job(
+        id=row["id"], stack=row["stack"], image=row["image"], command=row["command"],
+        env=row["env"] or {}, payload=row["payload"], timeout_seconds=row["timeout_seconds"],
+        memory_bytes=row["memory_bytes"], cpus=row["cpus"], status=JobStatus(row["status"]),
+        attempt=row["attempt"], retries=row["retries"], retries_used=row["retries_used"],
+        retry_delay_seconds=row["retry_delay_seconds"], published_at=row["published_at"],
+        exit_code=row["exit_code"], error=row["error"], result=row["result"], output=row["output"],
+        output_truncated=bool(row["output_truncated"]), created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
+    )
+
+
+def attempt_from_row(row: Any) -> Attempt:
+    """An `attempts` row (a mapping) as an Attempt."""
+    return Attempt(
+        job_id=row["job_id"], number=row["number"], status=AttemptStatus(row["status"]), worker=row["worker"],
+        host=row["host"], container_id=row["container_id"], container_name=row["container_name"],
+        exit_code=row["exit_code"], error=row["error"], created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"], reaped_at=row["reaped_at"],
+        infra_retries=row["infra_retries"], redeliveries=row["redeliveries"],
+        step_seconds={step.value: row[f"{step.value}_seconds"] for step in TIMED_STEPS},
+    )

@@ -1,0 +1,19 @@
+"""The integration tier: every test here runs against real services (see `support.services`).
+
+The test process is a distributed client of its own RabbitMQ vhost and PostgreSQL
+database: the environment is set here, before any test reads Longshore's settings.
+"""
+
+from __future__ import annotations
+
+import os
+
+from support.services import DISTRIBUTED_ENV
+
+os.environ.update(DISTRIBUTED_ENV)
+
+from support.services import (  # noqa: E402,F401  (fixtures)
+    _remove_test_home, distributed, docker_engine, embedded_env, postgres, rabbitmq, registry,
+    registry_only_image, wait_reaped,
+)
+from support.workers import start_worker  # noqa: E402,F401  (a fixture)

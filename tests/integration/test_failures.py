@@ -1,0 +1,189 @@
+"""Failures: what the platform retries, what it refuses, what it kills, and what it never loses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from support.helpers import wait_until
+from support.services import IMAGE, REPO
+
+
+@pytest.fixture
+def client(distributed):
+    import longshore
+
+    return longshore
+
+
+def attempts_of(job):
+    return job.attempts()
+
+
+@pytest.mark.parametrize("image,words", [
+    ("longshore/BusyBox:1", "pull failed (400)"),
+    ("127.0.0.1:5000/longshore/never-pushed:1", "pull failed (404)"),
+    ("registry.invalid/team/tool:1", "registry registry.invalid is unknown"),
+])
+def test_bad_images_fail_within_seconds_without_retries(client, start_worker, registry, image, words):
+    start_worker("busybox")
+    started = time.monotonic()
+    job = client.submit("busybox", ["true"], image=image)
+    finished = job.wait(timeout=30)
+    assert time.monotonic() - started < 10
+    assert finished.status.value == "failed" and words in finished.error
+    [attempt] = attempts_of(job)
+    assert attempt.infra_retries == 0 and attempt.container_id is None
+
+
+def test_a_registry_briefly_down_is_retried_by_the_platform(client, start_worker, registry_only_image):
+    # Given an image only in the registry, on an always-pull stack, and the registry down
+    remote = registry_only_image
+    start_worker("fresh")
+    subprocess.run(["pkill", "-f", "docker-registry serve"], check=True)
+    try:
+        # When a job is submitted and the registry returns a few seconds later
+        job = client.submit("fresh", ["echo", "pulled after retries"], image=remote)
+        wait_until(lambda: attempts_of(job)[0].infra_retries >= 1, timeout=20, what="a pull retry")
+    finally:
+        subprocess.run([str(REPO / "scripts" / "services.sh"), "registry"], check=True, capture_output=True)
+    # Then the job succeeds, its retries recorded, and the user sees one attempt
+    finished = job.wait(timeout=90)
+    assert finished.status.value == "succeeded", finished.error
+    [attempt] = attempts_of(job)
+    assert attempt.infra_retries >= 1
+
+
+def test_a_memory_bomb_is_oom_killed_with_the_limit_named(docker_engine, embedded_env):
+    bomb = "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"
+    done = subprocess.run(["longshore", "run", "--memory", "32m", "--", "sh", "-c", bomb],
+                          env=embedded_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 137, done.stderr
+    assert "oom_killed" in done.stderr and "out of memory (limit 32 MiB)" in done.stderr
+
+
+def test_a_job_asking_for_two_retries_that_always_fails_runs_three_times(client, start_worker, wait_reaped):
+    start_worker("busybox")
+    job = client.submit("busybox", ["sh", "-c", "echo try; exit 3"], retries=2, retry_delay=0.2)
+    finished = job.wait(timeout=60)
+    assert (finished.status.value, finished.exit_code) == ("failed", 3)
+    assert [(a.number, a.status, a.exit_code) for a in attempts_of(job)] == [
+        (1, "failed", 3), (2, "failed", 3), (3, "failed", 3)]
+    assert finished.attempt == 3
+    assert wait_reaped([job.id]) == []
+
+
+def test_cancel_a_queued_job_it_never_starts(client, start_worker):
+    # Given a job for a stack no worker serves yet
+    job = client.submit("beta", ["echo", "never"])
+    # When it is cancelled, and then a worker for its stack starts
+    assert job.cancel().status.value == "cancelled"
+    start_worker("beta")
+    time.sleep(1.5)
+    # Then it never ran
+    [attempt] = attempts_of(job)
+    assert attempt.container_id is None and job.status.value == "cancelled"
+
+
+def test_cancel_a_running_job_stops_and_reaps_its_container(client, start_worker, wait_reaped, distributed):
+    start_worker("busybox")
+    job = client.submit("busybox", ["sleep", "60"])
+    wait_until(lambda: job.status.value == "running", what="the job to run")
+    started = time.monotonic()
+    cancelled = subprocess.run(["longshore", "cancel", job.id], capture_output=True, text=True, timeout=30,
+                               env={**os.environ, **distributed})
+    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout, cancelled.stderr
+    assert wait_reaped([job.id], timeout=10) == []
+    assert time.monotonic() - started < 10
+    assert job.status.value == "cancelled"
+
+
+def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(client, start_worker, wait_reaped):
+    # Given a worker running a job
+    name = f"test-crash-{os.getpid()}@{os.uname().nodename}"
+    worker = start_worker("busybox", name=name)
+    job = client.submit("busybox", ["sh", "-c", "echo started; sleep 3; echo done"])
+    wait_until(lambda: job.status.value == "running", what="the job to run")
+    # When the worker is SIGKILLed mid-job and restarted (as a supervisor would)
+    worker.stop(signal.SIGKILL)
+    start_worker("busybox", name=name)
+    # Then the job succeeds, its container started once, and nothing is left
+    finished = job.wait(timeout=60)
+    assert finished.status.value == "succeeded", finished.error
+    assert job.logs() == "started\ndone\n"
+    [attempt] = attempts_of(job)
+    assert attempt.redeliveries >= 1
+    assert wait_reaped([job.id]) == []
+
+
+def test_a_worker_that_never_returns_has_its_job_requeued_on_another(client, start_worker, wait_reaped):
+    from longshore.service.janitor import run_janitor_pass
+    from longshore.service.runtime import get_runtime
+
+    # Given a job running on a worker that is then killed for good
+    lost = start_worker("alpha")
+    job = client.submit("alpha", ["sh", "-c", "sleep 2; echo ok"])
+    wait_until(lambda: job.status.value == "running", what="the job to run")
+    lost.stop(signal.SIGKILL)
+    # When its heartbeats age out and the janitor runs, with another worker for the stack
+    other = start_worker("alpha")
+    time.sleep(3.5)
+    report = run_janitor_pass(get_runtime())
+    assert report.requeued["worker_lost"] == 1, report.summary()
+    # Then the job runs again as a new attempt and succeeds there
+    finished = job.wait(timeout=60)
+    assert finished.status.value == "succeeded", finished.error
+    first, second = attempts_of(job)
+    assert first.status == "failed" and "stopped heart-beating" in first.error
+    assert second.worker == other.name and second.status == "succeeded"
+    # And the lost attempt's container is swept as stale
+    wait_until(lambda: run_janitor_pass(get_runtime()) and not wait_reaped([job.id], timeout=0.5),
+               timeout=20, what="the stale container to be swept")
+
+
+def test_the_janitor_removes_containers_of_unknown_jobs(client, distributed, docker_engine):
+    from longshore.engine.container import LABEL_ATTEMPT, LABEL_INSTALLATION, LABEL_JOB
+    from longshore.service.janitor import run_janitor_pass
+    from longshore.service.runtime import get_runtime
+
+    runtime = get_runtime()
+    orphan = docker_engine.containers.create(IMAGE, ["sleep", "60"], labels={
+        LABEL_JOB: "no-such-job", LABEL_ATTEMPT: "1", LABEL_INSTALLATION: runtime.settings.installation})
+    orphan.start()
+    time.sleep(1.2)
+    report = run_janitor_pass(runtime)
+    assert report.removed["unknown_job"] == 1
+    assert not docker_engine.containers.list(all=True, filters={"id": orphan.id})
+
+
+@pytest.fixture
+def short_consumer_timeout(rabbitmq):
+    """RabbitMQ's consumer_timeout lowered to 3 s, checked twice a second, for channels opened from now on."""
+    def set_timeout(milliseconds: int, tick_milliseconds: int) -> None:
+        # The broker checks the timeout on each channel tick (every 60 s by default): tick faster too.
+        for key, value in (("consumer_timeout", milliseconds), ("channel_tick_interval", tick_milliseconds)):
+            subprocess.run(["rabbitmqctl", "eval", f"application:set_env(rabbit, {key}, {value})."],
+                           check=True, capture_output=True)
+
+    set_timeout(3000, 500)
+    yield
+    set_timeout(1800000, 60000)
+
+
+def test_a_job_longer_than_the_brokers_consumer_timeout_finishes(client, start_worker, short_consumer_timeout,
+                                                                  wait_reaped):
+    # Given a broker that closes channels holding a message unacknowledged for over 3 s
+    start_worker("busybox", env={"LONGSHORE_WAIT_SLICE_SECONDS": "1"})
+    # When a job runs for much longer than that
+    job = client.submit("busybox", ["sh", "-c", "sleep 12; echo survived"])
+    finished = job.wait(timeout=90)
+    # Then it finishes normally, exactly once
+    assert finished.status.value == "succeeded", finished.error
+    assert job.logs() == "survived\n"
+    [attempt] = attempts_of(job)
+    assert attempt.redeliveries == 0
+    assert wait_reaped([job.id]) == []

@@ -1,0 +1,1 @@
+"""Helpers and fixtures shared by the test tiers (on sys.path through pytest's `pythonpath`)."""

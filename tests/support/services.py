@@ -1,0 +1,193 @@
+"""Fixtures that bring the real services: Docker, RabbitMQ, PostgreSQL and a local registry.
+
+`scripts/services.sh` starts them (scripts/test.sh runs it first). Each session
+gets its own RabbitMQ vhost and PostgreSQL database, so runs never see each
+other's queues or jobs. With CI=true a missing service fails the tests that need
+it; elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+from support.helpers import delete_from_registry
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_STACKS = REPO / "tests" / "support" / "stacks.toml"
+RUN_ID = uuid.uuid4().hex[:8]
+VHOST = f"longshore-test-{RUN_ID}"
+DATABASE = f"longshore_test_{RUN_ID}"
+ADMIN_DATABASE_URL = "postgresql://longshore:longshore@127.0.0.1:5432/longshore"
+DATABASE_URL = f"postgresql://longshore:longshore@127.0.0.1:5432/{DATABASE}"
+BROKER_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+REGISTRY = "127.0.0.1:5000"
+IMAGE = "longshore/busybox:1"
+LABEL_JOB = "io.longshore.job"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+#: The test process itself is a distributed client: the integration tier's conftest sets
+#: these before longshore reads its settings.
+HOME = Path(tempfile.mkdtemp(prefix="longshore-test-home-"))
+DISTRIBUTED_ENV = {
+    "LONGSHORE_BROKER_URL": BROKER_URL,
+    "LONGSHORE_DATABASE_URL": DATABASE_URL,
+    "LONGSHORE_STACKS": str(TEST_STACKS),
+    "LONGSHORE_HOME": str(HOME),
+    # Short clocks so fault tests finish in seconds.
+    "LONGSHORE_HEARTBEAT_SECONDS": "0.5",
+    "LONGSHORE_WORKER_LOST_SECONDS": "3",
+    "LONGSHORE_REAP_GRACE_SECONDS": "1",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_home():
+    """The session's LONGSHORE_HOME is the tests' own: nothing of it stays."""
+    yield
+    shutil.rmtree(HOME, ignore_errors=True)
+
+
+def missing(service: str, why: str) -> None:
+    """A service the test needs is not there: fail in CI, skip elsewhere."""
+    message = f"{service} is not available ({why}); run scripts/services.sh"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A live Docker engine with the busybox stack image built."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # any failure to reach the engine means it is missing
+        missing("Docker engine", repr(exc))
+    if not client.images.list(name=IMAGE):
+        built = _run(str(REPO / "workers" / "build.sh"), "busybox")
+        assert built.returncode == 0, built.stderr
+    yield client
+    # After the suite, nothing the tests made may be left behind.
+    leftover = _wait_for_no_containers(client, timeout=20)
+    assert not leftover, f"containers leaked by the tests: {leftover}"
+
+
+def _wait_for_no_containers(client, *, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        leftover = [c["Names"][0] for c in client.api.containers(all=True, filters={"label": LABEL_JOB})]
+        if not leftover or time.monotonic() > deadline:
+            return leftover
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq():
+    """A vhost of its own on the real RabbitMQ, deleted after the session."""
+    if shutil.which("rabbitmqctl") is None:
+        missing("RabbitMQ", "rabbitmqctl not installed")
+    added = _run("rabbitmqctl", "add_vhost", VHOST)
+    if added.returncode != 0:
+        missing("RabbitMQ", added.stderr.strip() or added.stdout.strip())
+    _run("rabbitmqctl", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+    yield BROKER_URL
+    _run("rabbitmqctl", "delete_vhost", VHOST)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A database of its own on the real PostgreSQL, upgraded, dropped after the session."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        missing("PostgreSQL", str(exc).strip())
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{DATABASE}"')
+    admin.close()  # the fault suite restarts PostgreSQL: connect afresh to clean up
+    upgraded = _run("longshore", "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    yield DATABASE_URL
+    from longshore.service.runtime import get_runtime
+
+    get_runtime().store.engine.dispose()
+    get_runtime.cache_clear()
+    admin = psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The local image registry on 127.0.0.1:5000."""
+    try:
+        urlopen(f"http://{REGISTRY}/v2/", timeout=3).read()
+    except OSError as exc:
+        missing("image registry", str(exc))
+    return REGISTRY
+
+
+@pytest.fixture
+def registry_only_image(registry, docker_engine):
+    """The busybox stack image pushed to the local registry and removed from the engine."""
+    remote = f"{registry}/longshore/busybox-pushed:{uuid.uuid4().hex[:8]}"
+    docker_engine.images.get(IMAGE).tag(remote)
+    docker_engine.images.push(remote)
+    docker_engine.images.remove(remote)
+    yield remote
+    try:
+        docker_engine.images.remove(remote, force=True)
+    except Exception:  # already gone: nothing to clean
+        pass
+    delete_from_registry(remote)
+
+
+@pytest.fixture(scope="session")
+def distributed(docker_engine, rabbitmq, postgres):
+    """RabbitMQ + PostgreSQL + Docker, ready for workers and clients."""
+    return DISTRIBUTED_ENV
+
+
+@pytest.fixture
+def wait_reaped(docker_engine):
+    """Wait until the given jobs' containers are gone; return the names still there."""
+
+    def wait(job_ids, timeout: float = 15) -> list[str]:
+        wanted = set(job_ids)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = [c["Names"][0] for c in docker_engine.api.containers(all=True, filters={"label": LABEL_JOB})
+                    if c["Labels"].get(LABEL_JOB) in wanted]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.1)
+
+    return wait
+
+
+@pytest.fixture
+def embedded_env(tmp_path):
+    """The environment of a first try: no broker, no database configured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGSHORE_")}
+    env["LONGSHORE_HOME"] = str(tmp_path / "home")
+    env["LONGSHORE_STACKS"] = str(TEST_STACKS)
+    return env

@@ -1,0 +1,67 @@
+"""Real `longshore worker` processes for tests, and the fixture that starts and stops them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from support.services import DISTRIBUTED_ENV
+
+
+class WorkerProcess:
+    """A real `longshore worker` in its own process, logging to a file."""
+
+    def __init__(self, stacks: str, slots: int, log_dir: Path, name: str | None = None,
+                 env: dict[str, str] | None = None, args: list[str] | None = None):
+        self.name = name or f"test-{stacks.replace(',', '-')}-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
+        self.log_path = log_dir / f"{self.name}-{uuid.uuid4().hex[:4]}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            ["longshore", "worker", "--stacks", stacks, "--slots", str(slots), "--name", self.name, *(args or [])],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **DISTRIBUTED_ENV, **(env or {})},
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> "WorkerProcess":
+        """Block until the worker logs that it is ready; fail with its log if it died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.log_path.read_text():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"worker {self.name} did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Send `sig` to the worker's process group and wait for it (SIGKILL after `timeout`)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def start_worker(distributed, tmp_path):
+    """Start workers by stack; all are stopped when the test ends."""
+    started: list[WorkerProcess] = []
+
+    def start(stacks: str, slots: int = 4, name: str | None = None, env: dict[str, str] | None = None,
+              args: list[str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(stacks, slots, tmp_path, name, env, args).wait_ready()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

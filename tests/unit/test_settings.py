@@ -1,0 +1,71 @@
+"""Settings are parsed once; a bad value names its variable (pure logic: no services)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from longshore.domain.stacks import parse_memory
+from longshore.errors import ConfigError, InvalidJob
+from longshore.settings import Settings, settings_table, variables
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("LONGSHORE_BROKER_URL", "redis://x", "LONGSHORE_BROKER_URL: 'redis://x' is not a URL"),
+    ("LONGSHORE_DATABASE_URL", "mysql://x", "LONGSHORE_DATABASE_URL"),
+    ("DOCKER_HOST", "ftp://x", "DOCKER_HOST"),
+    ("LONGSHORE_STACKS", "/nope/stacks.toml", "LONGSHORE_STACKS: the stack manifest /nope/stacks.toml does not exist"),
+    ("LONGSHORE_OUTPUT_LIMIT_BYTES", "12", "below the minimum"),
+])
+def test_a_bad_value_names_the_variable(name, value, words):
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
+        Settings.from_env({name: value})
+
+
+def test_no_broker_means_the_embedded_default():
+    settings = Settings.from_env({})
+    assert settings.embedded and settings.database_url.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("text,size", [("128m", 128 << 20), ("1g", 1 << 30), ("65536k", 64 << 20), (8 << 20, 8 << 20)])
+def test_memory_sizes_parse(text, size):
+    assert parse_memory(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "1m", "-5m"])
+def test_bad_memory_sizes_are_refused(text):
+    with pytest.raises(InvalidJob, match="memory"):
+        parse_memory(text)
+
+
+def test_every_tunable_has_one_variable_and_a_line_of_documentation():
+    names = [var.name for var, _group in variables()]
+    assert len(names) == len(set(names))
+    assert all(var.doc and var.name.isupper() for var, _group in variables())
+
+
+def test_the_readme_settings_table_is_the_one_the_settings_declare():
+    # Given the README, when its settings table is compared with the declarations, then they are equal
+    readme = (REPO / "README.md").read_text()
+    table = re.search(r"<!-- settings-table -->\n(.*?)\n<!-- /settings-table -->", readme, re.DOTALL)
+    assert table, "README.md lacks the <!-- settings-table --> block"
+    assert table.group(1) == settings_table(), "regenerate it with `longshore settings`"
+
+
+def test_every_default_parses_and_the_policies_follow_the_settings():
+    settings = Settings.from_env({"LONGSHORE_STEP_RETRIES": "4", "LONGSHORE_MAX_REDELIVERIES": "1",
+                                  "LONGSHORE_HEARTBEAT_SECONDS": "2"})
+    policies = settings.policies
+    assert policies.step("pull").max_retries == 4 and policies.step("reap").backoff_max_seconds == 120
+    assert policies.redeliveries_exhausted(2) and not policies.redeliveries_exhausted(1)
+    assert policies.engine_outage_margin_seconds == 5
+    assert settings.job_limits.max_retries == 10
+
+
+def test_a_default_timeout_over_the_maximum_is_refused():
+    with pytest.raises(ConfigError, match="LONGSHORE_DEFAULT_TIMEOUT_SECONDS: must not exceed"):
+        Settings.from_env({"LONGSHORE_DEFAULT_TIMEOUT_SECONDS": "100", "LONGSHORE_MAX_TIMEOUT_SECONDS": "10"})

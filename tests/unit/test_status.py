@@ -1,0 +1,28 @@
+"""The one transition table (pure)."""
+
+from __future__ import annotations
+
+from longshore.domain.status import ALLOWED_TRANSITIONS, FINAL_STATUSES, AttemptStatus, JobStatus, sources_of
+
+
+def test_final_statuses_allow_no_transition():
+    for status in JobStatus:
+        assert (ALLOWED_TRANSITIONS[status] == frozenset()) == status.final
+
+
+def test_a_job_returns_to_queued_only_from_an_unfinished_status():
+    assert sources_of(JobStatus.QUEUED) == {JobStatus.QUEUED, JobStatus.RUNNING}
+
+
+def test_only_a_queued_job_starts_running():
+    assert sources_of(JobStatus.RUNNING) == {JobStatus.QUEUED}
+
+
+def test_every_final_status_is_reachable_from_queued_and_running():
+    for status in FINAL_STATUSES:
+        assert sources_of(status) == {JobStatus.QUEUED, JobStatus.RUNNING}
+
+
+def test_every_final_job_status_is_an_attempt_status():
+    for status in FINAL_STATUSES:
+        assert AttemptStatus.ended_as(status).value == status.value
