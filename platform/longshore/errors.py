@@ -7,7 +7,7 @@ the platform's own failures.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
 class LongshoreError(Exception):
@@ -34,7 +34,7 @@ class WaitTimeout(LongshoreError, TimeoutError):
     """A caller's wait for a job ran out before the job finished."""
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     """What the platform should do about a failed engine call (decided in `engine.classify`)."""
 
     TRANSIENT = "transient"  #: the engine or network hiccuped: retry with backoff

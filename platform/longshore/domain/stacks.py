@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from longshore.errors import ConfigError, InvalidJob, UnknownStack
@@ -17,7 +17,7 @@ MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MIN_MEMORY_BYTES = 6 << 20
 
 
-class PullPolicy(str, Enum):
+class PullPolicy(StrEnum):
     """When a worker pulls a stack's image."""
 
     MISSING = "missing"  #: only when the engine does not have the image

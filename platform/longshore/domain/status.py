@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """Where a job is in its life. The last five are final: nothing moves a job out of them."""
 
     QUEUED = "queued"  #: accepted and waiting for a worker of its stack
@@ -26,7 +26,7 @@ FINAL_STATUSES = frozenset(s for s in JobStatus if s.final)
 UNFINISHED_STATUSES = frozenset(s for s in JobStatus if not s.final)
 
 
-class AttemptStatus(str, Enum):
+class AttemptStatus(StrEnum):
     """Where one attempt is: queued, running, or how it ended (a requeued attempt ends `failed`)."""
 
     QUEUED = "queued"  #: created, not yet started (it may be claimed and pulling)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     """One lifecycle step; each is a task on the broker and a duration on the attempt."""
 
     PULL = "pull"  #: make the image present on the engine (from the stack's queue, on any worker)

@@ -73,11 +73,14 @@ class DockerEngine:
         try:
             result = fn(*args, **kwargs)
         except DockerFailure as failure:
-            self._on_call(step, failure.kind.value, time.perf_counter() - started)
+            if not getattr(failure, "reported", False):  # an inner call (connect) reported it already
+                self._on_call(step, failure.kind.value, time.perf_counter() - started)
+            failure.reported = True
             raise
         except Exception as exc:  # every engine failure leaves here classified
             failure = classify.failure(step, exc)
             self._on_call(step, failure.kind.value, time.perf_counter() - started)
+            failure.reported = True
             raise failure from exc
         self._on_call(step, "ok", time.perf_counter() - started)
         return result

@@ -30,8 +30,9 @@ def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome) -> bool:
     return True
 
 
-def conclude(rt: Runtime, job_id: str, attempt: int, decision: Decision) -> bool:
-    """Carry out what the policy decided for an ended attempt; False if the job had moved on."""
+def conclude(rt: Runtime, job_id: str, attempt: int, decision: Decision, *, stack: str | None = None) -> bool:
+    """Carry out what the policy decided for an ended attempt; False if the job had moved on.
+    `stack` is the job's (read from the store when not given) for publishing a new attempt."""
     if isinstance(decision, Finish):
         return finish(rt, job_id, attempt, decision.outcome)
     if isinstance(decision, RetryJob):
@@ -43,5 +44,5 @@ def conclude(rt: Runtime, job_id: str, attempt: int, decision: Decision) -> bool
         raise TypeError(f"not a decision: {decision!r}")
     if not rt.store.jobs.next_attempt(job_id, attempt, ended, user_retry=user_retry):
         return False
-    publish_attempt(rt, job_id, attempt + 1, rt.store.jobs.get(job_id).stack, countdown=countdown)
+    publish_attempt(rt, job_id, attempt + 1, stack or rt.store.jobs.get(job_id).stack, countdown=countdown)
     return True

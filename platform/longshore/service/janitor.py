@@ -143,7 +143,7 @@ def check_store(rt: Runtime, *, lost_after_seconds: float, unpublished_after_sec
 
 def _requeue(rt: Runtime, job: Job, number: int, why: str, report: JanitorReport, reason: str) -> None:
     lost = Requeue(Outcome(status=JobStatus.FAILED), reason=f"attempt lost: {why}")
-    if conclude(rt, job.id, number, lost):
+    if conclude(rt, job.id, number, lost, stack=job.stack):
         report.requeued[reason] += 1
         log.warning("requeued job %s as attempt %s: %s", job.id, number + 1, why)
 

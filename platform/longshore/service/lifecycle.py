@@ -196,7 +196,7 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
         rt.store.jobs.record_step(job_id, attempt, step, seconds, **after.record.fields)
         rt.events.step_done(after.record.stack, step, seconds)
     if after.conclude is not None:
-        conclude(rt, job_id, attempt, after.conclude)
+        conclude(rt, job_id, attempt, after.conclude, stack=after.record.stack if after.record else None)
     if after.send is not None:
         rt.publisher.send_step(after.send, job_id, attempt, ctx.nodename)
 
