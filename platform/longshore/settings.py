@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import socket
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -43,12 +44,14 @@ class Variable:
     doc: str
     shown_default: str | None = None  #: the default as the README shows it, when not the value itself
     minimum: float | None = None
+    maximum: float | None = None
 
 
 def variable(name: str, default: Any, doc: str, *, read: Callable | None = None, minimum: float | None = None,
-             shown_default: str | None = None) -> Any:
+             maximum: float | None = None, shown_default: str | None = None) -> Any:
     """Declare a settings field read from environment variable `name`."""
-    return field(metadata={"variable": Variable(name, read or _number, default, doc, shown_default, minimum)})
+    return field(metadata={"variable": Variable(name, read or _number, default, doc, shown_default, minimum,
+                                                maximum)})
 
 
 # -- readers ------------------------------------------------------------------
@@ -68,8 +71,12 @@ def _number(env: Env, var: Variable, values: dict[str, Any]) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{var.name}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{var.name}: {raw!r} is not a finite number")
     if var.minimum is not None and value < var.minimum:
         raise ConfigError(f"{var.name}: {raw!r} is below the minimum of {var.minimum:g}")
+    if var.maximum is not None and value > var.maximum:
+        raise ConfigError(f"{var.name}: {raw!r} is above the maximum of {var.maximum:g}")
     return value
 
 
@@ -118,15 +125,15 @@ class JobSettings:
                                   read=_text)
     output_limit_bytes: int = variable(
         "LONGSHORE_OUTPUT_LIMIT_BYTES", 1 << 20, "output kept per job: the **last** bytes of stdout+stderr",
-        read=_whole, minimum=1024)
+        read=_whole, minimum=1024, maximum=64 << 20)
     result_limit_bytes: int = variable("LONGSHORE_RESULT_LIMIT_BYTES", 1 << 20, "largest result file collected",
-                                       read=_whole, minimum=1024)
+                                       read=_whole, minimum=1024, maximum=64 << 20)
     payload_limit_bytes: int = variable("LONGSHORE_PAYLOAD_LIMIT_BYTES", 1 << 20, "largest payload accepted",
-                                        read=_whole, minimum=2)
+                                        read=_whole, minimum=2, maximum=64 << 20)
     default_timeout_seconds: float = variable("LONGSHORE_DEFAULT_TIMEOUT_SECONDS", 3600,
-                                              "timeout of a job whose stack sets none", minimum=1)
+                                              "timeout of a job whose stack sets none", minimum=1, maximum=7 * 86400)
     max_timeout_seconds: float = variable("LONGSHORE_MAX_TIMEOUT_SECONDS", 86400, "the largest timeout a job may ask for",
-                                          minimum=1)
+                                          minimum=1, maximum=7 * 86400)
     max_retries: int = variable("LONGSHORE_MAX_JOB_RETRIES", 10,
                                 "the most retries a job may ask for (of its own failures)", read=_whole, minimum=0)
     max_retry_delay_seconds: float = variable(
@@ -134,7 +141,7 @@ class JobSettings:
         "the longest delay between a job's retries (held by the broker: keep under RabbitMQ's consumer_timeout)",
         minimum=0)
     pids_limit: int = variable("LONGSHORE_PIDS_LIMIT", 256, "processes one job may run at once (stops fork bombs)",
-                               read=_whole, minimum=16)
+                               read=_whole, minimum=16, maximum=1 << 22)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,11 +157,12 @@ class WorkerSettings:
         "LONGSHORE_WAIT_SLICE_SECONDS", 300,
         "longest a wait step holds a message (keep under RabbitMQ's `consumer_timeout`)", minimum=0.5)
     heartbeat_seconds: float = variable("LONGSHORE_HEARTBEAT_SECONDS", 10, "how often a worker heart-beats",
-                                        minimum=0.1)
+                                        minimum=0.1, maximum=600)
     lost_seconds: float = variable("LONGSHORE_WORKER_LOST_SECONDS", 120,
-                                   "a worker silent this long is lost and its jobs requeued", minimum=1)
+                                   "a worker silent this long is lost and its jobs requeued", minimum=1,
+                                   maximum=86400)
     docker_timeout_seconds: float = variable("LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, "timeout of one engine call",
-                                             minimum=1)
+                                             minimum=1, maximum=3600)
     metrics_addr: str = variable("LONGSHORE_METRICS_ADDR", "127.0.0.1",
                                  "address a worker's `--metrics-port` listens on", read=_text)
 
@@ -168,13 +176,13 @@ class RetrySettings:
                                  read=_whole, minimum=0)
     step_backoff_seconds: int = variable("LONGSHORE_STEP_BACKOFF_SECONDS", 1,
                                          "first backoff of a step retry; doubles each retry, full jitter",
-                                         read=_whole, minimum=1)
+                                         read=_whole, minimum=1, maximum=60)
     step_backoff_max_seconds: int = variable("LONGSHORE_STEP_BACKOFF_MAX_SECONDS", 30, "longest backoff of a step retry",
-                                             read=_whole, minimum=1)
+                                             read=_whole, minimum=1, maximum=60)
     reap_backoff_seconds: int = variable("LONGSHORE_REAP_BACKOFF_SECONDS", 2, "first backoff of a reap retry",
-                                         read=_whole, minimum=1)
-    reap_backoff_max_seconds: int = variable("LONGSHORE_REAP_BACKOFF_MAX_SECONDS", 120, "longest backoff of a reap retry",
-                                             read=_whole, minimum=1)
+                                         read=_whole, minimum=1, maximum=60)
+    reap_backoff_max_seconds: int = variable("LONGSHORE_REAP_BACKOFF_MAX_SECONDS", 60, "longest backoff of a reap retry",
+                                             read=_whole, minimum=1, maximum=60)
     max_redeliveries: int = variable("LONGSHORE_MAX_REDELIVERIES", 3,
                                      "a step redelivered more often (its worker keeps dying) fails the job",
                                      read=_whole, minimum=0)
@@ -281,11 +289,19 @@ def _read_group(group: type, env: Env, values: dict[str, Any]) -> Any:
     return group(**kwargs)
 
 
+#: A worker is judged lost only after missing this many heartbeats in a row.
+MIN_HEARTBEATS_PER_LOST_WINDOW = 3
+
+
 def _cross_check(settings: Settings) -> None:
-    jobs = settings.jobs
+    jobs, worker = settings.jobs, settings.worker
     if jobs.default_timeout_seconds > jobs.max_timeout_seconds:
         raise ConfigError("LONGSHORE_DEFAULT_TIMEOUT_SECONDS: must not exceed "
                           f"LONGSHORE_MAX_TIMEOUT_SECONDS ({jobs.max_timeout_seconds:g})")
+    if worker.lost_seconds < MIN_HEARTBEATS_PER_LOST_WINDOW * worker.heartbeat_seconds:
+        raise ConfigError(f"LONGSHORE_WORKER_LOST_SECONDS: {worker.lost_seconds:g} is shorter than "
+                          f"{MIN_HEARTBEATS_PER_LOST_WINDOW} heartbeats (LONGSHORE_HEARTBEAT_SECONDS="
+                          f"{worker.heartbeat_seconds:g}): every worker would look lost between two beats")
 
 
 def variables(group: type = Settings) -> list[tuple[Variable, str]]:

@@ -69,3 +69,9 @@ def test_a_store_from_an_older_schema_is_refused_with_the_way_out_named(embedded
     done = longshore(embedded_env, "run", "--", "true")
     assert done.returncode == 2
     assert "lacks columns" in done.stderr and "delete $LONGSHORE_HOME/longshore.db" in done.stderr
+
+
+def test_a_default_stack_not_in_the_manifest_stops_the_program_naming_it(embedded_env):
+    done = longshore({**embedded_env, "LONGSHORE_DEFAULT_STACK": "nosuch"}, "stacks")
+    assert done.returncode == 2
+    assert "LONGSHORE_DEFAULT_STACK: 'nosuch' is not a stack of" in done.stderr and "busybox" in done.stderr

@@ -20,6 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
     ("DOCKER_HOST", "ftp://x", "DOCKER_HOST"),
     ("LONGSHORE_STACKS", "/nope/stacks.toml", "LONGSHORE_STACKS: the stack manifest /nope/stacks.toml does not exist"),
     ("LONGSHORE_OUTPUT_LIMIT_BYTES", "12", "below the minimum"),
+    ("LONGSHORE_HEARTBEAT_SECONDS", "nan", "LONGSHORE_HEARTBEAT_SECONDS: 'nan' is not a finite number"),
+    ("LONGSHORE_OUTPUT_LIMIT_BYTES", "inf", "LONGSHORE_OUTPUT_LIMIT_BYTES: 'inf' is not a finite number"),
+    ("LONGSHORE_STEP_BACKOFF_MAX_SECONDS", "600", "above the maximum of 60"),
+    ("LONGSHORE_WORKER_LOST_SECONDS", "1", "LONGSHORE_WORKER_LOST_SECONDS: 1 is shorter than 3 heartbeats"),
 ])
 def test_a_bad_value_names_the_variable(name, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
@@ -60,7 +64,7 @@ def test_every_default_parses_and_the_policies_follow_the_settings():
     settings = Settings.from_env({"LONGSHORE_STEP_RETRIES": "4", "LONGSHORE_MAX_REDELIVERIES": "1",
                                   "LONGSHORE_HEARTBEAT_SECONDS": "2"})
     policies = settings.policies
-    assert policies.step("pull").max_retries == 4 and policies.step("reap").backoff_max_seconds == 120
+    assert policies.step("pull").max_retries == 4 and policies.step("reap").backoff_max_seconds == 60
     assert policies.redeliveries_exhausted(2) and not policies.redeliveries_exhausted(1)
     assert policies.engine_outage_margin_seconds == 5
     assert settings.job_limits.max_retries == 10

@@ -14,6 +14,7 @@ from longshore.broker.app import create_app
 from longshore.broker.publish import CeleryPublisher
 from longshore.domain.stacks import StackManifest
 from longshore.engine import DockerEngine
+from longshore.errors import ConfigError
 from longshore.service.ports import LifecycleEvents, Publisher
 from longshore.settings import Settings, get_settings
 from longshore.store import Store
@@ -60,6 +61,9 @@ def get_runtime() -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
         store.upgrade()
     manifest = StackManifest.load(settings.stacks_file)
+    if settings.jobs.default_stack not in manifest.stacks:
+        raise ConfigError(f"LONGSHORE_DEFAULT_STACK: {settings.jobs.default_stack!r} is not a stack of "
+                          f"{settings.stacks_file} (known: {', '.join(manifest.names())})")
     publisher = CeleryPublisher(create_app(settings, manifest.names()),
                                 worker_queue_expires_seconds=settings.janitor.worker_queue_expires_seconds)
     return Runtime(settings=settings, manifest=manifest, store=store, publisher=publisher)
