@@ -7,9 +7,12 @@
 #   rabbitmq    amqp://guest:guest@127.0.0.1:5672//   (management http://127.0.0.1:15672, metrics :15692)
 #   postgres    postgresql://longshore:longshore@127.0.0.1:5432/longshore
 #   registry    127.0.0.1:5000   (plain HTTP, no auth; the engine treats 127.0.0.0/8 as insecure)
+#   docker2     unix:///var/run/longshore-docker2.sock   a second engine, standing for a second host
+#               (its own socket, data root, exec root, containerd namespace, key and bridge),
+#               with the busybox stack image loaded from the first
 #   prometheus  only installs promtool/prometheus; tests start their own server
 #
-# Usage: scripts/services.sh [docker] [rabbitmq] [postgres] [registry] [prometheus]
+# Usage: scripts/services.sh [docker] [docker2] [rabbitmq] [postgres] [registry] [prometheus]
 #        (no arguments = docker rabbitmq postgres registry)
 set -euo pipefail
 
@@ -46,12 +49,39 @@ wait_for() {
 start_docker() {
     need /usr/sbin/dockerd docker.io   # Debian puts dockerd in sbin
     docker info >/dev/null 2>&1 && return 0
-    # a dockerd that is still starting is waited for, not started twice
-    if ! pgrep -x dockerd >/dev/null; then
+    # a dockerd that is still starting is waited for, not started twice (the first engine's pid file:
+    # a second engine, docker2, is another dockerd)
+    if ! { [[ -f /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
         # setsid+nohup: the daemon must outlive this shell
         (setsid nohup dockerd --host unix:///var/run/docker.sock >/tmp/longshore-dockerd.log 2>&1 &)
     fi
     wait_for docker 60 /tmp/longshore-dockerd.log docker info
+}
+
+DOCKER2_SOCKET=/var/run/longshore-docker2.sock
+DOCKER2=(docker -H "unix://$DOCKER2_SOCKET")
+
+start_docker2() {
+    start_docker
+    if ! "${DOCKER2[@]}" info >/dev/null 2>&1; then
+        if ! pgrep -f "dockerd.*$DOCKER2_SOCKET" >/dev/null; then
+            mkdir -p /var/lib/longshore-docker2 /var/run/longshore-docker2
+            # A bridge of its own: with `--bridge none` dockerd deletes docker0, the first engine's.
+            ip link show longshore-br2 >/dev/null 2>&1 || ip link add longshore-br2 type bridge
+            # A key of its own: the engine's id (which a worker's identity is tied to) comes from it.
+            echo '{"deprecated-key-path": "/var/lib/longshore-docker2/key.json"}' >/var/lib/longshore-docker2/daemon.json
+            (setsid nohup dockerd --host "unix://$DOCKER2_SOCKET" --data-root /var/lib/longshore-docker2 \
+                --exec-root /var/run/longshore-docker2 --pidfile /var/run/longshore-docker2.pid \
+                --containerd-namespace longshore-docker2 --containerd-plugins-namespace longshore-docker2-plugins \
+                --config-file /var/lib/longshore-docker2/daemon.json \
+                --bridge longshore-br2 --iptables=false --ip-masq=false >/tmp/longshore-dockerd2.log 2>&1 &)
+        fi
+        wait_for docker2 60 /tmp/longshore-dockerd2.log "${DOCKER2[@]}" info
+    fi
+    # The second host has no registry to pull from: give it the busybox stack image of the first.
+    if ! "${DOCKER2[@]}" image inspect longshore/busybox:1 >/dev/null 2>&1 && docker image inspect longshore/busybox:1 >/dev/null 2>&1; then
+        docker save longshore/busybox:1 | "${DOCKER2[@]}" load >/dev/null
+    fi
 }
 
 # ping answers as soon as the Erlang node is up, ~1 s before the listeners
@@ -133,8 +163,8 @@ services=("$@")
 [[ ${#services[@]} -gt 0 ]] || services=(docker rabbitmq postgres registry)
 for s in "${services[@]}"; do
     case $s in
-        docker | rabbitmq | postgres | registry | prometheus) ;;
-        *) die "unknown service '$s' (expected docker rabbitmq postgres registry prometheus)" ;;
+        docker | docker2 | rabbitmq | postgres | registry | prometheus) ;;
+        *) die "unknown service '$s' (expected docker docker2 rabbitmq postgres registry prometheus)" ;;
     esac
 done
 

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 scripts/services.sh docker rabbitmq postgres registry prometheus
 workers/build.sh busybox
+scripts/services.sh docker2   # a second engine (a second host), given the busybox image built above
 VENV=${LONGSHORE_TEST_VENV:-/tmp/longshore-test-venv}
 rm -rf "$VENV"
 python3 -m venv "$VENV"

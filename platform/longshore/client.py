@@ -48,18 +48,22 @@ class JobHandle:
 
     @property
     def result(self) -> Any:
-        """The result file the job wrote, parsed as JSON when it is JSON."""
-        raw = self.job().result
-        if raw is None:
+        """The result file the job wrote, parsed as JSON when it is JSON, else its text."""
+        text = self.job().result_text
+        if text is None:
             return None
         try:
-            return json.loads(raw)
+            return json.loads(text)
         except ValueError:
-            return raw
+            return text
 
     def logs(self) -> str:
-        """The job's captured stdout and stderr (the last bytes, up to the output limit)."""
-        return self.job().output or ""
+        """The job's captured stdout and stderr as text (the last bytes, up to the output limit)."""
+        return self.job().output_text
+
+    def output(self) -> bytes:
+        """The job's captured stdout and stderr, the bytes exactly as it wrote them."""
+        return self.job().output or b""
 
     def wait(self, timeout: float | None = None) -> Job:
         """Block until the job ends and return it; raises WaitTimeout after `timeout` seconds."""

@@ -138,7 +138,7 @@ class JobSettings:
                                 "the most retries a job may ask for (of its own failures)", read=_whole, minimum=0)
     max_retry_delay_seconds: float = variable(
         "LONGSHORE_MAX_RETRY_DELAY_SECONDS", 900,
-        "the longest delay between a job's retries (held by the broker: keep under RabbitMQ's consumer_timeout)",
+        "the longest delay between a job's retries (the new attempt waits in the store, not on the broker)",
         minimum=0)
     pids_limit: int = variable("LONGSHORE_PIDS_LIMIT", 256, "processes one job may run at once (stops fork bombs)",
                                read=_whole, minimum=16, maximum=1 << 22)
@@ -153,14 +153,28 @@ class WorkerSettings:
                              shown_default="the host name")
     embedded_slots: int = variable("LONGSHORE_EMBEDDED_SLOTS", 4, "containers the embedded worker runs at once",
                                    read=_whole, minimum=1)
-    wait_slice_seconds: float = variable(
-        "LONGSHORE_WAIT_SLICE_SECONDS", 300,
-        "longest a wait step holds a message (keep under RabbitMQ's `consumer_timeout`)", minimum=0.5)
+    supervise_interval_seconds: float = variable(
+        "LONGSHORE_SUPERVISE_INTERVAL_SECONDS", 0.5,
+        "how often a worker's watcher looks over its attempts and containers (cancels, stalls, adoption)",
+        minimum=0.05, maximum=10)
+    redrive_after_seconds: float = variable(
+        "LONGSHORE_REDRIVE_AFTER_SECONDS", 30, "a step of a worker's own attempt with no progress this long is sent again",
+        minimum=1, maximum=3600)
+    claim_wait_seconds: float = variable(
+        "LONGSHORE_CLAIM_WAIT_SECONDS", 5, "how long a pull waits for a free slot before handing its job back",
+        minimum=0, maximum=50)
     heartbeat_seconds: float = variable("LONGSHORE_HEARTBEAT_SECONDS", 10, "how often a worker heart-beats",
                                         minimum=0.1, maximum=600)
     lost_seconds: float = variable("LONGSHORE_WORKER_LOST_SECONDS", 120,
                                    "a worker silent this long is lost and its jobs requeued", minimum=1,
                                    maximum=86400)
+    forget_seconds: float = variable(
+        "LONGSHORE_WORKER_FORGET_SECONDS", 3600,
+        "a worker silent this long that owns nothing is forgotten (and no longer reported down)", minimum=60)
+    engine_lost_seconds: float = variable(
+        "LONGSHORE_ENGINE_LOST_SECONDS", 600,
+        "a started attempt whose engine has had no live worker this long, and is past its deadline, is requeued",
+        minimum=1)
     docker_timeout_seconds: float = variable("LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, "timeout of one engine call",
                                              minimum=1, maximum=3600)
     metrics_addr: str = variable("LONGSHORE_METRICS_ADDR", "127.0.0.1",
@@ -184,8 +198,14 @@ class RetrySettings:
     reap_backoff_max_seconds: int = variable("LONGSHORE_REAP_BACKOFF_MAX_SECONDS", 60, "longest backoff of a reap retry",
                                              read=_whole, minimum=1, maximum=60)
     max_redeliveries: int = variable("LONGSHORE_MAX_REDELIVERIES", 3,
-                                     "a step redelivered more often (its worker keeps dying) fails the job",
+                                     "a step redelivered more often (its worker keeps dying) requeues the job",
                                      read=_whole, minimum=0)
+    max_redrives: int = variable("LONGSHORE_MAX_REDRIVES", 10,
+                                 "an attempt whose stalled steps were sent again more often is requeued",
+                                 read=_whole, minimum=1)
+    max_requeues: int = variable("LONGSHORE_MAX_REQUEUES", 3,
+                                 "platform requeues of one started job before it ends `lost` (a poison job)",
+                                 read=_whole, minimum=0)
     publish_retries: int = variable("LONGSHORE_PUBLISH_RETRIES", 40,
                                     "retries of a publish while the broker is unreachable (about a minute in all)",
                                     read=_whole, minimum=0)
@@ -224,8 +244,15 @@ class Settings:
     database_url: str = variable("LONGSHORE_DATABASE_URL", lambda values: f"sqlite:///{values['home'] / 'longshore.db'}",
                                  "`postgresql://…` in production", read=_url(DATABASE_SCHEMES),
                                  shown_default="`sqlite:///$LONGSHORE_HOME/longshore.db`")
-    database_pool_size: int = variable("LONGSHORE_DATABASE_POOL_SIZE", 10,
-                                       "PostgreSQL connections each process keeps open", read=_whole, minimum=1)
+    database_pool_size: int = variable("LONGSHORE_DATABASE_POOL_SIZE", 5,
+                                       "PostgreSQL connections each process keeps open (a prefork child: 1)",
+                                       read=_whole, minimum=1)
+    database_max_overflow: int = variable("LONGSHORE_DATABASE_MAX_OVERFLOW", 5,
+                                          "further PostgreSQL connections a process may open under load",
+                                          read=_whole, minimum=0)
+    database_connect_timeout_seconds: float = variable(
+        "LONGSHORE_DATABASE_CONNECT_TIMEOUT_SECONDS", 10, "how long a connect to PostgreSQL may take", minimum=1,
+        maximum=300)
     docker_host: str | None = variable("DOCKER_HOST", None, "the engine this worker drives",
                                        read=_url(DOCKER_SCHEMES), shown_default="the local socket")
     stacks_file: Path = variable("LONGSHORE_STACKS", str(REPO_STACKS_FILE), "the stack manifest",
@@ -266,6 +293,7 @@ class Settings:
                          backoff_max_seconds=retry.reap_backoff_max_seconds)
         steps = {s: (reap if s is Step.REAP else step) for s in Step}
         return Policies(steps=MappingProxyType(steps), max_redeliveries=retry.max_redeliveries,
+                        max_requeues=retry.max_requeues,
                         engine_outage_margin_seconds=2 * self.worker.heartbeat_seconds + 1)
 
     @classmethod

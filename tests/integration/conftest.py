@@ -14,6 +14,6 @@ os.environ.update(DISTRIBUTED_ENV)
 
 from support.services import (  # noqa: E402,F401  (fixtures)
     _remove_test_home, distributed, docker_engine, embedded_env, postgres, rabbitmq, registry,
-    registry_only_image, wait_reaped,
+    registry_only_image, second_engine, wait_reaped,
 )
 from support.workers import start_worker  # noqa: E402,F401  (a fixture)

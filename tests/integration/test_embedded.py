@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
 import time
 
 
@@ -75,3 +77,69 @@ def test_a_default_stack_not_in_the_manifest_stops_the_program_naming_it(embedde
     done = longshore({**embedded_env, "LONGSHORE_DEFAULT_STACK": "nosuch"}, "stacks")
     assert done.returncode == 2
     assert "LONGSHORE_DEFAULT_STACK: 'nosuch' is not a stack of" in done.stderr and "busybox" in done.stderr
+
+
+def _job_ids(env) -> list[str]:
+    return [line.split()[0] for line in longshore(env, "ls", "--limit", "100").stdout.splitlines()[1:]]
+
+
+def _run_until_running(env, *command: str) -> tuple[subprocess.Popen, list[str]]:
+    """A foreground `longshore run` of `command`, once its job runs; with the job ids in the store."""
+    run = subprocess.Popen(["longshore", "run", "--", *command], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (ids := _job_ids(env)) or json.loads(longshore(env, "status", ids[0], "--json").stdout)["status"] \
+            != "running":
+        if time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError(f"the job never ran: {run.communicate()}")
+        time.sleep(0.2)
+    return run, ids
+
+
+def test_ctrl_c_on_a_foreground_run_cancels_its_job(docker_engine, embedded_env, wait_reaped):
+    # Given a foreground run of a long job
+    run, ids = _run_until_running(embedded_env, "sleep", "60")
+    # When it gets Ctrl-C, then the run exits 130 within seconds, the job is cancelled and its container gone
+    started = time.monotonic()
+    run.send_signal(signal.SIGINT)
+    assert run.wait(15) == 130, run.stderr.read()
+    assert time.monotonic() - started < 5
+    assert json.loads(longshore(embedded_env, "status", ids[0], "--json").stdout)["status"] == "cancelled"
+    assert wait_reaped(ids, timeout=10) == []
+
+
+def test_an_embedded_job_is_cancelled_from_another_process_within_seconds(docker_engine, embedded_env, wait_reaped):
+    # Given an embedded run of a long job in one process
+    run, ids = _run_until_running(embedded_env, "sleep", "60")
+    # When another process cancels it (its kill message cannot reach the first process's memory)
+    started = time.monotonic()
+    assert longshore(embedded_env, "cancel", ids[0]).returncode == 0
+    # Then the first process's watcher stops the container within seconds, and the run exits 130
+    assert run.wait(15) == 130, run.stderr.read()
+    assert time.monotonic() - started < 4
+    assert wait_reaped(ids, timeout=10) == []
+
+
+def test_jobs_of_an_embedded_process_that_died_run_in_the_next_one(docker_engine, embedded_env, wait_reaped):
+    # Given an embedded process with one slot that queued two jobs and died (SIGKILL) while the second
+    # waited in its memory
+    script = ("import longshore, os, time; "
+              "a = longshore.submit('busybox', ['sh', '-c', 'sleep 2; echo first']); "
+              "b = longshore.submit('busybox', ['echo', 'second']); "
+              "print(a.id, b.id, flush=True); time.sleep(60)")
+    died = subprocess.Popen([sys.executable, "-c", script], env={**embedded_env, "LONGSHORE_EMBEDDED_SLOTS": "1"},
+                            stdout=subprocess.PIPE, text=True)
+    first, second = died.stdout.readline().split()
+    time.sleep(0.5)
+    died.kill()
+    died.wait(10)
+    # When the next longshore command runs a worker
+    assert longshore(embedded_env, "run", "--", "sleep", "5").returncode == 0
+    # Then both jobs ended: the started one adopted (never run again), the queued one run once
+    for job_id, words in ((first, "first"), (second, "second")):
+        status = json.loads(longshore(embedded_env, "status", job_id, "--json").stdout)
+        assert status["status"] == "succeeded", status
+        assert longshore(embedded_env, "logs", job_id).stdout == f"{words}\n"
+        assert len(status["attempts"]) == 1
+    assert wait_reaped([first, second], timeout=15) == []

@@ -120,29 +120,62 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(client, start_w
     assert wait_reaped([job.id]) == []
 
 
-def test_a_worker_that_never_returns_has_its_job_requeued_on_another(client, start_worker, wait_reaped):
+def test_a_worker_that_never_returns_has_its_job_adopted_by_another_on_the_same_engine(
+        client, start_worker, wait_reaped, docker_engine):
+    # Given a job running on a worker that is then killed for good, and another worker on the same engine
+    lost = start_worker("alpha")
+    job = client.submit("alpha", ["sh", "-c", "sleep 4; echo ok"])
+    wait_until(lambda: job.status.value == "running", what="the job to run")
+    lost.stop(signal.SIGKILL)
+    other = start_worker("alpha")
+    # When the lost worker's heartbeat ages out, then the other worker adopts the attempt: the container
+    # that was already running is watched to its end, not run a second time
+    finished = job.wait(timeout=60)
+    assert finished.status.value == "succeeded", finished.error
+    assert job.logs() == "ok\n"
+    [attempt] = attempts_of(job)
+    assert attempt.worker == other.name and attempt.status == "succeeded"
+    assert _starts(docker_engine, job.id) == 1
+    assert wait_reaped([job.id], timeout=20) == []
+
+
+def test_a_lost_workers_unstarted_attempt_goes_back_to_its_stack_queue(client, start_worker, registry_only_image,
+                                                                        wait_reaped):
     from longshore.service.janitor import run_janitor_pass
     from longshore.service.runtime import get_runtime
 
-    # Given a job running on a worker that is then killed for good
-    lost = start_worker("alpha")
-    job = client.submit("alpha", ["sh", "-c", "sleep 2; echo ok"])
-    wait_until(lambda: job.status.value == "running", what="the job to run")
-    lost.stop(signal.SIGKILL)
-    # When its heartbeats age out and the janitor runs, with another worker for the stack
-    other = start_worker("alpha")
+    # Given a worker that claimed a job and is killed while it pulls (the registry is down)
+    lost = start_worker("fresh")
+    subprocess.run(["pkill", "-f", "docker-registry serve"], check=True)
+    try:
+        job = client.submit("fresh", ["echo", "pulled elsewhere"], image=registry_only_image)
+        wait_until(lambda: attempts_of(job)[0].worker == lost.name, what="the claim")
+        lost.stop(signal.SIGKILL)
+    finally:
+        subprocess.run([str(REPO / "scripts" / "services.sh"), "registry"], check=True, capture_output=True)
+    # When its heartbeat ages out and the janitor runs
     time.sleep(3.5)
     report = run_janitor_pass(get_runtime())
     assert report.requeued["worker_lost"] == 1, report.summary()
-    # Then the job runs again as a new attempt and succeeds there
+    # Then the job runs as a new attempt on another worker, and the lost attempt says why
+    other = start_worker("fresh")
     finished = job.wait(timeout=60)
     assert finished.status.value == "succeeded", finished.error
     first, second = attempts_of(job)
-    assert first.status == "failed" and "stopped heart-beating" in first.error
+    assert first.status == "lost" and "was lost before it started" in first.error
     assert second.worker == other.name and second.status == "succeeded"
-    # And the lost attempt's container is swept as stale
-    wait_until(lambda: run_janitor_pass(get_runtime()) and not wait_reaped([job.id], timeout=0.5),
-               timeout=20, what="the stale container to be swept")
+    assert finished.requeues == 0  # a requeue before the job started says nothing against the job
+    assert wait_reaped([job.id]) == []
+
+
+def _starts(docker_engine, job_id: str) -> int:
+    """How many times the engine started a container of this job (from its event log)."""
+    import time as clock
+
+    events = docker_engine.api.events(since=int(clock.time()) - 300, until=int(clock.time()) + 1, decode=True,
+                                      filters={"type": "container", "event": "start",
+                                               "label": f"io.longshore.job={job_id}"})
+    return sum(1 for _ in events)
 
 
 def test_the_janitor_removes_containers_of_unknown_jobs(client, distributed, docker_engine):
@@ -177,7 +210,7 @@ def short_consumer_timeout(rabbitmq):
 def test_a_job_longer_than_the_brokers_consumer_timeout_finishes(client, start_worker, short_consumer_timeout,
                                                                   wait_reaped):
     # Given a broker that closes channels holding a message unacknowledged for over 3 s
-    start_worker("busybox", env={"LONGSHORE_WAIT_SLICE_SECONDS": "1"})
+    start_worker("busybox")
     # When a job runs for much longer than that
     job = client.submit("busybox", ["sh", "-c", "sleep 12; echo survived"])
     finished = job.wait(timeout=90)

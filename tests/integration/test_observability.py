@@ -73,9 +73,6 @@ def test_a_workers_metrics_count_its_jobs_and_steps(client, start_worker):
     # Then its endpoint counts them by stack and status, and times every step
     samples = wait_until(lambda: (s := scrape(port)).get(
         'longshore_step_duration_seconds_count{stack="alpha",step="reap"}') == 4 and s, what="4 reaps counted")
-    assert samples['longshore_jobs_finished_total{stack="alpha",status="succeeded"}'] == 3
-    assert samples['longshore_jobs_finished_total{stack="alpha",status="failed"}'] == 1
-    assert samples['longshore_jobs_finished_total{stack="alpha",status="timed_out"}'] == 0
     for step in ("pull", "create", "start", "wait", "reap"):
         assert samples[f'longshore_step_duration_seconds_count{{stack="alpha",step="{step}"}}'] == 4
     assert samples['longshore_job_queue_wait_seconds_count{stack="alpha"}'] == 4
@@ -92,14 +89,35 @@ def test_the_exporter_reports_queue_depth_and_consumers(client, background):
     background(["longshore", "exporter", "--port", str(port)])
     wait_http(f"http://127.0.0.1:{port}/metrics")
     # Given two jobs for a stack no worker serves
+    before = scrape(port)
     waiting = [client.submit("beta", ["true"]) for _ in range(2)]
     samples = scrape(port)
-    assert samples['longshore_queue_messages{queue="stack.beta",stack="beta"}'] == 2
-    assert samples['longshore_queue_consumers{queue="stack.beta",stack="beta"}'] == 0
+    assert samples['longshore_queue_messages{queue="stack.beta.v1",stack="beta"}'] == 2
+    assert samples['longshore_queue_consumers{queue="stack.beta.v1",stack="beta"}'] == 0
     assert samples['longshore_jobs{stack="beta",status="queued"}'] >= 2
-    assert samples['longshore_jobs_submitted_total{stack="beta"}'] >= 2
+    submitted = 'longshore_jobs_submitted_total{stack="beta"}'
+    assert samples[submitted] == before.get(submitted, 0) + 2
+    # When they are cancelled, then the exporter counts them finished as cancelled (no worker saw them)
+    cancelled = 'longshore_jobs_finished_total{stack="beta",status="cancelled"}'
     for job in waiting:
         job.cancel()
+    assert scrape(port)[cancelled] == samples[cancelled] + 2
+
+
+def test_the_exporter_counts_finished_jobs_by_status(client, start_worker, background):
+    port = free_port()
+    start_worker("alpha")
+    background(["longshore", "exporter", "--port", str(port)])
+    wait_http(f"http://127.0.0.1:{port}/metrics")
+    before = scrape(port)
+    run_mix(client, "alpha", succeed=3, fail=1)
+    after = scrape(port)
+
+    def grew(status):
+        key = f'longshore_jobs_finished_total{{stack="alpha",status="{status}"}}'
+        return after[key] - before.get(key, 0)
+
+    assert (grew("succeeded"), grew("failed"), grew("timed_out"), grew("lost")) == (3, 1, 0, 0)
 
 
 def test_a_real_prometheus_reports_the_failure_rate_of_a_known_mix(client, start_worker, background, tmp_path):
@@ -135,7 +153,7 @@ scrape_configs:
                what="a failure ratio of 0.25")
     # And the queue depth series exists for every stack
     queues = {r["metric"]["queue"] for r in _query(api, "longshore_queue_messages")}
-    assert {"stack.alpha", "stack.beta", "stack.busybox", "longshore.control"} <= queues
+    assert {"stack.alpha.v1", "stack.beta.v1", "stack.busybox.v1", "longshore.control"} <= queues
 
 
 def _query(api: str, promql: str) -> list:

@@ -1,15 +1,17 @@
-"""Guarded, atomic status transitions, against the real PostgreSQL."""
+"""The store's guarantees against the real PostgreSQL: guarded transitions, owners, slots, bytes, waiters."""
 
 from __future__ import annotations
 
 import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import NewJob
-from longshore.domain.status import JobStatus
-from longshore.store import Store
+from longshore.domain.status import AttemptStatus, JobStatus
+from longshore.store import Claim, Store
 
 
 @pytest.fixture
@@ -23,26 +25,108 @@ def new_job(**overrides):
     return NewJob(**{**fields, **overrides})
 
 
-def ended(status: JobStatus, exit_code: int | None = None) -> Outcome:
-    return Outcome(status=status, exit_code=exit_code)
+def ended(status: JobStatus, exit_code: int | None = None, **fields) -> Outcome:
+    return Outcome(status=status, exit_code=exit_code, **fields)
+
+
+def worker(store, slots: int = 4) -> str:
+    name = f"store-test-{uuid.uuid4().hex[:8]}"
+    store.workers.register(name, host="h", engine_id="engine", instance="i", pid=1, stacks=["busybox"], slots=slots)
+    return name
+
+
+def claim(store, job_id, me, slots=4, number=1):
+    return store.attempts.claim(job_id, number, worker=me, engine="engine", host="h", slots=slots)
 
 
 def test_a_job_finishes_once_and_never_moves_backwards(store):
+    me = worker(store)
     job_id = store.jobs.create(new_job())
-    assert store.jobs.mark_running(job_id, 1)
-    assert store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0))
+    assert claim(store, job_id, me) is Claim.CLAIMED
+    assert store.jobs.begin_running(job_id, 1, owner=me)
+    assert store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me)
     # A duplicate or late message can neither finish it again nor restart it
-    assert not store.jobs.finish(job_id, 1, ended(JobStatus.FAILED, 1))
-    assert not store.jobs.mark_running(job_id, 1)
+    assert not store.jobs.finish(job_id, 1, ended(JobStatus.FAILED, 1), owner=me)
+    assert not store.jobs.begin_running(job_id, 1, owner=me)
     job = store.jobs.get(job_id)
     assert (job.status, job.exit_code) == (JobStatus.SUCCEEDED, 0)
 
 
 def test_a_stale_attempt_cannot_touch_the_job(store):
     job_id = store.jobs.create(new_job())
-    assert not store.jobs.mark_running(job_id, 2)
     assert not store.jobs.finish(job_id, 2, ended(JobStatus.SUCCEEDED))
     assert store.jobs.get(job_id).status is JobStatus.QUEUED
+
+
+def test_only_the_owner_of_an_attempt_moves_it(store):
+    # Given an attempt claimed by one worker
+    owner, other = worker(store), worker(store)
+    job_id = store.jobs.create(new_job())
+    assert claim(store, job_id, owner) is Claim.CLAIMED
+    # When another worker claims it, starts it, records a step or finishes it, then it is refused
+    assert claim(store, job_id, other) is Claim.TAKEN
+    assert not store.jobs.begin_running(job_id, 1, owner=other)
+    assert not store.attempts.record_step(job_id, 1, "pull", 0.1, owner=other)
+    assert not store.jobs.finish(job_id, 1, ended(JobStatus.FAILED, 1), owner=other)
+    # And the owner's own writes go through
+    assert claim(store, job_id, owner) is Claim.MINE
+    assert store.attempts.record_step(job_id, 1, "pull", 0.1, owner=owner)
+    assert store.jobs.begin_running(job_id, 1, owner=owner)
+
+
+def test_a_worker_holds_at_most_its_slots(store):
+    # Given a worker with two slots and three jobs
+    me = worker(store, slots=2)
+    jobs = [store.jobs.create(new_job()) for _ in range(3)]
+    # When it claims all three, then the third is refused until a container ends
+    assert [claim(store, j, me, slots=2) for j in jobs] == [Claim.CLAIMED, Claim.CLAIMED, Claim.FULL]
+    assert store.attempts.release(jobs[0], 1)
+    assert claim(store, jobs[2], me, slots=2) is Claim.CLAIMED
+    assert store.attempts.holding(me) == 2
+
+
+def test_concurrent_claims_never_exceed_the_slots(store):
+    me = worker(store, slots=3)
+    jobs = [store.jobs.create(new_job()) for _ in range(20)]
+    with ThreadPoolExecutor(10) as pool:
+        claims = list(pool.map(lambda j: claim(store, j, me, slots=3), jobs))
+    assert claims.count(Claim.CLAIMED) == 3 and store.attempts.holding(me) == 3
+
+
+def test_a_cancel_racing_a_retry_still_cancels(store):
+    # Given a job that has just moved to its second attempt (a retry)
+    me = worker(store)
+    job_id = store.jobs.create(new_job(retries=1))
+    claim(store, job_id, me)
+    assert store.jobs.next_attempt(job_id, 1, AttemptStatus.FAILED, error="exit 1", user_retry=True, owner=me)
+    # When it is cancelled, then the current attempt is cancelled, whatever the canceller last saw
+    job, attempt = store.jobs.cancel(job_id)
+    assert job.status is JobStatus.CANCELLED and attempt.number == 2 and attempt.status is AttemptStatus.CANCELLED
+
+
+def test_output_and_results_keep_every_byte(store):
+    me = worker(store)
+    job_id = store.jobs.create(new_job())
+    claim(store, job_id, me)
+    store.jobs.begin_running(job_id, 1, owner=me)
+    raw = b"ok\x00\xff\xfe not utf-8 \xc3\x28"
+    assert store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0, output=raw, result=b"\x00{}"), owner=me)
+    job = store.jobs.get(job_id)
+    assert (job.output, job.result) == (raw, b"\x00{}")
+
+
+def test_the_counts_follow_every_transition(store):
+    stack = f"counted-{uuid.uuid4().hex[:6]}"
+    me = worker(store)
+    done, cancelled = (store.jobs.create(new_job(stack=stack)) for _ in range(2))
+    claim(store, done, me)
+    store.jobs.begin_running(done, 1, owner=me)
+    store.jobs.finish(done, 1, ended(JobStatus.SUCCEEDED, 0), owner=me)
+    store.jobs.cancel(cancelled)
+    counts = store.reads.installation_counts(overdue_margin_seconds=60)
+    assert counts.totals[(stack, "submitted")] == 2
+    assert counts.totals[(stack, "succeeded")] == counts.totals[(stack, "cancelled")] == 1
+    assert counts.current[(stack, "queued")] == counts.current[(stack, "running")] == 0
 
 
 def test_waiting_returns_when_another_connection_finishes_the_job(store, postgres):
@@ -50,3 +134,16 @@ def test_waiting_returns_when_another_connection_finishes_the_job(store, postgre
     other = Store(postgres)
     threading.Timer(0.3, lambda: other.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0))).start()
     assert store.jobs.wait_finished(job_id, timeout=10).status is JobStatus.SUCCEEDED
+
+
+def test_fifty_waiters_in_one_process_all_return_without_exhausting_the_pool(postgres):
+    # Given a process whose pool has 2 connections, and 50 threads waiting on 50 jobs
+    waiting = Store(postgres, pool_size=1, max_overflow=1)
+    finishing = Store(postgres)
+    jobs = [finishing.jobs.create(new_job()) for _ in range(50)]
+    with ThreadPoolExecutor(50) as pool:
+        waits = [pool.submit(waiting.jobs.wait_finished, job_id, 30) for job_id in jobs]
+        # When another process finishes them all
+        threading.Timer(0.5, lambda: [finishing.jobs.finish(j, 1, ended(JobStatus.SUCCEEDED, 0)) for j in jobs]).start()
+        # Then every wait returns the finished job
+        assert {w.result(timeout=60).status for w in waits} == {JobStatus.SUCCEEDED}

@@ -30,6 +30,8 @@ ADMIN_DATABASE_URL = "postgresql://longshore:longshore@127.0.0.1:5432/longshore"
 DATABASE_URL = f"postgresql://longshore:longshore@127.0.0.1:5432/{DATABASE}"
 BROKER_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 REGISTRY = "127.0.0.1:5000"
+#: A second Docker engine on this machine, standing for a second host (scripts/services.sh docker2).
+DOCKER2_HOST = "unix:///var/run/longshore-docker2.sock"
 IMAGE = "longshore/busybox:1"
 LABEL_JOB = "io.longshore.job"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -94,6 +96,22 @@ def _wait_for_no_containers(client, *, timeout: float) -> list[str]:
         if not leftover or time.monotonic() > deadline:
             return leftover
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_engine):
+    """A second Docker engine (its own socket, data root, containerd namespace and id) with the stack image."""
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=DOCKER2_HOST, version="auto", timeout=30)
+        client.ping()
+        client.images.get(IMAGE)
+    except Exception as exc:  # any failure to reach it means it is missing
+        missing("second Docker engine", repr(exc))
+    yield client
+    leftover = _wait_for_no_containers(client, timeout=20)
+    assert not leftover, f"containers leaked on the second engine: {leftover}"
 
 
 @pytest.fixture(scope="session")

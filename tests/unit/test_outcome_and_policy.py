@@ -28,25 +28,25 @@ def test_how_a_container_ended_is_a_result(outcome, status, words):
 
 
 def test_a_success_finishes_whatever_retries_are_left():
-    assert decide(ended(0), retries_left=3, retry_delay_seconds=1, engine_restarted=False) == Finish(ended(0))
+    assert decide(ended(0), retries_left=3, retry_delay_seconds=1, engine_restarted=False, requeues_left=3) == Finish(ended(0))
 
 
 def test_a_failure_with_retries_left_is_retried_after_its_delay():
-    decision = decide(ended(3), retries_left=1, retry_delay_seconds=2.5, engine_restarted=False)
+    decision = decide(ended(3), retries_left=1, retry_delay_seconds=2.5, engine_restarted=False, requeues_left=3)
     assert decision == RetryJob(ended(3), 2.5)
 
 
 def test_a_failure_without_retries_left_finishes_failed():
-    assert decide(ended(3), retries_left=0, retry_delay_seconds=0, engine_restarted=False) == Finish(ended(3))
+    assert decide(ended(3), retries_left=0, retry_delay_seconds=0, engine_restarted=False, requeues_left=3) == Finish(ended(3))
 
 
 @pytest.mark.parametrize("outcome", [ended(1, timed_out=True), ended(137, oom_killed=True)])
 def test_timeouts_and_oom_kills_are_never_retried(outcome):
-    assert isinstance(decide(outcome, retries_left=5, retry_delay_seconds=0, engine_restarted=False), Finish)
+    assert isinstance(decide(outcome, retries_left=5, retry_delay_seconds=0, engine_restarted=False, requeues_left=3), Finish)
 
 
 def test_a_signal_death_during_an_engine_outage_is_requeued_without_using_retries():
-    decision = decide(ended(137), retries_left=0, retry_delay_seconds=0, engine_restarted=True)
+    decision = decide(ended(137), retries_left=0, retry_delay_seconds=0, engine_restarted=True, requeues_left=3)
     assert isinstance(decision, Requeue) and "engine restarted" in decision.reason
 
 
@@ -54,3 +54,17 @@ def test_a_signal_death_during_an_engine_outage_is_requeued_without_using_retrie
 def test_only_signal_deaths_make_the_worker_ask_about_an_engine_outage(exit_code, asks):
     policies = Settings.from_env({}).policies
     assert policies.engine_may_have_killed(ended(exit_code)) is asks
+
+
+def test_a_poison_job_ends_lost_when_its_requeue_budget_is_spent():
+    # Given a job the platform lost as often as its budget allows, when it is lost once more
+    decision = decide(ended(137), retries_left=5, retry_delay_seconds=0, engine_restarted=True, requeues_left=0)
+    # Then it ends lost, with the reason, instead of hopping to another host
+    assert isinstance(decision, Finish) and decision.outcome.status is JobStatus.LOST
+    assert "engine restarted" in decision.outcome.error and "lost this job too often" in decision.outcome.error
+
+
+def test_a_refused_result_is_named_in_the_error_whatever_the_exit_code():
+    outcome = container_outcome(timed_out=False, exit_code=0, oom_killed=False, timeout_seconds=30,
+                                memory_bytes=64 << 20, result_error="result refused: $RESULT_FILE is a directory")
+    assert outcome.status is JobStatus.SUCCEEDED and outcome.error.startswith("result refused")

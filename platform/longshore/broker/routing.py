@@ -1,21 +1,32 @@
 """Queue names and declarations, and the task names on the wire.
 
-One queue per stack, one per worker, one for control. A job's pull runs from its
-stack's queue on any worker serving that stack; the rest of that attempt (create,
-start, wait, reap) is sent to the queue of the worker that pulled, so it runs
-against the same Docker engine. Task names and their arguments are a wire schema:
-they never change under running workers.
+One queue per stack, one per worker, one for control. A job's pull waits in its
+stack's queue until a worker serving that stack has a free slot and takes it; the
+rest of that attempt (create, start, wait, reap) runs from the queue of the worker
+that took it, so it uses the same Docker engine.
+
+Both are wire schemas that outlive a deploy:
+- queue names carry a version (`stack.busybox.v1`): a queue's arguments cannot change
+  once declared, so new arguments mean a new version, and workers drain the
+  previous version's queues (version 0 had no suffix) until they are empty;
+- task names and their positional arguments never change; a new argument must be a
+  keyword with a default.
 """
 
 from __future__ import annotations
 
+import re
+
 from kombu import Exchange, Queue
 
-from longshore.domain.stacks import stack_queue
 from longshore.domain.steps import Step
 
-#: Where `longshore.submit` (the Celery-native entry point) waits; every worker serves it.
+#: The version of the queue topology (names and arguments).
+TOPOLOGY_VERSION = 1
+#: Where `longshore.submit` (the Celery-native entry point) waits; every worker serves it. It never
+#: takes arguments, so its name is unversioned: Celery-native senders name it.
 CONTROL_QUEUE = "longshore.control"
+_STACK_QUEUE = re.compile(r"^stack\.(?P<stack>[a-z0-9][a-z0-9_-]*)(\.v\d+)?$")
 
 #: The lifecycle's tasks, each called with (job_id, attempt).
 STEP_TASKS = {
@@ -39,9 +50,25 @@ def durable_queue(name: str, **arguments: int) -> Queue:
                  queue_arguments=arguments or None)
 
 
+def stack_queue(stack: str) -> str:
+    """The queue where jobs of `stack` wait for a worker."""
+    return f"stack.{stack}.v{TOPOLOGY_VERSION}"
+
+
+def legacy_stack_queues(stack: str) -> list[str]:
+    """Earlier versions' queues of `stack`, which workers drain: version 0 had no suffix."""
+    return [f"stack.{stack}"] + [f"stack.{stack}.v{v}" for v in range(1, TOPOLOGY_VERSION)]
+
+
+def stack_of_queue(name: str) -> str | None:
+    """The stack a queue name (of any version) belongs to, None if it is not a stack queue."""
+    match = _STACK_QUEUE.match(name)
+    return match.group("stack") if match else None
+
+
 def worker_queue_name(nodename: str) -> str:
-    """The queue holding the post-pull steps of attempts that worker `nodename` pulled."""
-    return f"longshore.worker.{nodename}"
+    """The queue holding the steps of the attempts worker `nodename` owns."""
+    return f"longshore.worker.{nodename}.v{TOPOLOGY_VERSION}"
 
 
 def worker_queue(nodename: str, *, expires_seconds: float) -> Queue:
@@ -55,6 +82,6 @@ def declared_queues(stack_names: list[str]) -> list[Queue]:
     return [durable_queue(CONTROL_QUEUE)] + [durable_queue(stack_queue(name)) for name in stack_names]
 
 
-def worker_queues(stack_names: list[str]) -> list[str]:
-    """The shared queues a worker serving `stack_names` consumes (its own queue is added at setup)."""
-    return [CONTROL_QUEUE] + [stack_queue(name) for name in stack_names]
+def stack_queues(stack_names: list[str]) -> list[Queue]:
+    """The declarations of the current stack queues of `stack_names`."""
+    return [durable_queue(stack_queue(name)) for name in stack_names]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from longshore.domain.status import JobStatus
 
+#: The platform itself could not run the job (an invalid job, a missing image, lost too often …).
+PLATFORM_FAILURE = 125
 #: For a job that ended without an exit code of its own.
 BY_STATUS = {
     JobStatus.TIMED_OUT: 124,
     JobStatus.OOM_KILLED: 137,
     JobStatus.CANCELLED: 130,
+    JobStatus.LOST: PLATFORM_FAILURE,
 }
-#: The platform itself could not run the job (an invalid job, a missing image …).
-PLATFORM_FAILURE = 125
 
 
 def exit_code_of(status: JobStatus, exit_code: int | None) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,13 +52,31 @@ def run(stack, image, env_pairs, payload, timeout, memory, cpus, retries, retry_
     if detach:
         click.echo(handle.id)
         return
-    job = handle.wait()
-    click.echo(job.output or "", nl=False)
+    with _cancel_on_interrupt(handle):
+        job = handle.wait()
+    sys.stdout.buffer.write(job.output or b"")
+    sys.stdout.flush()
     if job.error:
         click.echo(f"longshore: job {job.id} {job.status.value}: {job.error}", err=True)
     if embedded:
         handle.wait_reaped()  # the in-process worker ends with us: let it remove the container
     sys.exit(exit_code_of(job.status, job.exit_code))
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt(handle):
+    """Ctrl-C (or SIGTERM) on a foreground run cancels its job, as `docker run` forwards the signal."""
+    def cancel(signum, _frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C leaves at once
+        click.echo(f"longshore: cancelling job {handle.id}", err=True)
+        handle.cancel()
+
+    previous = {sig: signal.signal(sig, cancel) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _payload(raw: str | None) -> Any:
@@ -112,7 +132,8 @@ def status(job_id: str, as_json: bool) -> None:
 def logs(job_id: str) -> None:
     """Print a job's captured output."""
     job = _get(job_id)
-    click.echo(job.output or "", nl=False)
+    sys.stdout.buffer.write(job.output or b"")  # the bytes as the job wrote them
+    sys.stdout.flush()
     if job.output_truncated:
         click.echo("longshore: output was truncated to its last bytes (LONGSHORE_OUTPUT_LIMIT_BYTES)", err=True)
 
@@ -143,11 +164,12 @@ def list_jobs(status_filter: str | None, limit: int) -> None:
 @click.command()
 def stacks() -> None:
     """List the stacks this installation knows."""
+    from longshore.broker.routing import stack_queue
     from longshore.service.runtime import get_runtime
 
     for stack in get_runtime().manifest.stacks.values():
         timeout = f"{stack.timeout_seconds:g}s" if stack.timeout_seconds else "default"
-        click.echo(f"{stack.name:10} {stack.image:28} queue={stack.queue} memory={stack.memory_bytes >> 20}m "
+        click.echo(f"{stack.name:10} {stack.image:28} queue={stack_queue(stack.name)} memory={stack.memory_bytes >> 20}m "
                    f"cpus={stack.cpus:g} timeout={timeout} pull={stack.pull.value}")
 
 

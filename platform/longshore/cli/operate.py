@@ -62,7 +62,13 @@ def janitor() -> None:
     from longshore.service.janitor import run_janitor_pass
     from longshore.service.runtime import get_runtime
 
-    click.echo(run_janitor_pass(get_runtime()).summary())
+    runtime = get_runtime()
+    if runtime.settings.embedded:
+        # The embedded store's queue lives in processes' memory: run what ended processes left, here.
+        from longshore.worker.embedded import ensure_embedded_worker
+
+        ensure_embedded_worker()
+    click.echo(run_janitor_pass(runtime).summary())
 
 
 @click.command()
@@ -101,7 +107,8 @@ def upgrade() -> None:
     settings = get_settings()
     if not settings.database_url.startswith("postgres"):
         settings.home.mkdir(parents=True, exist_ok=True)
-    version = Store(settings.database_url, pool_size=settings.database_pool_size).upgrade()
+    version = Store(settings.database_url, pool_size=1, max_overflow=1,
+                    connect_timeout_seconds=settings.database_connect_timeout_seconds).upgrade()
     click.echo(f"schema at version {version}")
 
 

@@ -14,9 +14,9 @@ class Outcome:
     status: JobStatus
     exit_code: int | None = None
     error: str | None = None
-    output: str | None = None
+    output: bytes | None = None
     output_truncated: bool = False
-    result: str | None = None
+    result: bytes | None = None
     finished_at: float | None = None  #: when the container stopped, as the engine recorded it
 
     @classmethod
@@ -26,18 +26,20 @@ class Outcome:
 
 
 def container_outcome(*, timed_out: bool, exit_code: int, oom_killed: bool, timeout_seconds: float,
-                      memory_bytes: int, output: str | None = None, output_truncated: bool = False,
-                      result: str | None = None, finished_at: float | None = None) -> Outcome:
-    """Turn how a container ended into an outcome; `timed_out` when the platform killed it at its timeout."""
+                      memory_bytes: int, output: bytes | None = None, output_truncated: bool = False,
+                      result: bytes | None = None, result_error: str | None = None,
+                      finished_at: float | None = None) -> Outcome:
+    """Turn how a container ended into an outcome; `timed_out` when the platform killed it at its timeout.
+    `result_error` says why a result file was refused; it is added to the outcome's error."""
     what_it_left = dict(output=output, output_truncated=output_truncated, result=result, finished_at=finished_at)
     if timed_out:
-        return Outcome(status=JobStatus.TIMED_OUT, exit_code=exit_code,
-                       error=f"killed after running past its timeout of {timeout_seconds:g} seconds", **what_it_left)
-    if oom_killed:
-        return Outcome(status=JobStatus.OOM_KILLED, exit_code=exit_code,
-                       error=(f"killed: out of memory (limit {memory_bytes // (1 << 20)} MiB); "
-                              "raise the job's memory limit"), **what_it_left)
-    if exit_code == 0:
-        return Outcome(status=JobStatus.SUCCEEDED, exit_code=0, **what_it_left)
-    return Outcome(status=JobStatus.FAILED, exit_code=exit_code,
-                   error=f"the job's command exited with code {exit_code}", **what_it_left)
+        status, error = JobStatus.TIMED_OUT, f"killed after running past its timeout of {timeout_seconds:g} seconds"
+    elif oom_killed:
+        status, error = JobStatus.OOM_KILLED, (f"killed: out of memory (limit {memory_bytes // (1 << 20)} MiB); "
+                                               "raise the job's memory limit")
+    elif exit_code == 0:
+        status, error = JobStatus.SUCCEEDED, None
+    else:
+        status, error = JobStatus.FAILED, f"the job's command exited with code {exit_code}"
+    error = "; ".join(part for part in (error, result_error) if part) or None
+    return Outcome(status=status, exit_code=exit_code, error=error, **what_it_left)

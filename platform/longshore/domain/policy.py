@@ -42,6 +42,8 @@ class Policies:
     max_redeliveries: int
     #: How far around an engine outage a signal death still counts as the engine's doing.
     engine_outage_margin_seconds: float
+    #: Platform requeues of one job before it ends `lost` instead of hopping from host to host.
+    max_requeues: int
     engine_killed_exit_codes: frozenset[int] = KILLED_BY_ENGINE_EXIT_CODES
 
     def step(self, step: Step) -> StepRetry:
@@ -84,14 +86,26 @@ class Requeue:
 Decision = Finish | RetryJob | Requeue
 
 
-def decide(outcome: Outcome, *, retries_left: int, retry_delay_seconds: float, engine_restarted: bool) -> Decision:
+def requeue_or_lose(outcome: Outcome, reason: str, *, requeues_left: int) -> Requeue | Finish:
+    """The infrastructure lost an attempt: requeue it, unless the job's requeue budget is spent,
+    in which case it ends `lost` with the reason (a poison job must not hop from host to host forever)."""
+    if requeues_left > 0:
+        return Requeue(outcome, reason)
+    return Finish(Outcome(status=JobStatus.LOST, exit_code=outcome.exit_code,
+                          error=f"{reason}; the platform lost this job too often, giving up rather than "
+                                "requeueing it again"))
+
+
+def decide(outcome: Outcome, *, retries_left: int, retry_delay_seconds: float, engine_restarted: bool,
+           requeues_left: int) -> Decision:
     """What follows an attempt whose container ended with `outcome`.
 
     `engine_restarted` says the engine was down when the container died by a signal
     (`Policies.engine_may_have_killed`, confirmed by the worker registry).
     """
     if outcome.status is JobStatus.FAILED and engine_restarted:
-        return Requeue(outcome, "attempt lost: the Docker engine restarted while the job ran")
+        return requeue_or_lose(outcome, "attempt lost: the Docker engine restarted while the job ran",
+                               requeues_left=requeues_left)
     if outcome.status is JobStatus.FAILED and retries_left > 0:
         return RetryJob(outcome, retry_delay_seconds)
     return Finish(outcome)

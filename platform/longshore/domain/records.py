@@ -46,20 +46,33 @@ class Job:
     retries_used: int
     retry_delay_seconds: float
     published_at: float | None  #: when its current attempt reached the broker
+    requeues: int  #: new attempts because the platform lost one (never counted as its retries)
+    not_before: float | None  #: its current attempt is not published before this time (a retry's delay)
     exit_code: int | None
     error: str | None
-    result: str | None
-    output: str | None
+    result: bytes | None  #: the result file's bytes, as the job wrote them
+    output: bytes | None  #: the last bytes of stdout and stderr, as the job wrote them
     output_truncated: bool
     created_at: float
     started_at: float | None
     finished_at: float | None
 
+    @property
+    def output_text(self) -> str:
+        """The output as text (invalid UTF-8 replaced)."""
+        return (self.output or b"").decode("utf-8", "replace")
+
+    @property
+    def result_text(self) -> str | None:
+        """The result as text (invalid UTF-8 replaced), None if there is none."""
+        return None if self.result is None else self.result.decode("utf-8", "replace")
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly view (status as its string, payload parsed)."""
+        """A JSON-friendly view (status as its string, payload parsed, output and result as text)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["status"] = self.status.value
         data["payload"] = json.loads(self.payload)
+        data["output"], data["result"] = self.output_text, self.result_text
         return data
 
 
@@ -70,18 +83,23 @@ class Attempt:
     job_id: str
     number: int
     status: AttemptStatus
-    worker: str | None  #: the worker that claimed it (its pull ran there; the later steps follow)
+    worker: str | None  #: its owner: the worker that claimed it (or adopted it on the same engine)
+    engine: str | None  #: the Docker engine its container is (or would be) on
     host: str | None
     container_id: str | None
     container_name: str | None
     exit_code: int | None
     error: str | None
     created_at: float
+    claimed_at: float | None
+    progress_at: float | None  #: its owner's last step
     started_at: float | None
     finished_at: float | None
+    released_at: float | None  #: it stopped holding a slot of its worker (its container exited, or never was)
     reaped_at: float | None
     infra_retries: int = 0  #: platform retries of its steps (never the job's own retries)
     redeliveries: int = 0  #: steps redelivered because their worker died
+    redrives: int = 0  #: steps its worker's watcher sent again after they stalled
     step_seconds: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,3 +107,13 @@ class Attempt:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["status"] = self.status.value
         return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerIdentity:
+    """Who a worker process is: its name, the engine it drives, how many containers it may run."""
+
+    name: str
+    engine_id: str  #: the Docker engine's own id: workers that share it can take over each other's containers
+    slots: int
+    host: str

@@ -37,15 +37,6 @@ class Stack:
     user: str | None
     build: str | None
 
-    @property
-    def queue(self) -> str:
-        """The broker queue this stack's jobs wait in."""
-        return stack_queue(self.name)
-
-
-def stack_queue(name: str) -> str:
-    """The queue name of stack `name`."""
-    return f"stack.{name}"
 
 
 def parse_memory(value: str | int) -> int:

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
-    """Where a job is in its life. The last five are final: nothing moves a job out of them."""
+    """Where a job is in its life. All but queued and running are final: nothing moves a job out of them."""
 
     QUEUED = "queued"  #: accepted and waiting for a worker of its stack
     RUNNING = "running"  #: its container has been started
@@ -15,6 +15,7 @@ class JobStatus(StrEnum):
     TIMED_OUT = "timed_out"  #: killed after running past its timeout
     OOM_KILLED = "oom_killed"  #: killed by the kernel for exceeding its memory limit
     CANCELLED = "cancelled"  #: cancelled by a user
+    LOST = "lost"  #: the platform lost it more often than its requeue budget allows (a poison job)
 
     @property
     def final(self) -> bool:
@@ -27,15 +28,16 @@ UNFINISHED_STATUSES = frozenset(s for s in JobStatus if not s.final)
 
 
 class AttemptStatus(StrEnum):
-    """Where one attempt is: queued, running, or how it ended (a requeued attempt ends `failed`)."""
+    """Where one attempt is: queued (claimed or not), running, or how it ended."""
 
     QUEUED = "queued"  #: created, not yet started (it may be claimed and pulling)
     RUNNING = "running"  #: its container has been started
     SUCCEEDED = "succeeded"  #: its container exited 0
-    FAILED = "failed"  #: its code exited non-zero, the platform could not run it, or it was lost
+    FAILED = "failed"  #: its code exited non-zero, or the platform could not run it
     TIMED_OUT = "timed_out"  #: killed after running past the job's timeout
     OOM_KILLED = "oom_killed"  #: killed for exceeding the job's memory limit
     CANCELLED = "cancelled"  #: the job was cancelled while this attempt was current
+    LOST = "lost"  #: the infrastructure lost it (worker, engine, container): the job was requeued or ended lost
 
     @classmethod
     def ended_as(cls, status: JobStatus) -> "AttemptStatus":

@@ -7,6 +7,8 @@ small: pull, create, start, wait, collect, kill, remove, and listing.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import socket
 import time
@@ -20,9 +22,9 @@ import docker.errors
 import docker.utils
 
 from longshore.engine import classify
-from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, LABEL_WORKER, ContainerSpec, belongs_to, \
+from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, \
     host_config, unapplied_limits
-from longshore.engine.contract import RESULT_PATH, TASK_DIR, contract_archive, result_from_archive
+from longshore.engine.contract import RESULT_PATH, TASK_DIR, contract_archive, refuse_result, result_from_archive
 from longshore.errors import DockerFailure, FailureKind, TransientDockerFailure
 
 log = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ class ExitReport:
 
     exit_code: int
     oom_killed: bool
-    output: str
+    output: bytes
     output_truncated: bool
-    result: str | None
+    result: bytes | None
+    result_error: str | None  #: why the result file was refused (not a regular file, too big)
+    started_at: float | None  #: when the container started, as the engine recorded it
     finished_at: float | None  #: when the container stopped, as the engine recorded it
 
 
@@ -68,22 +72,40 @@ class DockerEngine:
             )
         return self._client
 
-    def _call(self, step: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _call(self, step: str, fn: Callable[..., Any], *args: Any, expected: tuple[FailureKind, ...] = (),
+              **kwargs: Any) -> Any:
+        """Make one engine call, timed and classified. A failure of an `expected` kind (a 404 where
+        "gone" is an answer) is reported as "ok" and still raised, for the caller to read."""
         started = time.perf_counter()
         try:
             result = fn(*args, **kwargs)
         except DockerFailure as failure:
             if not getattr(failure, "reported", False):  # an inner call (connect) reported it already
-                self._on_call(step, failure.kind.value, time.perf_counter() - started)
+                self._report(step, failure, expected, started)
             failure.reported = True
             raise
         except Exception as exc:  # every engine failure leaves here classified
             failure = classify.failure(step, exc)
-            self._on_call(step, failure.kind.value, time.perf_counter() - started)
+            self._report(step, failure, expected, started)
             failure.reported = True
             raise failure from exc
         self._on_call(step, "ok", time.perf_counter() - started)
         return result
+
+    def _report(self, step: str, failure: DockerFailure, expected: tuple[FailureKind, ...], started: float) -> None:
+        outcome = "ok" if failure.kind in expected else failure.kind.value
+        self._on_call(step, outcome, time.perf_counter() - started)
+
+    def engine_id(self) -> str:
+        """The engine's own id (stable across restarts of it): what a worker's identity is tied to."""
+        info = self._call("info", lambda: self._api.info())
+        return "".join(ch for ch in info["ID"] if ch.isalnum()).lower()
+
+    def container_events(self, installation: str) -> Any:
+        """A stream of this installation's container events (decoded dicts); `.close()` it to stop."""
+        return self._call("events", lambda: self._api.events(decode=True, filters={
+            "type": "container", "label": f"{LABEL_INSTALLATION}={installation}",
+            "event": ["start", "die", "destroy", "oom"]}))
 
     def ping(self) -> bool:
         """True when the engine answers."""
@@ -100,28 +122,17 @@ class DockerEngine:
         if not always_pull and self._has_image(image):
             return False
         _check_registry_resolves(repository)
-        self._call("pull", self._pull, repository, tag)
+        self._call("pull", _pull, self._api, repository, tag)
         return True
 
-    def _pull(self, repository: str, tag: str) -> None:
-        # The engine answers 200 and then streams; a failure mid-stream arrives as a
-        # structured `error` entry, which is retryable: the request itself was fine.
-        for event in self._api.pull(repository, tag=tag, stream=True, decode=True):
-            if "error" in event:
-                raise TransientDockerFailure("pull", FailureKind.TRANSIENT,
-                                             f"pull of {repository}:{tag} broke off: {event.get('error')}")
-
     def _has_image(self, image: str) -> bool:
-        def inspect() -> bool:
-            try:
-                self._api.inspect_image(image)
-            except docker.errors.APIError as exc:
-                if classify.classify(exc) is FailureKind.NOT_FOUND:
-                    return False  # an expected answer, not a failed call
-                raise
-            return True
-
-        return self._call("pull", inspect)
+        try:
+            self._call("pull", self._api.inspect_image, image, expected=(FailureKind.NOT_FOUND,))
+        except DockerFailure as failure:
+            if failure.kind is FailureKind.NOT_FOUND:
+                return False
+            raise
+        return True
 
     # -- create --------------------------------------------------------------
 
@@ -163,7 +174,8 @@ class DockerEngine:
     def state(self, container_id: str) -> dict[str, Any] | None:
         """The container's State, or None if it no longer exists."""
         try:
-            return self._call("inspect", self._api.inspect_container, container_id)["State"]
+            return self._call("inspect", self._api.inspect_container, container_id,
+                              expected=(FailureKind.NOT_FOUND,))["State"]
         except DockerFailure as failure:
             if failure.kind is FailureKind.NOT_FOUND:
                 return None
@@ -173,49 +185,46 @@ class DockerEngine:
         """Start the container (a no-op on the engine if it is already running)."""
         self._call("start", self._api.start, container_id)
 
-    def wait(self, container_id: str, timeout_seconds: float) -> int | None:
-        """The exit code, or None if the container was still running after `timeout_seconds`."""
-        deadline = time.monotonic() + timeout_seconds
-        try:
-            return self._call("wait", self._api.wait, container_id, timeout=max(timeout_seconds, 0.01))["StatusCode"]
-        except TransientDockerFailure:
-            # A read timeout on the wait is the job's timeout, not the engine's fault.
-            if time.monotonic() >= deadline:
-                return None
-            raise
-
     def kill(self, container_id: str) -> None:
         """SIGKILL the container; a container that already stopped or is gone is fine."""
         log.info("killing container %s", container_id)
         try:
-            self._call("kill", self._api.kill, container_id)
+            self._call("kill", self._api.kill, container_id, expected=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
         except DockerFailure as failure:
             if failure.kind not in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
                 raise
 
     def collect(self, container_id: str, *, output_limit_bytes: int, result_limit_bytes: int) -> ExitReport:
-        """Read the exited container's exit code, OOM flag, output (last bytes) and result file."""
+        """Read the exited container's exit code, OOM flag, output (its last bytes, as bytes) and result file."""
         state = self._call("wait", self._api.inspect_container, container_id)["State"]
         raw = self._call("wait", self._api.logs, container_id, stdout=True, stderr=True)
+        result, result_error = self._read_result(container_id, result_limit_bytes)
         return ExitReport(
             exit_code=state["ExitCode"],
             oom_killed=bool(state.get("OOMKilled")),
-            output=raw[-output_limit_bytes:].decode("utf-8", "replace"),
+            output=raw[-output_limit_bytes:],
             output_truncated=len(raw) > output_limit_bytes,
-            result=self._read_result(container_id, result_limit_bytes),
-            finished_at=_timestamp(state.get("FinishedAt")),
+            result=result,
+            result_error=result_error,
+            started_at=timestamp(state.get("StartedAt")),
+            finished_at=timestamp(state.get("FinishedAt")),
         )
 
-    def _read_result(self, container_id: str, limit_bytes: int) -> str | None:
+    def _read_result(self, container_id: str, limit_bytes: int) -> tuple[bytes | None, str | None]:
+        """The result file's bytes, or why it was refused; nothing is read unless it is a regular
+        file within the limit (its stat is asked for first, without its content)."""
         try:
-            stream, stat = self._call("wait", self._api.get_archive, container_id, RESULT_PATH)
+            stat = self._call("wait", _path_stat, self._api, container_id, RESULT_PATH,
+                              expected=(FailureKind.NOT_FOUND,))
         except DockerFailure as failure:
             if failure.kind is FailureKind.NOT_FOUND:
-                return None
+                return None, None
             raise
-        if stat.get("size", 0) > limit_bytes:
-            return None
-        return result_from_archive(stream, limit_bytes)
+        refusal = refuse_result(stat, limit_bytes)
+        if refusal:
+            return None, refusal
+        stream, _ = self._call("wait", self._api.get_archive, container_id, RESULT_PATH)
+        return result_from_archive(stream, limit_bytes), None
 
     # -- reap, list ----------------------------------------------------------
 
@@ -223,7 +232,8 @@ class DockerEngine:
         """Force-remove the container; False if it was already gone or being removed."""
         log.info("removing container %s", container_id)
         try:
-            self._call("reap", self._api.remove_container, container_id, force=True, v=True)
+            self._call("reap", self._api.remove_container, container_id, force=True, v=True,
+                       expected=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
         except DockerFailure as failure:
             if failure.kind in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
                 return False
@@ -235,13 +245,25 @@ class DockerEngine:
         return self._call("list", self._api.containers, all=True,
                           filters={"label": [LABEL_JOB, f"{LABEL_INSTALLATION}={installation}"]})
 
-    def running_containers_of(self, worker: str) -> int:
-        """How many job containers worker `worker` has running on this engine now."""
-        return len(self._call("list", self._api.containers,
-                              filters={"label": f"{LABEL_WORKER}={worker}", "status": "running"}))
 
 
-def _timestamp(rfc3339: str | None) -> float | None:
+def _pull(api: docker.APIClient, repository: str, tag: str) -> None:
+    # The engine answers 200 and then streams; a failure mid-stream arrives as a
+    # structured `error` entry, which is retryable: the request itself was fine.
+    for event in api.pull(repository, tag=tag, stream=True, decode=True):
+        if "error" in event:
+            raise TransientDockerFailure("pull", FailureKind.TRANSIENT,
+                                         f"pull of {repository}:{tag} broke off: {event.get('error')}")
+
+
+def _path_stat(api: docker.APIClient, container_id: str, path: str) -> dict[str, Any]:
+    # HEAD .../archive answers the path's stat without its content (docker-py has no call for it).
+    response = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path})
+    api._raise_for_status(response)
+    return json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
+
+
+def timestamp(rfc3339: str | None) -> float | None:
     """The engine's RFC 3339 time (nanoseconds, `Z`) as a Unix time; None if unset."""
     if not rfc3339 or rfc3339.startswith("0001-"):
         return None

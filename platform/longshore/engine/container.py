@@ -10,7 +10,9 @@ from docker.types import LogConfig
 LABEL_JOB = "io.longshore.job"
 LABEL_ATTEMPT = "io.longshore.attempt"
 LABEL_WORKER = "io.longshore.worker"
-LABEL_DEADLINE = "io.longshore.deadline"
+#: The job's timeout in seconds: its deadline is the container's start plus this, enforced by the
+#: worker's watcher from the engine alone (it needs neither the store nor the broker to kill on time).
+LABEL_TIMEOUT = "io.longshore.timeout"
 #: Which installation (job store) made the container: a janitor touches only its own.
 LABEL_INSTALLATION = "io.longshore.installation"
 
@@ -43,10 +45,11 @@ def host_config(spec: ContainerSpec) -> dict[str, Any]:
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
         log_config=LogConfig(
-            type=LogConfig.types.JSON,
+            # The local driver keeps the bytes as the job wrote them (json-file turns invalid UTF-8 into U+FFFD).
+            type="local",
             # Two files: after a rotation the previous file still holds the output
             # before it, so the last `output_limit_bytes` are always there to read.
-            config={"max-size": str(spec.output_limit_bytes), "max-file": "2"},
+            config={"max-size": str(spec.output_limit_bytes), "max-file": "2", "compress": "false"},
         ),
     )
 

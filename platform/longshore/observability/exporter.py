@@ -15,10 +15,11 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from longshore.broker.routing import CONTROL_QUEUE
-from longshore.domain.stacks import stack_queue
+from longshore.broker.routing import CONTROL_QUEUE, stack_queue
 from longshore.service.runtime import Runtime
+from longshore.domain.status import JobStatus
 from longshore.store import STORE_ERRORS
+from longshore.store.counts import SUBMITTED
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class InstallationCollector(Collector):
         yield consumers
 
     def _store(self):
+        finished = CounterMetricFamily("longshore_jobs_finished", "Jobs that reached a final status, by stack and status.",
+                                       labels=["stack", "status"])
         submitted = CounterMetricFamily("longshore_jobs_submitted", "Jobs accepted into the store, by stack.",
                                         labels=["stack"])
         by_status = GaugeMetricFamily("longshore_jobs", "Jobs in the store now, by stack and status.",
@@ -72,17 +75,18 @@ class InstallationCollector(Collector):
         except STORE_ERRORS:
             log.warning("cannot read the store", exc_info=True)
             return
-        totals: dict[str, int] = {name: 0 for name in self.runtime.manifest.names()}
-        for stack, status, count in counts.by_stack_and_status:
-            totals[stack] = totals.get(stack, 0) + count
-            by_status.add_metric([stack, status], count)
-        for stack, total in totals.items():
-            submitted.add_metric([stack], total)
+        stacks = sorted(set(self.runtime.manifest.names()) | {stack for stack, _ in counts.totals})
+        for stack in stacks:
+            submitted.add_metric([stack], counts.totals.get((stack, SUBMITTED), 0))
             overdue.add_metric([stack], counts.overdue_by_stack.get(stack, 0))
+            for status in JobStatus:
+                by_status.add_metric([stack, status.value], counts.current.get((stack, status.value), 0))
+                if status.final:
+                    finished.add_metric([stack, status.value], counts.totals.get((stack, status.value), 0))
         now, lost_seconds = time.time(), self.runtime.settings.worker.lost_seconds
         for name, last_seen in counts.last_seen_by_worker.items():
             worker_up.add_metric([name], 1 if now - last_seen <= lost_seconds else 0)
-        yield from (submitted, by_status, overdue, worker_up)
+        yield from (finished, submitted, by_status, overdue, worker_up)
 
 
 def serve(runtime: Runtime, port: int, addr: str = "127.0.0.1") -> None:

@@ -20,7 +20,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from longshore.domain.records import Job
-from longshore.domain.status import FINAL_STATUSES
 from longshore.domain.steps import TIMED_STEPS, Step
 from longshore.service.ports import LifecycleEvents
 
@@ -30,9 +29,6 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ERROR_KINDS = ("transient", "permanent", "conflict")
 REMOVAL_REASONS = ("job_ended", "stale_attempt", "unknown_job")
 
-JOBS_FINISHED = Counter(
-    "longshore_jobs_finished_total", "Jobs that reached a final status, by stack and status.",
-    ["stack", "status"])
 JOB_QUEUE_WAIT = Histogram(
     "longshore_job_queue_wait_seconds", "Time from submit to the container's start, by stack.",
     ["stack"], buckets=DURATION_BUCKETS)
@@ -60,7 +56,7 @@ class PrometheusEvents(LifecycleEvents):
         JOB_QUEUE_WAIT.labels(job.stack).observe(max(time.time() - job.created_at, 0))
 
     def job_finished(self, job: Job) -> None:
-        JOBS_FINISHED.labels(job.stack, job.status.value).inc()
+        # How many jobs finished is counted by the exporter, from the store (cancels included).
         if job.started_at and job.finished_at:
             JOB_DURATION.labels(job.stack).observe(max(job.finished_at - job.started_at, 0))
 
@@ -84,8 +80,6 @@ def prime(stacks: Iterable[str]) -> None:
     for stack in stacks:
         JOB_QUEUE_WAIT.labels(stack)
         JOB_DURATION.labels(stack)
-        for status in FINAL_STATUSES:
-            JOBS_FINISHED.labels(stack, status.value)
         for step in STEP_LABELS:
             STEP_DURATION.labels(stack, step)
     for reason in REMOVAL_REASONS:
@@ -97,10 +91,10 @@ def prime(stacks: Iterable[str]) -> None:
 
 
 class WorkerCollector(Collector):
-    """Containers running and slots free for this worker, read from its engine at scrape time."""
+    """Containers running and slots free for this worker, as its attempts in the store say at scrape time."""
 
-    def __init__(self, nodename: str, slots: int, running: Callable[[], int]):
-        self.nodename, self.slots, self.running = nodename, slots, running
+    def __init__(self, nodename: str, slots: int, running: Callable[[], int], holding: Callable[[], int]):
+        self.nodename, self.slots, self.running, self.holding = nodename, slots, running, holding
 
     def collect(self):
         running = GaugeMetricFamily("longshore_containers_running", "Job containers running now, per worker.",
@@ -108,16 +102,16 @@ class WorkerCollector(Collector):
         free = GaugeMetricFamily("longshore_slots_free", "Slots free for more containers, per worker.",
                                  labels=["worker"])
         try:
-            count = self.running()
-        except Exception:  # the engine is away: report nothing rather than a wrong zero
+            running.add_metric([self.nodename], self.running())
+            free.add_metric([self.nodename], max(self.slots - self.holding(), 0))
+        except Exception:  # the store is away: report nothing rather than a wrong zero
             return
-        running.add_metric([self.nodename], count)
-        free.add_metric([self.nodename], max(self.slots - count, 0))
         yield running
         yield free
 
 
-def serve_worker_metrics(port: int, addr: str, *, nodename: str, slots: int, running: Callable[[], int]) -> None:
+def serve_worker_metrics(port: int, addr: str, *, nodename: str, slots: int, running: Callable[[], int],
+                         holding: Callable[[], int]) -> None:
     """Serve this worker's metrics on `addr:port` (all processes of it, in multiprocess mode)."""
     from prometheus_client import REGISTRY, multiprocess
 
@@ -126,5 +120,5 @@ def serve_worker_metrics(port: int, addr: str, *, nodename: str, slots: int, run
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    registry.register(WorkerCollector(nodename, slots, running))
+    registry.register(WorkerCollector(nodename, slots, running, holding))
     start_http_server(port, addr=addr, registry=registry)

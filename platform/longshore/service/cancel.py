@@ -1,20 +1,25 @@
-"""Cancelling: a queued job never starts; a running one's container is killed and reaped."""
+"""Cancelling: a queued job never starts; a running one's container is stopped within seconds."""
 
 from __future__ import annotations
 
+import logging
+
+from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.records import Job
-from longshore.domain.status import JobStatus
 from longshore.domain.steps import Step
 from longshore.service.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 
 def request_cancel(rt: Runtime, job_id: str) -> Job:
-    """Cancel the job and, if a worker holds its attempt's container, tell that worker to kill it."""
-    jobs = rt.store.jobs
-    was_running = jobs.get(job_id).status is JobStatus.RUNNING
-    job = jobs.cancel(job_id)
-    if job.status is JobStatus.CANCELLED:
-        current = jobs.attempts(job_id)[-1]
-        if current.worker and (was_running or current.container_id):
-            rt.publisher.send_step(Step.KILL, job_id, current.number, current.worker)
+    """Cancel the job (one compare-and-set, whatever its attempt) and tell the attempt's owner to stop
+    its container. The owner's watcher also sees the cancel on its next tick, so the container stops
+    even when the message cannot reach it (the broker is away, or the owner is another embedded process)."""
+    job, attempt = rt.store.jobs.cancel(job_id)
+    if attempt is not None and attempt.worker and attempt.started_at is not None:
+        try:
+            rt.publisher.send_step(Step.KILL, job_id, attempt.number, attempt.worker)
+        except PUBLISH_ERRORS:
+            log.warning("could not send the kill of job %s; its worker's watcher stops it", job_id)
     return job

@@ -1,48 +1,83 @@
-"""Concluding an attempt and publishing a new one: the store write first, then the message.
+"""Concluding an attempt and publishing attempts: the store write first, then the message.
 
-The store write and the publish are not atomic; what was written but never
-published is found by the janitor (`published_at` stays empty) and published then.
+The store write and the publish are not atomic. What was written but not published
+(the process died in between, the broker was away, or a retry's delay has not
+passed) stays in the store with no `published_at`, and `publish_due` publishes it
+when it is due, once, whoever runs it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import time
 
+from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Decision, Finish, Requeue, RetryJob
+from longshore.domain.status import AttemptStatus
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def publish_attempt(rt: Runtime, job_id: str, attempt: int, stack: str, *, countdown: float = 0) -> None:
-    """Put an attempt's first step on its stack's queue, and record that it got there."""
-    rt.publisher.publish_pull(job_id, attempt, stack, countdown=countdown)
-    rt.store.jobs.mark_published(job_id)
+def publish_attempt(rt: Runtime, job_id: str, attempt: int, stack: str) -> bool:
+    """Put an attempt's first step on its stack's queue and record it; False (left for `publish_due`)
+    when the broker cannot be reached."""
+    try:
+        rt.publisher.publish_pull(job_id, attempt, stack)
+    except PUBLISH_ERRORS:
+        log.warning("could not publish job %s attempt %s; it waits in the store", job_id, attempt, exc_info=True)
+        return False
+    rt.store.jobs.mark_published(job_id, attempt, by=rt.embedded_name)
+    return True
 
 
-def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome) -> bool:
+def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers: list[str] = ()) -> int:
+    """Publish the attempts that wait in the store and are due (or sat in a lost embedded process's
+    memory); the number published."""
+    janitor = rt.settings.janitor
+    published = 0
+    for due in rt.store.reads.due(grace_seconds=janitor.unpublished_after_seconds, stacks=stacks,
+                                  lost_publishers=lost_publishers):
+        if not rt.store.reads.take_publish(due, by=rt.embedded_name):
+            continue  # another publisher took it
+        try:
+            rt.publisher.publish_pull(due.job_id, due.attempt, due.stack)
+        except PUBLISH_ERRORS:
+            rt.store.reads.give_back_publish(due)
+            log.warning("could not publish job %s attempt %s; trying again later", due.job_id, due.attempt)
+            break
+        published += 1
+    return published
+
+
+def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome, *, owner: str | None = None) -> bool:
     """End the job with `outcome` once (guarded in the store); False if it had ended or moved on."""
-    if not rt.store.jobs.finish(job_id, attempt, outcome):
+    if not rt.store.jobs.finish(job_id, attempt, outcome, owner=owner):
         return False
     rt.events.job_finished(rt.store.jobs.get(job_id))
     return True
 
 
-def conclude(rt: Runtime, job_id: str, attempt: int, decision: Decision, *, stack: str | None = None) -> bool:
+def conclude(rt: Runtime, job_id: str, attempt: int, decision: Decision, *, stack: str | None = None,
+             owner: str | None = None, unstarted_only: bool = False, publish: bool = True) -> bool:
     """Carry out what the policy decided for an ended attempt; False if the job had moved on.
-    `stack` is the job's (read from the store when not given) for publishing a new attempt."""
+    `owner` fences the write to the attempt's owner; `stack` is the job's (read when not given);
+    without `publish` a new attempt waits in the store for `publish_due`."""
     if isinstance(decision, Finish):
-        return finish(rt, job_id, attempt, decision.outcome)
+        return finish(rt, job_id, attempt, decision.outcome, owner=owner)
     if isinstance(decision, RetryJob):
-        ended, user_retry, countdown = decision.outcome, True, decision.delay_seconds
+        ended, error, user_retry = AttemptStatus.ended_as(decision.outcome.status), decision.outcome.error, True
+        not_before = time.time() + decision.delay_seconds if decision.delay_seconds > 0 else None
     elif isinstance(decision, Requeue):
         # A lost attempt is the platform's fault: it does not use up the job's own retries.
-        ended, user_retry, countdown = dataclasses.replace(decision.outcome, error=decision.reason), False, 0
+        ended, error, user_retry, not_before = AttemptStatus.LOST, decision.reason, False, None
     else:
         raise TypeError(f"not a decision: {decision!r}")
-    if not rt.store.jobs.next_attempt(job_id, attempt, ended, user_retry=user_retry):
+    if not rt.store.jobs.next_attempt(job_id, attempt, ended, error=error, exit_code=decision.outcome.exit_code,
+                                      user_retry=user_retry, owner=owner, unstarted_only=unstarted_only,
+                                      not_before=not_before):
         return False
-    publish_attempt(rt, job_id, attempt + 1, stack or rt.store.jobs.get(job_id).stack, countdown=countdown)
+    if publish and not_before is None:  # a delayed attempt waits in the store: no message held for its delay
+        publish_attempt(rt, job_id, attempt + 1, stack or rt.store.jobs.get(job_id).stack)
     return True

@@ -1,15 +1,17 @@
-"""The janitor: finds what the happy path missed, on every engine and in the store.
+"""The janitor: what no single worker's watcher can see, in the store and on each engine.
 
-- On each engine: removes Longshore containers whose job ended, is unknown, or has
-  moved to a later attempt (after a grace period); kills containers running past
-  their job's deadline; re-sends the wait of an exited container whose job never
-  finished; requeues a running attempt whose container vanished.
-- In the store: requeues, as a new attempt, the attempts of workers that stopped
-  heart-beating; re-publishes queued jobs that never reached the broker (the store
-  write and the publish are not atomic).
+- In the store: the attempts of lost workers (see `liveness`). One that never started
+  goes back to its stack's queue at once (its owner, if it returns, is fenced at
+  start). One that started may still have a container running on its engine, so it is
+  left for a live worker on that engine to adopt; only when that engine has had no
+  live worker for LONGSHORE_ENGINE_LOST_SECONDS and the job is past its deadline is it
+  requeued. Due attempts waiting in the store are published; workers silent for long
+  and owning nothing are forgotten.
+- On an engine: removes Longshore containers whose job is unknown or whose attempt
+  has ended (after a grace period). Live containers belong to their owner's watcher.
 
 A single failure is logged and the pass goes on. Runs as a periodic task (beat),
-at each worker's start, and one-shot as `longshore janitor`.
+and one-shot as `longshore janitor`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from longshore.domain.outcome import Outcome
-from longshore.domain.policy import Requeue
-from longshore.domain.records import Job
-from longshore.domain.status import JobStatus
-from longshore.domain.steps import Step, container_name
-from longshore.engine.container import LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_JOB, LABEL_WORKER
+from longshore.domain.policy import Requeue, requeue_or_lose
+from longshore.domain.records import Attempt, Job
+from longshore.domain.status import AttemptStatus, JobStatus
+from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB
 from longshore.errors import JobNotFound
-from longshore.service.dispatch import conclude, publish_attempt
+from longshore.service.dispatch import conclude, publish_due
+from longshore.service.liveness import lost_workers
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,19 +39,17 @@ class JanitorReport:
     """What one pass did, counted by reason."""
 
     removed: Counter = field(default_factory=Counter)
-    killed: int = 0
     requeued: Counter = field(default_factory=Counter)
     republished: int = 0
-    rewaited: int = 0
+    forgotten: int = 0
     errors: int = 0
 
     def merge(self, other: "JanitorReport") -> "JanitorReport":
         """Add another pass's counts to this one."""
         self.removed.update(other.removed)
         self.requeued.update(other.requeued)
-        self.killed += other.killed
         self.republished += other.republished
-        self.rewaited += other.rewaited
+        self.forgotten += other.forgotten
         self.errors += other.errors
         return self
 
@@ -57,122 +57,118 @@ class JanitorReport:
         """One line for a log or a terminal."""
         removed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.removed.items())) or "0"
         requeued = ", ".join(f"{n} {reason}" for reason, n in sorted(self.requeued.items())) or "0"
-        return (f"removed {removed}; killed {self.killed}; requeued {requeued}; "
-                f"republished {self.republished}; waits re-sent {self.rewaited}; errors {self.errors}")
+        return (f"removed {removed}; requeued {requeued}; published {self.republished}; "
+                f"workers forgotten {self.forgotten}; errors {self.errors}")
+
+
+def check_store(rt: Runtime) -> JanitorReport:
+    """Requeue what lost workers left unstarted (or on a lost engine), publish what is due, forget the long gone."""
+    report = JanitorReport()
+    worker = rt.settings.worker
+    open_attempts = rt.store.reads.claimed_open_attempts()
+    rows = rt.store.workers.all()
+    owners = sorted({attempt.worker for _job, attempt in open_attempts})
+    known = {row.name for row in rows}
+    lost = lost_workers([row for row in rows if row.name in owners],
+                        consumers=rt.publisher.consumers(owners) if owners else {},
+                        lost_seconds=worker.lost_seconds, store_up_seconds=rt.store.health.seconds_up(),
+                        home=rt.settings.home, here=worker.hostname)
+    lost |= {name for name in owners if name not in known}
+    engine_seen = _engines_last_seen(rows)
+    for job, attempt in open_attempts:
+        if attempt.worker not in lost:
+            continue
+        try:
+            _requeue_lost(rt, job, attempt, engine_seen, report)
+        except Exception:  # one job must not stop the pass
+            report.errors += 1
+            log.exception("janitor could not requeue job %s", job.id)
+    try:
+        report.republished += publish_due(rt)
+    except Exception:  # the store or broker is away: the next pass tries again
+        report.errors += 1
+        log.exception("janitor could not publish due attempts")
+    report.forgotten += rt.store.workers.forget(silent_for_seconds=worker.forget_seconds)
+    return report
+
+
+def _requeue_lost(rt: Runtime, job: Job, attempt: Attempt, engine_seen: dict[str, float],
+                  report: JanitorReport) -> None:
+    owner = attempt.worker
+    if attempt.started_at is None:
+        lost = Requeue(Outcome(status=JobStatus.FAILED), f"attempt lost: its worker {owner} was lost before it started")
+        if conclude(rt, job.id, attempt.number, lost, stack=job.stack, owner=owner, unstarted_only=True):
+            report.requeued["worker_lost"] += 1
+            log.warning("requeued job %s (attempt %s never started on lost worker %s)", job.id, attempt.number, owner)
+        return
+    now = time.time()
+    engine_silent = now - engine_seen.get(attempt.engine or "", 0.0) >= rt.settings.worker.engine_lost_seconds
+    past_deadline = now > attempt.started_at + job.timeout_seconds + rt.settings.janitor.reap_grace_seconds
+    if not (engine_silent and past_deadline):
+        return  # a worker on its engine will adopt it; its container may still be running there
+    why = f"attempt lost: its engine {attempt.engine} has had no live worker for {rt.settings.worker.engine_lost_seconds:g}s"
+    decision = requeue_or_lose(Outcome(status=JobStatus.FAILED), why,
+                               requeues_left=rt.settings.policies.max_requeues - job.requeues)
+    if conclude(rt, job.id, attempt.number, decision, stack=job.stack, owner=owner):
+        report.requeued["engine_lost"] += 1
+        log.warning("job %s: %s", job.id, why)
+
+
+def _engines_last_seen(rows) -> dict[str, float]:
+    """For each engine, the latest heartbeat of any worker driving it."""
+    seen: dict[str, float] = {}
+    for row in rows:
+        if row.engine:
+            seen[row.engine] = max(seen.get(row.engine, 0.0), row.last_seen)
+    return seen
 
 
 def sweep_engine(rt: Runtime, *, grace_seconds: float) -> JanitorReport:
-    """Clean this process's Docker engine of containers the happy path left behind."""
+    """Remove this engine's Longshore containers whose job is unknown or whose attempt has ended."""
     report = JanitorReport()
     now = time.time()
     for container in rt.engine.managed_containers(rt.settings.installation):
         try:
-            _sweep_container(rt, container, now, grace_seconds, report)
+            reason = _garbage(rt, container, now, grace_seconds)
+            if reason and rt.engine.remove(container["Id"]):
+                report.removed[reason] += 1
+                rt.events.container_removed(reason)
         except Exception:  # one bad container must not stop the pass
             report.errors += 1
             log.exception("janitor could not handle container %s", container.get("Id", "?")[:12])
     return report
 
 
-def _sweep_container(rt: Runtime, container: dict, now: float, grace_seconds: float, report: JanitorReport) -> None:
+def _garbage(rt: Runtime, container: dict, now: float, grace_seconds: float) -> str | None:
+    """Why the container should go (unknown_job, stale_attempt, job_ended), None if it must stay."""
+    if now - container.get("Created", now) <= grace_seconds:
+        return None
     labels = container.get("Labels") or {}
-    job_id, attempt = labels.get(LABEL_JOB, ""), int(labels.get(LABEL_ATTEMPT) or 0)
-    old_enough = now - container.get("Created", now) > grace_seconds
+    job_id, number = labels.get(LABEL_JOB, ""), int(labels.get(LABEL_ATTEMPT) or 0)
     try:
         job = rt.store.jobs.get(job_id)
     except JobNotFound:
-        job = None
-    if job is None or job.status.final or job.attempt != attempt:
-        if old_enough and rt.engine.remove(container["Id"]):
-            reason = "unknown_job" if job is None else ("stale_attempt" if job.attempt != attempt else "job_ended")
-            report.removed[reason] += 1
-            rt.events.container_removed(reason)
-        return
-    deadline = float(labels.get(LABEL_DEADLINE) or "inf")
-    if container.get("State") == "running" and now > deadline + grace_seconds:
-        rt.engine.kill(container["Id"])  # its wait step (or its requeue) records timed_out
-        report.killed += 1
-    elif container.get("State") == "exited" and job.status is JobStatus.RUNNING and old_enough:
-        # Exited, but the job never finished: its wait step was lost (the store was down
-        # through every retry). Waiting again is idempotent and finishes it.
-        worker = labels.get(LABEL_WORKER)
-        if worker:
-            rt.publisher.send_step(Step.WAIT, job_id, attempt, worker)
-            report.rewaited += 1
+        return "unknown_job"
+    if job.attempt != number:
+        attempt = rt.store.jobs.attempt(job_id, number)
+        open_ = attempt is not None and attempt.status in (AttemptStatus.QUEUED, AttemptStatus.RUNNING)
+        return None if open_ else "stale_attempt"
+    return "job_ended" if job.status.final else None
 
 
-def requeue_vanished(rt: Runtime, nodename: str, *, grace_seconds: float) -> JanitorReport:
-    """Running attempts of this worker whose container is gone: requeue them as a new attempt."""
-    report = JanitorReport()
-    for job, attempt in rt.store.reads.claimed_unfinished_attempts():
-        if attempt.worker != nodename or job.status is not JobStatus.RUNNING:
-            continue
-        if time.time() - (attempt.started_at or time.time()) < grace_seconds:
-            continue
-        try:
-            if rt.engine.state(container_name(job.id, attempt.number)) is None:
-                _requeue(rt, job, attempt.number, "its container vanished", report, "container_vanished")
-        except Exception:  # one bad job must not stop the pass
-            report.errors += 1
-            log.exception("janitor could not check job %s", job.id)
-    return report
-
-
-def check_store(rt: Runtime, *, lost_after_seconds: float, unpublished_after_seconds: float) -> JanitorReport:
-    """Requeue the attempts of lost workers and re-publish jobs that never reached the broker."""
-    report = JanitorReport()
-    live = set(rt.store.workers.live(lost_after_seconds))
-    for job, attempt in rt.store.reads.claimed_unfinished_attempts():
-        if attempt.worker in live:
-            continue
-        try:
-            _requeue(rt, job, attempt.number, f"its worker {attempt.worker} stopped heart-beating", report,
-                     "worker_lost")
-        except Exception:  # one bad job must not stop the pass
-            report.errors += 1
-            log.exception("janitor could not requeue job %s", job.id)
-    for job in rt.store.reads.unpublished_jobs(unpublished_after_seconds):
-        try:
-            publish_attempt(rt, job.id, job.attempt, job.stack)
-            report.republished += 1
-        except Exception:  # the broker is away: the next pass tries again
-            report.errors += 1
-            log.exception("janitor could not re-publish job %s", job.id)
-    return report
-
-
-def _requeue(rt: Runtime, job: Job, number: int, why: str, report: JanitorReport, reason: str) -> None:
-    lost = Requeue(Outcome(status=JobStatus.FAILED), reason=f"attempt lost: {why}")
-    if conclude(rt, job.id, number, lost, stack=job.stack):
-        report.requeued[reason] += 1
-        log.warning("requeued job %s as attempt %s: %s", job.id, number + 1, why)
-
-
-def _check_store_now(rt: Runtime) -> JanitorReport:
-    janitor = rt.settings.janitor
-    return check_store(rt, lost_after_seconds=rt.settings.worker.lost_seconds,
-                       unpublished_after_seconds=max(janitor.reap_grace_seconds, janitor.unpublished_after_seconds))
-
-
-def run_janitor_pass(rt: Runtime, nodename: str | None = None) -> JanitorReport:
-    """One whole pass for this process: the store, then this engine (and this worker's attempts)."""
-    grace = rt.settings.janitor.reap_grace_seconds
-    report = _check_store_now(rt)
-    report.merge(sweep_engine(rt, grace_seconds=grace))
-    if nodename:
-        report.merge(requeue_vanished(rt, nodename, grace_seconds=grace))
-    return report
+def run_janitor_pass(rt: Runtime) -> JanitorReport:
+    """One whole pass for this process: the store, then this process's engine."""
+    return check_store(rt).merge(sweep_engine(rt, grace_seconds=rt.settings.janitor.reap_grace_seconds))
 
 
 def janitor_tick(rt: Runtime) -> JanitorReport:
     """The periodic pass: check the store, then ask every live worker to sweep its own engine."""
-    report = _check_store_now(rt)
+    report = check_store(rt)
     for nodename in rt.store.workers.live(rt.settings.worker.lost_seconds):
         rt.publisher.send_sweep(nodename, expires_seconds=rt.settings.janitor.interval_seconds)
     return report
 
 
-def sweep_own_engine(rt: Runtime, nodename: str) -> JanitorReport:
-    """A worker's share of the periodic pass: its engine, and its attempts whose container vanished."""
-    grace = rt.settings.janitor.reap_grace_seconds
-    return sweep_engine(rt, grace_seconds=grace).merge(requeue_vanished(rt, nodename, grace_seconds=grace))
+def sweep_own_engine(rt: Runtime) -> JanitorReport:
+    """A worker's share of the periodic pass: its engine's garbage."""
+    return sweep_engine(rt, grace_seconds=rt.settings.janitor.reap_grace_seconds)

@@ -1,21 +1,28 @@
-"""The life of a job: pull → create → start → wait → reap, one plain function per step.
+"""The life of a job: pull → create → start → (watch) → wait → reap, one plain function per step.
 
-Each step receives ids (job id, attempt number), re-reads the job from the store,
-does its engine work, and returns a `Next`: what to record, how the attempt
-concludes, and which step follows. `carry_out` makes that happen (store write,
-then message), and the worker's task adapters run one step per message.
+Each step receives ids (job id, attempt number), re-reads the job and the attempt,
+does its engine work, and returns a `Next`: what to record, whether the attempt's
+slot is released, how the attempt concludes, and which step follows. `carry_out`
+makes that happen (store write, then message); the worker's task adapters run one
+step per message.
 
-- A step does nothing if its attempt is no longer current or the job has ended: a
-  duplicate or late message for the same worker is harmless.
-- Steps are idempotent under redelivery: the container's name is derived from the
-  attempt, so a second `create` adopts the first container instead of making another.
-- The pull runs on any worker serving the job's stack (it claims the attempt); the
-  later steps are sent to the queue of the worker that pulled, so they use the same
-  Docker engine.
-- The job is concluded as soon as its container exited and its output was read;
+- **Ownership.** The pull claims the attempt for its worker, within that worker's
+  slots; every later write is fenced to the owner, so a late or duplicated step of
+  any other worker touches nothing. The later steps run on the owner's queue, so they
+  use the same Docker engine.
+- **No message is held while a container runs.** After `start`, the owner's watcher
+  (`worker.watcher`, `service.supervise`) follows the engine's events: when the
+  container exits, or reaches its deadline (it kills it), it sends `wait`, which
+  collects what the container left and concludes the attempt.
+- **Idempotent.** The container's name is derived from the attempt, so a second
+  `create` adopts the first container; `start` starts only a created container;
+  `wait` does nothing while the container runs.
+- **Failures.** A transient engine, store or broker failure raises and the worker
+  retries the step, then leaves it to the watcher to send again; a permanent engine
+  failure fails the job with the error in words; a container that vanished is the
+  infrastructure's fault and requeues the job (within its requeue budget).
+- The attempt is concluded as soon as its container exited and its output was read;
   removing the container (reap) is a separate message, off the job's critical path.
-- A transient engine or store failure raises, and the worker retries the step
-  (`domain.policy.StepRetry`); a permanent one fails the job with the error in words.
 """
 
 from __future__ import annotations
@@ -25,21 +32,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.outcome import Outcome, container_outcome
-from longshore.domain.policy import Decision, Finish, decide
-from longshore.domain.records import Job
+from longshore.domain.policy import Decision, Finish, decide, requeue_or_lose
+from longshore.domain.records import Attempt, Job, WorkerIdentity
 from longshore.domain.stacks import PullPolicy
-from longshore.domain.status import JobStatus
+from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, container_name
-from longshore.engine.container import LABEL_ATTEMPT, LABEL_DEADLINE, LABEL_INSTALLATION, LABEL_JOB, LABEL_WORKER, \
+from longshore.engine.client import timestamp
+from longshore.engine.container import LABEL_ATTEMPT, LABEL_INSTALLATION, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER, \
     ContainerSpec
 from longshore.engine.contract import contract_env
-from longshore.errors import DockerFailure, TransientDockerFailure
+from longshore.errors import DockerFailure, TransientDockerFailure, UnknownStack
 from longshore.service.dispatch import conclude
 from longshore.service.runtime import Runtime
-from longshore.store import STORE_ERRORS
+from longshore.store import STORE_ERRORS, Claim
 
 log = logging.getLogger(__name__)
+
+#: A container killed at its deadline has stopped by then, give or take the engine's own delay.
+DEADLINE_TOLERANCE_SECONDS = 0.5
+#: How often a pull whose worker is full looks for a free slot again.
+CLAIM_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,7 @@ class StepContext:
     """What one step needs: the runtime, the worker running it, and whether its message came back."""
 
     runtime: Runtime
-    nodename: str
+    worker: WorkerIdentity
     again: bool = False  #: redelivered, or a platform retry of the same message
 
 
@@ -61,11 +75,13 @@ class Record:
 
 @dataclass(frozen=True)
 class Next:
-    """What follows a step, carried out in this order: record, conclude, send."""
+    """What follows a step, carried out in this order: record, release, conclude, send, hand back."""
 
     record: Record | None = None
+    release: bool = False  #: the attempt no longer holds a slot (its container exited, or never was)
     conclude: Decision | None = None
-    send: Step | None = None  #: the attempt's next step, to this worker's own queue
+    send: Step | None = None  #: the attempt's next step, to the owner's own queue
+    hand_back: str | None = None  #: this worker is full: put the pull back on this stack's queue
 
 
 NOTHING = Next()
@@ -74,29 +90,36 @@ NOTHING = Next()
 # -- the steps ------------------------------------------------------------------
 
 def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
-    """Claim the attempt for this worker and make the job's image present on its engine."""
-    rt = ctx.runtime
-    if not rt.store.jobs.claim(job_id, attempt, worker=ctx.nodename, host=rt.settings.worker.hostname,
-                               reclaim=ctx.again):
-        return NOTHING
+    """Claim the attempt for this worker (within its slots) and make the job's image present on its engine."""
+    rt, me = ctx.runtime, ctx.worker
+    claim = _claim(ctx, job_id, attempt)
+    if claim is Claim.FULL:
+        return Next(hand_back=rt.store.jobs.get(job_id).stack)
+    if claim not in (Claim.CLAIMED, Claim.MINE):
+        return NOTHING  # another worker has it, or the job moved on: a duplicate is harmless
     job = rt.store.jobs.get(job_id)
-    stack = rt.manifest.get(job.stack)
+    if claim is Claim.MINE and (rt.store.jobs.attempt(job_id, attempt).step_seconds.get("pull") is not None):
+        return NOTHING  # a duplicate of a pull that completed: its next steps are on their way
     try:
+        stack = rt.manifest.get(job.stack)
         rt.engine.ensure_image(job.image, always_pull=stack.pull is PullPolicy.ALWAYS)
+    except UnknownStack as exc:
+        return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
-        return Next(conclude=Finish(Outcome.platform_failure(str(failure))))  # nothing was created
+        return Next(release=True, conclude=Finish(Outcome.platform_failure(str(failure))))  # nothing was created
+    log.debug("pulled for %s attempt %s on %s", job_id, attempt, me.name)
     return Next(record=Record(job.stack), send=Step.CREATE)
 
 
 def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Create the attempt's container with its limits, payload and labels; check the limits held."""
     rt = ctx.runtime
-    job = current(rt, job_id, attempt)
+    job, _ = _mine(ctx, job_id, attempt)
     if job is None:
         return NOTHING
-    spec = container_spec(rt, job, attempt, ctx.nodename)
+    spec = container_spec(rt, job, attempt, ctx.worker.name)
     try:
         container_id = rt.engine.create(spec)
     except TransientDockerFailure:
@@ -108,80 +131,88 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
 
 
 def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
-    """Start the container once and mark the job running."""
-    rt = ctx.runtime
-    job = current(rt, job_id, attempt)
-    name = container_name(job_id, attempt)
+    """Mark the job running (fenced to the owner), then start its container once; the watcher follows it."""
+    rt, me = ctx.runtime, ctx.worker
+    job, _ = _mine(ctx, job_id, attempt)
     if job is None:
-        return Next(send=Step.REAP)
+        return NOTHING
+    name = container_name(job_id, attempt)
+    if job.status is JobStatus.QUEUED:
+        if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name):
+            return NOTHING
+        rt.events.job_started(job)
     try:
-        # A redelivered start must not restart a container that already ran.
-        seen_before = job.status is JobStatus.RUNNING or ctx.again
-        state = rt.engine.state(name) if seen_before else None
-        if state is None or state.get("Status") == "created":
+        state = rt.engine.state(name)
+        if state is None:
+            return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True)
+        if state.get("Status") == "created":  # a redelivered start must not restart a container that ran
             rt.engine.start(name)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
         return _failed(failure)
-    if rt.store.jobs.mark_running(job_id, attempt):
-        rt.events.job_started(job)
-    elif rt.store.jobs.get(job_id).status.final:
-        # Ended (cancelled) while starting: stop it now rather than let it run unwatched.
-        rt.engine.kill(name)
-        return Next(send=Step.REAP)
-    return Next(record=Record(job.stack), send=Step.WAIT)
+    return Next(record=Record(job.stack))
 
 
 def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
-    """Wait for the container to exit (killing it at the timeout), collect what it left, conclude.
+    """The container exited (or reached its deadline): collect what it left and conclude the attempt.
 
-    One message waits at most a slice (LONGSHORE_WAIT_SLICE_SECONDS), then hands on to a
-    fresh one: no message stays unacknowledged long enough to trip RabbitMQ's consumer_timeout.
+    Sent by the owner's watcher; does nothing while the container runs within its deadline.
     """
     rt = ctx.runtime
-    job = current(rt, job_id, attempt)
+    job, _ = _mine(ctx, job_id, attempt)
+    if job is None or job.status is not JobStatus.RUNNING:
+        return NOTHING  # not started yet (its start step is on its way), or it moved on
     name = container_name(job_id, attempt)
-    if job is None:
-        # Ended elsewhere (cancelled, requeued): its container must not run on unwatched.
-        rt.engine.kill(name)
-        return Next(send=Step.REAP)
-    remaining = job.timeout_seconds - (time.time() - (job.started_at or time.time()))
-    slice_seconds = min(max(remaining, 0), rt.settings.worker.wait_slice_seconds)
     limits = rt.settings.jobs
     try:
-        exit_code = rt.engine.wait(name, slice_seconds)
-        if exit_code is None and remaining > slice_seconds:
-            return Next(send=Step.WAIT)
-        if exit_code is None:
-            rt.engine.kill(name)
+        state = rt.engine.state(name)
+        if state is None:
+            return Next(conclude=_lost(rt, job, "its container vanished"), release=True)
+        if state.get("Status") == "created":
+            return Next(send=Step.START)  # its start was lost on the way
+        deadline = _deadline(state, job)
+        if state.get("Running"):
+            if deadline is None or time.time() < deadline:
+                return NOTHING
+            rt.engine.kill(name)  # the watcher should have; it stops within the engine's own delay
+            state = rt.engine.state(name) or {}
+            if state.get("Running"):
+                return NOTHING  # the die event sends wait again
         report = rt.engine.collect(name, output_limit_bytes=limits.output_limit_bytes,
                                    result_limit_bytes=limits.result_limit_bytes)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
         return _failed(failure)
+    timed_out = (report.exit_code == 137 and not report.oom_killed and deadline is not None
+                 and report.finished_at is not None and report.finished_at >= deadline - DEADLINE_TOLERANCE_SECONDS)
     outcome = container_outcome(
-        timed_out=exit_code is None, exit_code=report.exit_code, oom_killed=report.oom_killed,
+        timed_out=timed_out, exit_code=report.exit_code, oom_killed=report.oom_killed,
         timeout_seconds=job.timeout_seconds, memory_bytes=job.memory_bytes, output=report.output,
-        output_truncated=report.output_truncated, result=report.result, finished_at=report.finished_at)
+        output_truncated=report.output_truncated, result=report.result, result_error=report.result_error,
+        finished_at=report.finished_at)
     decision = decide(outcome, retries_left=job.retries - job.retries_used,
-                      retry_delay_seconds=job.retry_delay_seconds,
-                      engine_restarted=_engine_restarted(ctx, outcome))
-    return Next(record=Record(job.stack), conclude=decision, send=Step.REAP)
+                      retry_delay_seconds=job.retry_delay_seconds, engine_restarted=_engine_restarted(ctx, outcome),
+                      requeues_left=rt.settings.policies.max_requeues - job.requeues)
+    return Next(record=Record(job.stack), release=True, conclude=decision, send=Step.REAP)
 
 
 def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:
-    """Stop a cancelled job's container now; its wait step sees the job ended and hands on to reap."""
+    """Stop the container of an attempt that has ended (a cancelled job); then reap it."""
+    if not _ended(ctx.runtime, job_id, attempt):
+        return NOTHING  # a stale kill for an attempt that is still running: not ours to stop
     ctx.runtime.engine.kill(container_name(job_id, attempt))
-    return Next(send=Step.REAP)
+    return Next(release=True, send=Step.REAP)
 
 
 def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
-    """Remove the attempt's container; already gone is fine."""
+    """Remove the container of an attempt that has ended; already gone is fine."""
     rt = ctx.runtime
+    if not _ended(rt, job_id, attempt):
+        return NOTHING  # never remove a container its attempt still needs
     rt.engine.remove(container_name(job_id, attempt))
-    return Next(record=Record(rt.store.jobs.get(job_id).stack, {"reaped_at": time.time()}))
+    return Next(record=Record(rt.store.jobs.get(job_id).stack, {"reaped_at": time.time()}), release=True)
 
 
 STEPS = {Step.PULL: pull, Step.CREATE: create, Step.START: start, Step.WAIT: wait, Step.KILL: kill, Step.REAP: reap}
@@ -190,46 +221,96 @@ STEPS = {Step.PULL: pull, Step.CREATE: create, Step.START: start, Step.WAIT: wai
 # -- around every step ------------------------------------------------------------
 
 def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Next, seconds: float) -> None:
-    """Make a step's `Next` happen: record its duration, conclude the attempt, send the next step."""
-    rt = ctx.runtime
+    """Make a step's `Next` happen. A record the store refuses means the attempt is no longer this
+    worker's: nothing more is done (its owner's watcher cleans up)."""
+    rt, me = ctx.runtime, ctx.worker
+    stack = after.record.stack if after.record else None
     if after.record is not None:
-        rt.store.jobs.record_step(job_id, attempt, step, seconds, **after.record.fields)
+        if not rt.store.attempts.record_step(job_id, attempt, step, seconds, owner=me.name, **after.record.fields):
+            log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)
+            return
         rt.events.step_done(after.record.stack, step, seconds)
+    if after.release:
+        rt.store.attempts.release(job_id, attempt)
     if after.conclude is not None:
-        conclude(rt, job_id, attempt, after.conclude, stack=after.record.stack if after.record else None)
-    if after.send is not None:
-        rt.publisher.send_step(after.send, job_id, attempt, ctx.nodename)
+        conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
+    try:
+        if after.send is not None:
+            rt.publisher.send_step(after.send, job_id, attempt, me.name)
+        if after.hand_back is not None:
+            rt.publisher.publish_pull(job_id, attempt, after.hand_back)
+    except PUBLISH_ERRORS:
+        # The broker is away: the watcher sends the attempt's next step again once it is back.
+        log.warning("could not send the %s of %s attempt %s; the watcher will", after.send or "pull", job_id, attempt)
 
 
 def check_redelivery(ctx: StepContext, step: Step, job_id: str, attempt: int) -> Next | None:
-    """Count a redelivered step; past the cap, fail the job (and reap) instead of running it again."""
+    """Count a redelivered step of an owned attempt; past the cap, requeue the job instead of running it again."""
     try:
-        count = ctx.runtime.store.jobs.count_redelivery(job_id, attempt)
+        count = ctx.runtime.store.attempts.count_redelivery(job_id, attempt)
+        job = ctx.runtime.store.jobs.get(job_id)
     except STORE_ERRORS:
         return None  # the store is down: the step itself will retry until it is back
     if not ctx.runtime.settings.policies.redeliveries_exhausted(count):
         return None
-    error = (f"the worker running this job was lost {count} times during its {step.value} step; "
-             "giving up rather than redelivering it forever")
-    return Next(conclude=Finish(Outcome.platform_failure(error)), send=Step.REAP)
+    # Stop its container before a new attempt can start anywhere: a job never runs twice at once.
+    ctx.runtime.engine.kill(container_name(job_id, attempt))
+    why = f"the worker running it was lost {count} times during its {step.value} step"
+    return Next(release=True, conclude=_lost(ctx.runtime, job, why), send=Step.REAP)
 
 
 def give_up(step: Step, retries: int, exc: BaseException) -> Next:
-    """A step exhausted its platform retries: the job fails with the reason in words, and is reaped."""
+    """A step failed for a reason that is not the infrastructure's: the job fails with it in words."""
     error = f"the platform could not {step.value} the container after {retries} retries: {exc}"
-    return Next(conclude=Finish(Outcome.platform_failure(error)), send=Step.REAP)
+    return Next(release=True, conclude=Finish(Outcome.platform_failure(error)), send=Step.REAP)
 
 
 # -- helpers ------------------------------------------------------------------------
 
-def current(rt: Runtime, job_id: str, attempt: int) -> Job | None:
-    """The job if `attempt` is its current, unfinished attempt; None for a stale message."""
+def _claim(ctx: StepContext, job_id: str, attempt: int) -> Claim:
+    """Claim the attempt; while this worker is full, wait a little for a slot (the message is held
+    only that long) before handing the job back for another worker."""
+    rt, me = ctx.runtime, ctx.worker
+    deadline = time.monotonic() + rt.settings.worker.claim_wait_seconds
+    while True:
+        claim = rt.store.attempts.claim(job_id, attempt, worker=me.name, engine=me.engine_id, host=me.host,
+                                        slots=me.slots)
+        if claim is not Claim.FULL or time.monotonic() >= deadline:
+            return claim
+        time.sleep(CLAIM_POLL_SECONDS)
+
+
+def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Attempt | None]:
+    """The job and attempt if the attempt is current, unfinished and this worker's; (None, None) otherwise."""
+    rt = ctx.runtime
     job = rt.store.jobs.get(job_id)
-    if job.attempt != attempt or job.status.final:
-        log.info("ignoring stale step for %s attempt %s (%s, attempt %s)", job_id, attempt, job.status.value,
-                 job.attempt)
-        return None
-    return job
+    record = rt.store.jobs.attempt(job_id, attempt)
+    if (job.attempt != attempt or job.status.final or record is None or record.worker != ctx.worker.name
+            or record.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING)):
+        log.info("ignoring %s attempt %s on %s (%s, attempt %s, owner %s)", job_id, attempt, ctx.worker.name,
+                 job.status.value, job.attempt, record.worker if record else None)
+        return None, None
+    return job, record
+
+
+def _ended(rt: Runtime, job_id: str, attempt: int) -> bool:
+    """True once the attempt can no longer run: its job ended or moved on, or it was concluded."""
+    job = rt.store.jobs.get(job_id)
+    record = rt.store.jobs.attempt(job_id, attempt)
+    return (job.status.final or job.attempt != attempt or record is None
+            or record.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
+
+
+def _deadline(state: dict, job: Job) -> float | None:
+    """When the container must be killed: its start, as the engine recorded it, plus the job's timeout."""
+    started = timestamp(state.get("StartedAt"))
+    return None if started is None else started + job.timeout_seconds
+
+
+def _lost(rt: Runtime, job: Job, why: str) -> Decision:
+    """The infrastructure lost the attempt: requeue it within the job's requeue budget."""
+    return requeue_or_lose(Outcome(status=JobStatus.FAILED), f"attempt lost: {why}",
+                           requeues_left=rt.settings.policies.max_requeues - job.requeues)
 
 
 def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> ContainerSpec:
@@ -247,7 +328,7 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
             LABEL_JOB: job.id,
             LABEL_ATTEMPT: str(attempt),
             LABEL_WORKER: nodename,
-            LABEL_DEADLINE: f"{time.time() + job.timeout_seconds:.0f}",
+            LABEL_TIMEOUT: f"{job.timeout_seconds:g}",
             LABEL_INSTALLATION: rt.settings.installation,
         },
         payload=job.payload,
@@ -257,7 +338,7 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
 
 def _failed(failure: DockerFailure) -> Next:
     """A permanent engine failure: the job fails at once with the error in words, then is reaped."""
-    return Next(conclude=Finish(Outcome.platform_failure(str(failure))), send=Step.REAP)
+    return Next(release=True, conclude=Finish(Outcome.platform_failure(str(failure))), send=Step.REAP)
 
 
 def _engine_restarted(ctx: StepContext, outcome: Outcome) -> bool:
@@ -265,5 +346,5 @@ def _engine_restarted(ctx: StepContext, outcome: Outcome) -> bool:
     policies = ctx.runtime.settings.policies
     if not policies.engine_may_have_killed(outcome):
         return False
-    return ctx.runtime.store.workers.engine_was_down(ctx.nodename, outcome.finished_at,
+    return ctx.runtime.store.workers.engine_was_down(ctx.worker.name, outcome.finished_at,
                                                      margin_seconds=policies.engine_outage_margin_seconds)

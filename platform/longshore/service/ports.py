@@ -9,16 +9,19 @@ from longshore.domain.steps import Step
 
 
 class Publisher(Protocol):
-    """Puts lifecycle messages on the broker (`broker.publish.CeleryPublisher`)."""
+    """Puts lifecycle messages on the broker and asks it who is connected (`broker.publish.CeleryPublisher`)."""
 
-    def publish_pull(self, job_id: str, attempt: int, stack: str, *, countdown: float = 0) -> None:
-        """Put an attempt's first step on its stack's queue (after `countdown` seconds)."""
+    def publish_pull(self, job_id: str, attempt: int, stack: str) -> None:
+        """Put an attempt's first step on its stack's queue."""
 
     def send_step(self, step: Step, job_id: str, attempt: int, nodename: str) -> None:
-        """Send an attempt's next step to the queue of the worker that pulled it."""
+        """Send an attempt's next step to the queue of the worker that owns it."""
 
     def send_sweep(self, nodename: str, *, expires_seconds: float) -> None:
         """Ask worker `nodename` to sweep its engine."""
+
+    def consumers(self, nodenames: list[str]) -> dict[str, int] | None:
+        """Consumers of each worker's own queue; None when the broker cannot tell."""
 
 
 class LifecycleEvents:
@@ -26,7 +29,7 @@ class LifecycleEvents:
     (`observability.metrics.PrometheusEvents`), as dramatiq's middleware hooks do."""
 
     def job_started(self, job: Job) -> None:
-        """A job's container started (the job as it was when its attempt was created)."""
+        """A job's container is being started (the job as it was when its attempt was created)."""
 
     def job_finished(self, job: Job) -> None:
         """A job reached its final status."""

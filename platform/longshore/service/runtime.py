@@ -29,6 +29,8 @@ class Runtime:
     store: Store
     publisher: Publisher
     events: LifecycleEvents = field(default_factory=LifecycleEvents)
+    #: This process's embedded worker, if it runs one: what it publishes sits in its own memory.
+    embedded_name: str | None = None
     _engine: DockerEngine | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -49,17 +51,25 @@ class Runtime:
         with self._lock:
             self._engine = None
 
+    def reconnect_store(self, *, pool_size: int, max_overflow: int) -> None:
+        """A store of this process's own (after a fork), with a pool sized for it."""
+        self.store = Store(self.settings.database_url, pool_size=pool_size, max_overflow=max_overflow,
+                           connect_timeout_seconds=self.settings.database_connect_timeout_seconds)
+
 
 @functools.cache
 def get_runtime() -> Runtime:
     """The process's runtime. SQLite (the embedded default) migrates itself; PostgreSQL must be current."""
     settings = get_settings()
-    store = Store(settings.database_url, pool_size=settings.database_pool_size)
+    store = Store(settings.database_url, pool_size=settings.database_pool_size,
+                  max_overflow=settings.database_max_overflow,
+                  connect_timeout_seconds=settings.database_connect_timeout_seconds)
     if store.is_postgres:
         store.check_schema()
     else:
         settings.home.mkdir(parents=True, exist_ok=True)
-        store.upgrade()
+        if not store.schema_is_current():
+            store.upgrade()
     manifest = StackManifest.load(settings.stacks_file)
     if settings.jobs.default_stack not in manifest.stacks:
         raise ConfigError(f"LONGSHORE_DEFAULT_STACK: {settings.jobs.default_stack!r} is not a stack of "

@@ -15,12 +15,10 @@ log = logging.getLogger(__name__)
 
 
 def submit(rt: Runtime, new: NewJob) -> str:
-    """Store a validated job and publish its first attempt; return its id."""
+    """Store a validated job and publish its first attempt; return its id. A publish that fails leaves
+    the job safe in the store, published when due."""
     rt.store.jobs.create(new)
-    try:
-        publish_attempt(rt, new.id, 1, new.stack)
-    except Exception:  # the job is safe in the store: the janitor publishes what never reached the broker
-        log.warning("job %s stored but not yet published; the janitor will publish it", new.id, exc_info=True)
+    publish_attempt(rt, new.id, 1, new.stack)
     return new.id
 
 

@@ -1,35 +1,46 @@
 """The job store (SQLAlchemy Core over PostgreSQL or SQLite), split by concern.
 
 `Store` opens one engine and hands out the parts: `jobs` (the state machine),
-`workers` (the registry), `reads` (read models). It imports the domain and
-nothing above it, and never the engine or the broker.
+`attempts` (ownership and step bookkeeping), `workers` (the registry), `reads`
+(read models). It imports the domain and nothing above it, never the engine or the broker.
 """
 
 from __future__ import annotations
 
 from longshore.store import schema
-from longshore.store.database import STORE_ERRORS, TRANSIENT_ERRORS, connect, is_postgres
+from longshore.store.attempts import AttemptRepository, Claim, Owned
+from longshore.store.database import STORE_ERRORS, TRANSIENT_ERRORS, StoreHealth, connect, is_postgres
 from longshore.store.jobs import JobRepository
+from longshore.store.notify import FinishListener
 from longshore.store.readmodels import InstallationCounts, ReadModels
 from longshore.store.workers import WorkerRegistry
 
-__all__ = ["Store", "STORE_ERRORS", "TRANSIENT_ERRORS", "InstallationCounts"]
+__all__ = ["Store", "Claim", "Owned", "STORE_ERRORS", "TRANSIENT_ERRORS", "InstallationCounts"]
 
 
 class Store:
-    """One database: its jobs, its workers, its read models."""
+    """One database: its jobs, their attempts, the workers, the read models."""
 
-    def __init__(self, url: str, *, pool_size: int = 10):
-        self.engine = connect(url, pool_size=pool_size)
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5, connect_timeout_seconds: float = 10):
+        self.url = url
+        self.health = StoreHealth()
+        self.engine = connect(url, pool_size=pool_size, max_overflow=max_overflow,
+                              connect_timeout_seconds=connect_timeout_seconds, health=self.health)
         self.is_postgres = is_postgres(self.engine)
-        self.jobs = JobRepository(self.engine)
+        self.jobs = JobRepository(self.engine, FinishListener(self.engine,
+                                                             connect_timeout_seconds=connect_timeout_seconds))
+        self.attempts = AttemptRepository(self.engine)
         self.workers = WorkerRegistry(self.engine)
         self.reads = ReadModels(self.engine)
 
     def upgrade(self) -> int:
-        """Create or migrate the schema; return the version reached."""
+        """Migrate the schema to this code's version; return the version reached."""
         return schema.upgrade(self.engine)
 
     def check_schema(self) -> None:
-        """Raise ConfigError unless the schema is current."""
+        """Raise ConfigError unless this code can run on the schema (`longshore db upgrade` fixes an old one)."""
         schema.check(self.engine)
+
+    def schema_is_current(self) -> bool:
+        """True when no migration is needed for this code to run."""
+        return schema.current(self.engine)

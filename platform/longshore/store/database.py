@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,13 +14,36 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sa.exc.OperationalError, sa.exc
 STORE_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError,)
 
 
-def connect(url: str, *, pool_size: int) -> Engine:
+class StoreHealth:
+    """When this process last failed to reach the store: a janitor judges no worker lost while the
+    store itself has been away recently (every heartbeat would look stale)."""
+
+    def __init__(self) -> None:
+        self.last_failure = 0.0
+
+    def seconds_up(self) -> float:
+        """Seconds since the last failure to reach the store seen in this process."""
+        return time.time() - self.last_failure
+
+    def on_error(self, context: Any) -> None:
+        if context.is_disconnect or isinstance(context.original_exception, TRANSIENT_ERRORS):
+            self.last_failure = time.time()
+
+
+def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seconds: float,
+            health: StoreHealth) -> Engine:
     """An SQLAlchemy engine for `url`; connections open on first use."""
     url = driver_url(url)
     if url.startswith("postgresql"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    sa.event.listen(engine, "connect", _sqlite_pragmas)
+        engine = sa.create_engine(
+            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+            # The guarded writes rely on READ COMMITTED; a connect to an unreachable host fails in seconds.
+            isolation_level="READ COMMITTED",
+            connect_args={"connect_timeout": int(connect_timeout_seconds), "keepalives_idle": 30})
+    else:
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "handle_error", health.on_error)
     return engine
 
 

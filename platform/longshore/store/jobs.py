@@ -1,9 +1,11 @@
-"""Jobs and their attempts: the state machine, with one guarded `transition()` under every status write.
+"""Jobs: the state machine, with one guarded `_move()` under every status write.
 
-A status write names the attempt it belongs to and the statuses the job may come
-from (`domain.status.ALLOWED_TRANSITIONS`), in one UPDATE: a duplicate or late
-message for the same attempt can never move a job backwards or finish it twice,
-and a message for an attempt that is no longer current touches nothing.
+A status write is a compare-and-set: it names the attempt it belongs to, the status
+the job is in now (one of those `domain.status.ALLOWED_TRANSITIONS` allows), and,
+for a step of a running attempt, the attempt's owner. A duplicate or late message
+can never move a job backwards or finish it twice; a message for an attempt that is
+no longer current, or from a worker that no longer owns it, touches nothing. The
+counts the exporter reads change in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,35 +19,50 @@ from sqlalchemy.engine import Engine
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import Attempt, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus, sources_of
-from longshore.domain.steps import TIMED_STEPS, Step
 from longshore.errors import JobNotFound
-from longshore.store.notify import FinishNotifier
+from longshore.store.counts import count_move, count_submitted
+from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, jobs
 
 UNFINISHED = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+#: A compare-and-set that lost a race reads the job again this many times.
+CAS_TRIES = 5
 
 
 class JobRepository:
-    """Writes and reads of jobs and attempts."""
+    """Writes and reads of jobs (and the attempt rows that change with them)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, listener: FinishListener):
         self.engine = engine
-        self.finishes = FinishNotifier(engine, self.get)
+        self.finishes = listener
 
     # -- the state machine ----------------------------------------------------
 
-    def transition(self, conn: sa.Connection, job_id: str, number: int, target: JobStatus, **values: Any) -> bool:
-        """Move the job to `target` if attempt `number` is current and the table allows it; one UPDATE."""
-        result = conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job_id, jobs.c.attempt == number,
-                   jobs.c.status.in_([s.value for s in sources_of(target)]))
-            .values(status=target.value, **values)
-        )
-        return result.rowcount == 1
+    def _move(self, conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *,
+              attempt_guard: sa.ColumnElement[bool] | None = None, **values: Any) -> int | None:
+        """Move the job to `target` if attempt `number` (None: whichever is current) is current, the table
+        allows it, and `attempt_guard` holds for that attempt's row; return the attempt moved, else None."""
+        seen = None
+        for _ in range(CAS_TRIES):
+            row = conn.execute(sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack)
+                               .where(jobs.c.id == job_id)).first()
+            if row is None or (number is not None and row.attempt != number) or row == seen:
+                return None
+            old = JobStatus(row.status)
+            if old not in sources_of(target):
+                return None
+            where = [jobs.c.id == job_id, jobs.c.attempt == row.attempt, jobs.c.status == old.value]
+            if attempt_guard is not None:
+                where.append(sa.exists().where(attempts.c.job_id == job_id, attempts.c.number == row.attempt,
+                                               attempt_guard))
+            if conn.execute(jobs.update().where(*where).values(status=target.value, **values)).rowcount == 1:
+                count_move(conn, row.stack, old.value, target.value)
+                return row.attempt
+            seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
+        return None
 
-    def create(self, new: NewJob) -> str:
+    def create(self, new: NewJob, *, not_before: float | None = None) -> str:
         """Insert a queued job and its first attempt; return the job id."""
         now = time.time()
         with self.engine.begin() as conn:
@@ -53,105 +70,97 @@ class JobRepository:
                 id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
                 payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
                 cpus=new.cpus, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
-                status=JobStatus.QUEUED.value, attempt=1, output_truncated=False, created_at=now,
+                requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
+                output_truncated=False, created_at=now,
             ))
-            self._insert_attempt(conn, new.id, 1, now)
+            insert_attempt(conn, new.id, 1, now)
+            count_submitted(conn, new.stack)
+            count_move(conn, new.stack, None, JobStatus.QUEUED.value)
         return new.id
 
-    def mark_running(self, job_id: str, number: int) -> bool:
-        """queued → running for the current attempt; False if the guard refused."""
+    def begin_running(self, job_id: str, number: int, *, owner: str) -> bool:
+        """queued → running, just before the owner starts the attempt's container; False if fenced."""
         now = time.time()
         with self.engine.begin() as conn:
-            moved = self.transition(conn, job_id, number, JobStatus.RUNNING, started_at=now)
+            moved = self._move(conn, job_id, number, JobStatus.RUNNING, attempt_guard=attempts.c.worker == owner,
+                               started_at=now)
             if moved:
-                self._update_attempt(conn, job_id, number, status=AttemptStatus.RUNNING.value, started_at=now)
-        return moved
+                update_attempt(conn, job_id, number, status=AttemptStatus.RUNNING.value, started_at=now,
+                               progress_at=now)
+        return moved is not None
 
-    def finish(self, job_id: str, number: int, outcome: Outcome) -> bool:
-        """Move the job to its final status once; False if it had already ended or the attempt is stale."""
+    def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None) -> bool:
+        """Move the job to its final status once; False if it had ended, the attempt is stale, or (with
+        `owner`) another worker owns the attempt. The attempt stops holding its worker's slot."""
         if not outcome.status.final:
             raise ValueError(f"{outcome.status} is not a final status")
         now = time.time()
+        guard = None if owner is None else attempts.c.worker == owner
         with self.engine.begin() as conn:
-            moved = self.transition(
-                conn, job_id, number, outcome.status, exit_code=outcome.exit_code, error=outcome.error,
-                output=outcome.output, output_truncated=outcome.output_truncated, result=outcome.result,
-                finished_at=now,
-            )
+            moved = self._move(conn, job_id, number, outcome.status, attempt_guard=guard,
+                               exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
+                               output_truncated=outcome.output_truncated, result_bytes=outcome.result,
+                               finished_at=now)
             if moved:
-                self._update_attempt(conn, job_id, number, status=outcome.status.value, exit_code=outcome.exit_code,
-                                     error=outcome.error, finished_at=now)
+                update_attempt(conn, job_id, number, status=outcome.status.value, exit_code=outcome.exit_code,
+                               error=outcome.error, finished_at=now,
+                               released_at=sa.func.coalesce(attempts.c.released_at, now))
                 self.finishes.announce(conn, job_id)
         if moved:
-            self.finishes.wake_local()
-        return moved
+            self.finishes.wake_local(job_id)
+        return moved is not None
 
-    def next_attempt(self, job_id: str, number: int, ended: Outcome, *, user_retry: bool = False) -> bool:
+    def next_attempt(self, job_id: str, number: int, ended: AttemptStatus, *, error: str | None,
+                     exit_code: int | None = None, user_retry: bool = False, owner: str | None = None,
+                     unstarted_only: bool = False, not_before: float | None = None) -> bool:
         """End attempt `number` as `ended` and queue attempt `number + 1`, atomically.
 
-        For the job's own retries and for requeueing a lost attempt; False if the job
-        had moved on (ended, cancelled, or already on a later attempt). Only a
-        `user_retry` (the job's own code failed) counts against the job's retries."""
+        For the job's own retries (`user_retry`, which counts against its retries) and for
+        requeueing a lost attempt (which counts against its requeues); False if the job had
+        moved on. `owner` fences the write to the attempt's owner; `unstarted_only` to an
+        attempt whose container was never started. The new attempt waits in the store, not
+        on the broker, until `not_before`."""
         now = time.time()
+        guards = ([attempts.c.worker == owner] if owner is not None else []) + (
+            [attempts.c.started_at.is_(None)] if unstarted_only else [])
         with self.engine.begin() as conn:
-            moved = self.transition(conn, job_id, number, JobStatus.QUEUED, attempt=number + 1, published_at=None,
-                                    retries_used=jobs.c.retries_used + (1 if user_retry else 0))
+            moved = self._move(
+                conn, job_id, number, JobStatus.QUEUED, attempt_guard=sa.and_(*guards) if guards else None,
+                attempt=number + 1, published_at=None, not_before=not_before,
+                retries_used=jobs.c.retries_used + (1 if user_retry else 0),
+                # an attempt lost before it started says nothing about the job: only started ones count
+                requeues=jobs.c.requeues + (0 if user_retry or unstarted_only else 1))
             if moved:
-                self._update_attempt(conn, job_id, number, status=ended.status.value, exit_code=ended.exit_code,
-                                     error=ended.error, finished_at=now)
-                self._insert_attempt(conn, job_id, number + 1, now)
-        return moved
+                update_attempt(conn, job_id, number, status=ended.value, exit_code=exit_code, error=error,
+                               finished_at=now, released_at=sa.func.coalesce(attempts.c.released_at, now))
+                insert_attempt(conn, job_id, number + 1, now)
+        return moved is not None
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel the job if it has not ended; return it as it now is."""
-        job = self.get(job_id)
-        if not job.status.final:
-            self.finish(job_id, job.attempt, Outcome(status=JobStatus.CANCELLED, error="cancelled by a user"))
-        return self.get(job_id)
-
-    # -- an attempt's bookkeeping ----------------------------------------------
-
-    def claim(self, job_id: str, number: int, *, worker: str, host: str, reclaim: bool = False) -> bool:
-        """Record which worker runs this attempt; False when the attempt is stale, the job ended,
-        or it was claimed already (a duplicate publish must not run it twice). `reclaim` is for
-        the same message coming back (a redelivery or a retry): it takes the claim over while
-        no pull of this attempt has completed."""
+    def cancel(self, job_id: str) -> tuple[Job, Attempt | None]:
+        """Cancel the job if it has not ended, whatever its current attempt (one compare-and-set, so a
+        cancel racing a retry still cancels). Return the job and the attempt that was current, whose
+        container (if it started one) its owner must now stop."""
+        now = time.time()
+        error = "cancelled by a user"
         with self.engine.begin() as conn:
-            if not self._attempt_is_live(conn, job_id, number):
-                return False
-            may_claim = attempts.c.worker.is_(None)
-            if reclaim:
-                # The same pull coming back may move to any worker, but only while no pull
-                # has completed: after that the attempt belongs to the worker that pulled.
-                may_claim = sa.or_(may_claim, attempts.c.worker == worker,
-                                   sa.and_(attempts.c.pull_seconds.is_(None), attempts.c.container_id.is_(None)))
-            claimed = conn.execute(
-                attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number, may_claim)
-                .values(worker=worker, host=host)
-            )
-        return claimed.rowcount == 1
+            number = self._move(conn, job_id, None, JobStatus.CANCELLED, error=error, finished_at=now)
+            if number is not None:
+                never_started = attempts.c.started_at.is_(None)
+                update_attempt(conn, job_id, number, status=AttemptStatus.CANCELLED.value, error=error,
+                               finished_at=now, released_at=sa.case((never_started, now),
+                                                                    else_=attempts.c.released_at))
+                self.finishes.announce(conn, job_id)
+        if number is None:
+            return self.get(job_id), None
+        self.finishes.wake_local(job_id)
+        return self.get(job_id), self.attempt(job_id, number)
 
-    def mark_published(self, job_id: str) -> None:
-        """Record that the job's current attempt reached the broker (closes the write-then-publish gap)."""
+    def mark_published(self, job_id: str, number: int, *, by: str | None = None) -> None:
+        """Record that attempt `number` reached the broker (closes the write-then-publish gap); `by` names
+        the embedded process whose in-memory broker holds it."""
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=time.time()))
-
-    def record_step(self, job_id: str, number: int, step: Step, seconds: float, **fields: Any) -> None:
-        """Store how long lifecycle step `step` took for an attempt, with any extra fields."""
-        step = Step(step)
-        if step not in TIMED_STEPS:
-            raise ValueError(f"step {step.value!r} is not timed")
-        with self.engine.begin() as conn:
-            self._update_attempt(conn, job_id, number, **{f"{step.value}_seconds": seconds}, **fields)
-
-    def count_infra_retry(self, job_id: str, number: int) -> int:
-        """One more platform retry of a step of this attempt (never the user's retries); the new count."""
-        return self._increment(job_id, number, attempts.c.infra_retries)
-
-    def count_redelivery(self, job_id: str, number: int) -> int:
-        """One more redelivery of a step of this attempt (its worker died); the new count."""
-        return self._increment(job_id, number, attempts.c.redeliveries)
+            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number)
+                         .values(published_at=time.time(), published_by=by))
 
     # -- reads ------------------------------------------------------------------
 
@@ -169,31 +178,26 @@ class JobRepository:
         with self.engine.connect() as conn:
             return [attempt_from_row(row) for row in conn.execute(query).mappings()]
 
+    def attempt(self, job_id: str, number: int) -> Attempt | None:
+        """One attempt of the job, None if there is no such attempt."""
+        query = sa.select(attempts).where(attempts.c.job_id == job_id, attempts.c.number == number)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else attempt_from_row(row)
+
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
-        return self.finishes.wait(job_id, timeout)
+        return self.finishes.wait(job_id, self.get, timeout)
 
-    # -- internals ----------------------------------------------------------------
 
-    def _increment(self, job_id: str, number: int, column: sa.Column) -> int:
-        with self.engine.begin() as conn:
-            self._update_attempt(conn, job_id, number, **{column.name: column + 1})
-            return conn.execute(
-                sa.select(column).where(attempts.c.job_id == job_id, attempts.c.number == number)
-            ).scalar() or 0
+def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) -> None:
+    """A new, unclaimed attempt."""
+    conn.execute(attempts.insert().values(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
+                                          created_at=now, infra_retries=0, redeliveries=0, redrives=0))
 
-    @staticmethod
-    def _attempt_is_live(conn: sa.Connection, job_id: str, number: int) -> bool:
-        row = conn.execute(sa.select(jobs.c.status, jobs.c.attempt).where(jobs.c.id == job_id)).first()
-        return row is not None and row.attempt == number and not JobStatus(row.status).final
 
-    @staticmethod
-    def _insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) -> None:
-        conn.execute(attempts.insert().values(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
-                                              created_at=now, infra_retries=0, redeliveries=0))
-
-    @staticmethod
-    def _update_attempt(conn: sa.Connection, job_id: str, number: int, **values: Any) -> None:
-        conn.execute(attempts.update()
-                     .where(attempts.c.job_id == job_id, attempts.c.number == number)
-                     .values(**values))
+def update_attempt(conn: sa.Connection, job_id: str, number: int, **values: Any) -> int:
+    """Update one attempt's row; the number of rows changed (0 or 1)."""
+    return conn.execute(attempts.update()
+                        .where(attempts.c.job_id == job_id, attempts.c.number == number)
+                        .values(**values)).rowcount

@@ -1,10 +1,20 @@
-"""Telling waiters that a job finished: PostgreSQL's NOTIFY across processes, a condition in-process."""
+"""Telling waiters that a job finished: one listener per process, dispatched by job id.
+
+On PostgreSQL the finishing transaction sends NOTIFY with the job id; one thread per
+process LISTENs on one dedicated connection (outside the pool) and wakes only the
+waiters of that job. However many callers wait, they hold no connection while
+waiting. On SQLite (no NOTIFY) waiters are woken in-process and re-read the job
+a few times a second, in case another process finished it.
+"""
 
 from __future__ import annotations
 
-import select
+import logging
+import os
+import selectors
 import threading
 import time
+from collections import defaultdict
 from typing import Callable
 
 import psycopg2
@@ -15,73 +25,107 @@ from longshore.domain.records import Job
 from longshore.errors import WaitTimeout
 from longshore.store.database import is_postgres
 
+log = logging.getLogger(__name__)
+
 FINISHED_CHANNEL = "longshore_job_finished"
-#: How often an SQLite waiter re-reads the job, in case another process finished it.
-SQLITE_RECHECK_SECONDS = 0.25
-#: How long a PostgreSQL waiter sleeps between looks when no notification arrives.
-LISTEN_RECHECK_SECONDS = 5.0
+#: How often a waiter re-reads its job anyway (a notification lost to a reconnect, or SQLite).
+RECHECK_SECONDS = {True: 5.0, False: 0.25}
+#: How long the listener waits before connecting again after losing its connection.
+RECONNECT_SECONDS = 0.5
 
 
-class FinishNotifier:
-    """Announces finishes inside the finishing transaction; waits for one job's finish."""
+class FinishListener:
+    """Announces finishes inside the finishing transaction; wakes that job's waiters."""
 
-    def __init__(self, engine: Engine, get_job: Callable[[str], Job]):
+    def __init__(self, engine: Engine, *, connect_timeout_seconds: float = 10):
         self._engine = engine
-        self._get_job = get_job
         self._postgres = is_postgres(engine)
-        self._finished = threading.Condition()
+        self._connect_timeout = connect_timeout_seconds
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[threading.Event]] = defaultdict(set)
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
 
     def announce(self, conn: sa.Connection, job_id: str) -> None:
         """Inside the transaction that finished `job_id`: delivered to listeners when it commits."""
         if self._postgres:
             conn.execute(sa.select(sa.func.pg_notify(FINISHED_CHANNEL, job_id)))
 
-    def wake_local(self) -> None:
-        """After the commit: wake waiters in this process (SQLite has no NOTIFY)."""
-        with self._finished:
-            self._finished.notify_all()
+    def wake_local(self, job_id: str | None = None) -> None:
+        """After the commit: wake this process's waiters of `job_id` (every waiter when None)."""
+        with self._lock:
+            events = [e for waiting in self._waiters.values() for e in waiting] if job_id is None \
+                else list(self._waiters.get(job_id, ()))
+        for event in events:
+            event.set()
 
-    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+    def wait(self, job_id: str, get_job: Callable[[str], Job], timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._postgres:
-            try:
-                return self._wait_postgres(job_id, deadline)
-            except (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.Error):
-                # The database restarted under us: wait a moment and listen again.
-                time.sleep(min(0.5, _remaining(deadline, job_id)))
-        while True:
-            job = self._get_job(job_id)
-            if job.status.final:
-                return job
-            remaining = _remaining(deadline, job_id)
-            with self._finished:
-                self._finished.wait(min(remaining, SQLITE_RECHECK_SECONDS))
-
-    def _wait_postgres(self, job_id: str, deadline: float | None) -> Job:
-        raw = self._engine.raw_connection()
+        if self._postgres:
+            self._ensure_listening()
+        event = threading.Event()
+        with self._lock:
+            self._waiters[job_id].add(event)
         try:
-            dbapi = raw.driver_connection
-            dbapi.autocommit = True
-            with dbapi.cursor() as cursor:
-                cursor.execute(f"LISTEN {FINISHED_CHANNEL}")
-            # Listen first, then look: a job finishing in between is not missed.
             while True:
-                job = self._get_job(job_id)
+                # Registered first, then look: a finish in between is not missed.
+                job = _read_retrying(get_job, job_id, deadline)
                 if job.status.final:
                     return job
-                remaining = _remaining(deadline, job_id)
-                select.select([dbapi], [], [], min(remaining, LISTEN_RECHECK_SECONDS))
-                dbapi.poll()
-                dbapi.notifies.clear()
+                event.wait(min(_remaining(deadline, job_id), RECHECK_SECONDS[self._postgres]))
+                event.clear()
         finally:
+            with self._lock:
+                self._waiters[job_id].discard(event)
+                if not self._waiters[job_id]:
+                    del self._waiters[job_id]
+
+    def _ensure_listening(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+                return
+            self._pid = os.getpid()  # a forked child listens on a connection of its own
+            self._thread = threading.Thread(target=self._listen_forever, name="longshore-finish-listener",
+                                            daemon=True)
+            self._thread.start()
+
+    def _listen_forever(self) -> None:
+        url = self._engine.url.set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        while True:
             try:
-                with raw.driver_connection.cursor() as cursor:
-                    cursor.execute(f"UNLISTEN {FINISHED_CHANNEL}")
-                raw.driver_connection.autocommit = False  # pooled connections must stay transactional
-                raw.close()
+                connection = psycopg2.connect(dsn, connect_timeout=int(self._connect_timeout))
+                try:
+                    self._listen(connection)
+                finally:
+                    connection.close()
             except psycopg2.Error:
-                raw.invalidate()  # a broken connection is not returned to the pool
+                log.info("finish listener lost its connection; listening again shortly", exc_info=True)
+            self.wake_local()  # whatever was announced meanwhile, waiters look again
+            time.sleep(RECONNECT_SECONDS)
+
+    def _listen(self, connection) -> None:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {FINISHED_CHANNEL}")
+        self.wake_local()  # anything finished before we listened: waiters look again
+        with selectors.DefaultSelector() as selector:
+            selector.register(connection, selectors.EVENT_READ)
+            while True:
+                selector.select(timeout=60)
+                connection.poll()
+                while connection.notifies:
+                    self.wake_local(connection.notifies.pop(0).payload)
+
+
+def _read_retrying(get_job: Callable[[str], Job], job_id: str, deadline: float | None) -> Job:
+    """Read the job; while the database is away (a restart), wait a moment and read again."""
+    while True:
+        try:
+            return get_job(job_id)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            time.sleep(min(0.5, _remaining(deadline, job_id)))
 
 
 def _remaining(deadline: float | None, job_id: str) -> float:

@@ -1,4 +1,4 @@
-"""Read models: the queries behind the CLI's lists, the janitor's checks and the exporter."""
+"""Read models: the queries behind the CLI's lists, the janitor's checks, publishing and the exporter."""
 
 from __future__ import annotations
 
@@ -12,16 +12,27 @@ from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
 from longshore.store.jobs import UNFINISHED
 from longshore.store.rows import attempt_from_row, job_from_row
-from longshore.store.schema import attempts, jobs, workers
+from longshore.store.schema import attempts, job_counts, jobs, workers
 
 
 @dataclass(frozen=True)
 class InstallationCounts:
     """What the exporter reads at a scrape."""
 
-    by_stack_and_status: list[tuple[str, str, int]]
+    current: dict[tuple[str, str], int]  #: (stack, status) → jobs in that status now
+    totals: dict[tuple[str, str], int]  #: (stack, status) → jobs that ever reached it ("submitted": accepted)
     overdue_by_stack: dict[str, int]  #: running jobs a margin past their timeout
     last_seen_by_worker: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Due:
+    """An attempt waiting in the store to be published."""
+
+    job_id: str
+    attempt: int
+    stack: str
+    published_by: str | None  #: the lost embedded process it was published into, if that is why it is due
 
 
 class ReadModels:
@@ -32,22 +43,59 @@ class ReadModels:
 
     def list_jobs(self, *, limit: int = 50, status: JobStatus | None = None) -> list[Job]:
         """The newest jobs first."""
-        query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(max(limit, 0))
         if status is not None:
             query = query.where(jobs.c.status == status.value)
         with self.engine.connect() as conn:
             return [job_from_row(row) for row in conn.execute(query).mappings()]
 
-    def unpublished_jobs(self, older_than_seconds: float) -> list[Job]:
-        """Queued jobs whose current attempt never reached the broker (the process died in between)."""
-        cutoff = time.time() - older_than_seconds
-        query = sa.select(jobs).where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.published_at.is_(None),
-                                      jobs.c.created_at < cutoff)
+    def due(self, *, grace_seconds: float, stacks: list[str] | None = None, lost_publishers: list[str] = (),
+            limit: int = 100) -> list[Due]:
+        """Unclaimed current attempts of queued jobs that no broker holds: their delay has passed, their
+        publish never happened (the process died between the store write and the publish: after
+        `grace_seconds`), or they were published into the memory of an embedded process now lost."""
+        now = time.time()
+        unpublished = sa.and_(jobs.c.published_at.is_(None), sa.or_(
+            sa.and_(jobs.c.not_before.is_not(None), jobs.c.not_before <= now),
+            sa.and_(jobs.c.not_before.is_(None), attempts.c.created_at < now - grace_seconds)))
+        orphaned = jobs.c.published_by.in_(list(lost_publishers)) if lost_publishers else sa.false()
+        query = (
+            sa.select(jobs.c.id, jobs.c.attempt, jobs.c.stack, jobs.c.published_by)
+            .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
+            .where(jobs.c.status == JobStatus.QUEUED.value, attempts.c.worker.is_(None),
+                   sa.or_(unpublished, orphaned))
+            .limit(limit))
+        if stacks is not None:
+            query = query.where(jobs.c.stack.in_(stacks))
         with self.engine.connect() as conn:
-            return [job_from_row(row) for row in conn.execute(query).mappings()]
+            return [Due(row.id, row.attempt, row.stack, row.published_by if row.published_by in lost_publishers
+                        else None) for row in conn.execute(query)]
 
-    def claimed_unfinished_attempts(self) -> list[tuple[Job, Attempt]]:
-        """Current attempts of unfinished jobs that a worker has claimed: the janitor checks their workers."""
+    def publishers_of_waiting_jobs(self) -> list[str]:
+        """The embedded processes whose in-memory brokers hold unclaimed attempts of queued jobs."""
+        query = (sa.select(jobs.c.published_by).distinct()
+                 .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
+                 .where(jobs.c.status == JobStatus.QUEUED.value, attempts.c.worker.is_(None),
+                        jobs.c.published_by.is_not(None)))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def take_publish(self, due: Due, *, by: str | None = None) -> bool:
+        """Claim the publishing of a due attempt, so that two publishers publish it once."""
+        seen = jobs.c.published_at.is_(None) if due.published_by is None else jobs.c.published_by == due.published_by
+        with self.engine.begin() as conn:
+            return conn.execute(jobs.update().where(
+                jobs.c.id == due.job_id, jobs.c.attempt == due.attempt, jobs.c.status == JobStatus.QUEUED.value,
+                seen).values(published_at=time.time(), published_by=by)).rowcount == 1
+
+    def give_back_publish(self, due: Due) -> None:
+        """The publish failed after `take_publish`: the next pass tries again."""
+        with self.engine.begin() as conn:
+            conn.execute(jobs.update().where(jobs.c.id == due.job_id, jobs.c.attempt == due.attempt)
+                         .values(published_at=None, published_by=None))
+
+    def claimed_open_attempts(self) -> list[tuple[Job, Attempt]]:
+        """Current attempts of unfinished jobs that a worker owns: the janitor checks their owners."""
         query = (
             sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c])
             .join(attempts, sa.and_(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number))
@@ -59,16 +107,16 @@ class ReadModels:
                 for row in rows]
 
     def installation_counts(self, *, overdue_margin_seconds: float) -> InstallationCounts:
-        """Jobs by stack and status, overdue jobs by stack, and every worker's last heartbeat."""
+        """Jobs by stack and status (from the counts table), overdue jobs by stack, every worker's heartbeat."""
         now = time.time()
         with self.engine.connect() as conn:
-            counts = conn.execute(sa.select(jobs.c.stack, jobs.c.status, sa.func.count())
-                                  .group_by(jobs.c.stack, jobs.c.status)).all()
+            counts = conn.execute(sa.select(job_counts)).all()
             late = conn.execute(
                 sa.select(jobs.c.stack, sa.func.count())
                 .where(jobs.c.status == JobStatus.RUNNING.value,
                        jobs.c.started_at + jobs.c.timeout_seconds + overdue_margin_seconds < now)
                 .group_by(jobs.c.stack)).all()
             beats = conn.execute(sa.select(workers.c.name, workers.c.last_seen)).all()
-        return InstallationCounts(by_stack_and_status=[tuple(row) for row in counts],
+        return InstallationCounts(current={(r.stack, r.status): r.current for r in counts},
+                                  totals={(r.stack, r.status): r.total for r in counts},
                                   overdue_by_stack=dict(late), last_seen_by_worker=dict(beats))

@@ -16,8 +16,9 @@ def job_from_row(row: Any) -> Job:
         env=row["env"] or {}, payload=row["payload"], timeout_seconds=row["timeout_seconds"],
         memory_bytes=row["memory_bytes"], cpus=row["cpus"], status=JobStatus(row["status"]),
         attempt=row["attempt"], retries=row["retries"], retries_used=row["retries_used"],
-        retry_delay_seconds=row["retry_delay_seconds"], published_at=row["published_at"],
-        exit_code=row["exit_code"], error=row["error"], result=row["result"], output=row["output"],
+        retry_delay_seconds=row["retry_delay_seconds"], requeues=row["requeues"], not_before=row["not_before"],
+        published_at=row["published_at"], exit_code=row["exit_code"], error=row["error"],
+        result=_bytes(row["result_bytes"]), output=_bytes(row["output_bytes"]),
         output_truncated=bool(row["output_truncated"]), created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"],
     )
@@ -27,9 +28,16 @@ def attempt_from_row(row: Any) -> Attempt:
     """An `attempts` row (a mapping) as an Attempt."""
     return Attempt(
         job_id=row["job_id"], number=row["number"], status=AttemptStatus(row["status"]), worker=row["worker"],
-        host=row["host"], container_id=row["container_id"], container_name=row["container_name"],
-        exit_code=row["exit_code"], error=row["error"], created_at=row["created_at"],
-        started_at=row["started_at"], finished_at=row["finished_at"], reaped_at=row["reaped_at"],
-        infra_retries=row["infra_retries"], redeliveries=row["redeliveries"],
+        engine=row["engine"], host=row["host"], container_id=row["container_id"],
+        container_name=row["container_name"], exit_code=row["exit_code"], error=row["error"],
+        created_at=row["created_at"], claimed_at=row["claimed_at"], progress_at=row["progress_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"], released_at=row["released_at"],
+        reaped_at=row["reaped_at"], infra_retries=row["infra_retries"], redeliveries=row["redeliveries"],
+        redrives=row["redrives"],
         step_seconds={step.value: row[f"{step.value}_seconds"] for step in TIMED_STEPS},
     )
+
+
+def _bytes(value: Any) -> bytes | None:
+    """A LargeBinary value as bytes (drivers hand back memoryview)."""
+    return None if value is None else bytes(value)

@@ -1,17 +1,36 @@
-"""The store's tables, and creating or checking them."""
+"""The store's tables as this code uses them, and migrating (Alembic, `migrations/`) or checking them."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from typing import Iterator
+
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 from longshore.domain.steps import TIMED_STEPS
 from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
-SCHEMA_VERSION = 1
+#: The schema this code is written for: its Alembic revision is the same number, zero-padded.
+SCHEMA_VERSION = 2
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
+#: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
+#: was made by a pre-release and cannot be migrated.
+BASELINE_COLUMNS = {
+    "jobs": {"id", "stack", "image", "command", "env", "payload", "timeout_seconds", "memory_bytes", "cpus",
+             "status", "attempt", "retries", "retries_used", "retry_delay_seconds", "published_at", "exit_code",
+             "error", "result", "output", "output_truncated", "created_at", "started_at", "finished_at"},
+    "attempts": {"job_id", "number", "status", "worker", "host", "container_id", "container_name", "exit_code",
+                 "error", "created_at", "started_at", "finished_at", "reaped_at", "pull_seconds", "create_seconds",
+                 "start_seconds", "wait_seconds", "reap_seconds", "infra_retries", "redeliveries"},
+    "workers": {"name", "host", "stacks", "slots", "started_at", "last_seen", "engine_down_from",
+                "engine_down_until"},
+}
 
 metadata = sa.MetaData()
 
@@ -29,18 +48,26 @@ jobs = sa.Table(
     sa.Column("cpus", sa.Float, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
-    sa.Column("retries", sa.Integer, nullable=False, default=0),
-    sa.Column("retries_used", sa.Integer, nullable=False, default=0),
-    sa.Column("retry_delay_seconds", sa.Float, nullable=False, default=0),
+    sa.Column("retries", sa.Integer, nullable=False),
+    sa.Column("retries_used", sa.Integer, nullable=False),
+    sa.Column("retry_delay_seconds", sa.Float, nullable=False),
+    sa.Column("requeues", sa.Integer, nullable=False, server_default="0"),  #: platform requeues so far
+    sa.Column("not_before", sa.Float),  #: a new attempt waits in the store until then (a retry's delay)
     sa.Column("published_at", sa.Float),
+    sa.Column("published_by", sa.String(255)),  #: an embedded process whose in-memory broker holds it
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
-    sa.Column("result", sa.Text),
-    sa.Column("output", sa.Text),
-    sa.Column("output_truncated", sa.Boolean, nullable=False, default=False),
+    sa.Column("result_bytes", sa.LargeBinary),
+    sa.Column("output_bytes", sa.LargeBinary),
+    sa.Column("output_truncated", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
+    # Unused since schema 2 (text could not hold NUL or invalid UTF-8); dropped by a later release.
+    sa.Column("result", sa.Text),
+    sa.Column("output", sa.Text),
+    sa.Index("ix_jobs_created_at", "created_at"),
+    sa.Index("ix_jobs_unpublished", "status", "published_at"),
 )
 
 attempts = sa.Table(
@@ -49,19 +76,25 @@ attempts = sa.Table(
     sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.id"), primary_key=True),
     sa.Column("number", sa.Integer, primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("worker", sa.Text),
+    sa.Column("worker", sa.Text),  #: its owner: only this worker's writes touch it
+    sa.Column("engine", sa.String(80)),  #: the Docker engine its container is (or would be) on
     sa.Column("host", sa.Text),
     sa.Column("container_id", sa.String(80)),
     sa.Column("container_name", sa.Text),
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("claimed_at", sa.Float),
+    sa.Column("progress_at", sa.Float),  #: its owner's last step write: a stuck attempt is re-driven
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
+    sa.Column("released_at", sa.Float),  #: it stopped holding one of its worker's slots
     sa.Column("reaped_at", sa.Float),
     *(sa.Column(f"{step.value}_seconds", sa.Float) for step in TIMED_STEPS),
-    sa.Column("infra_retries", sa.Integer, nullable=False, default=0),
-    sa.Column("redeliveries", sa.Integer, nullable=False, default=0),
+    sa.Column("infra_retries", sa.Integer, nullable=False),
+    sa.Column("redeliveries", sa.Integer, nullable=False),
+    sa.Column("redrives", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_attempts_worker_released", "worker", "released_at"),
 )
 
 workers = sa.Table(
@@ -69,68 +102,133 @@ workers = sa.Table(
     metadata,
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("host", sa.Text, nullable=False),
+    sa.Column("engine", sa.String(80)),
+    sa.Column("instance", sa.String(32)),  #: a token per process start: two processes with one name show
+    sa.Column("pid", sa.Integer),
     sa.Column("stacks", sa.JSON, nullable=False),
     sa.Column("slots", sa.Integer, nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
-    # The latest span in which the worker's heartbeat could not reach its Docker engine.
+    # The latest span in which the worker could not reach its Docker engine.
     sa.Column("engine_down_from", sa.Float),
     sa.Column("engine_down_until", sa.Float),
+)
+
+#: Jobs by stack and status, kept in the transaction of every status change, so the exporter
+#: never counts the jobs table: `current` jobs in a status now, `total` that ever reached it
+#: (status "submitted": every job accepted).
+job_counts = sa.Table(
+    "job_counts",
+    metadata,
+    sa.Column("stack", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("current", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
 )
 
 schema_version = sa.Table(
     "longshore_schema",
     metadata,
     sa.Column("version", sa.Integer, nullable=False),
+    #: the oldest code version that may still run on this schema (a rolling upgrade's window)
+    sa.Column("compatible_from", sa.Integer, nullable=False, server_default="1"),
 )
 
 
 def upgrade(engine: Engine) -> int:
-    """Create or migrate the schema to SCHEMA_VERSION; return the version reached."""
-    with engine.begin() as conn:
-        if is_postgres(engine):
-            conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
-        metadata.create_all(conn)
-        current = conn.execute(sa.select(schema_version.c.version)).scalar()
-        if current is None:
-            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-        elif current > SCHEMA_VERSION:
-            raise ConfigError(
-                f"LONGSHORE_DATABASE_URL: the schema is at version {current}, newer than "
-                f"this Longshore ({SCHEMA_VERSION}); upgrade Longshore"
-            )
-        _check_columns(engine, conn)
-    return SCHEMA_VERSION
+    """Migrate the store to SCHEMA_VERSION with Alembic (a new store, or one any release made)."""
+    version, _compatible_from = _read_version(engine)
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"LONGSHORE_DATABASE_URL: the schema is at version {version}, newer than "
+                          f"this Longshore ({SCHEMA_VERSION}); upgrade Longshore")
+    with _migration_lock(engine), engine.connect() as conn:
+        _stamp_first_release(engine, conn)
+        config = Config()
+        config.set_main_option("script_location", "longshore.store:migrations")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()
+    return _read_version(engine)[0]
 
 
-def _check_columns(engine: Engine, conn: sa.Connection) -> None:
-    """Refuse, with the way out named, a store whose tables lack columns this version needs."""
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """One migrator at a time when many processes start together: PostgreSQL's advisory lock, or a lock
+    file beside the SQLite database."""
+    if is_postgres(engine):
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _stamp_first_release(engine: Engine, conn: sa.Connection) -> None:
+    """A store of the first release has no alembic_version: check its columns, then stamp it at 0001."""
+    tables = set(sa.inspect(conn).get_table_names())
+    if "alembic_version" in tables or "longshore_schema" not in tables:
+        return
     inspector = sa.inspect(conn)
-    for table in (jobs, attempts, workers):
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        missing = sorted(set(table.c.keys()) - present)
+    for table, wanted in BASELINE_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)} if table in tables else set()
+        missing = sorted(wanted - present)
         if missing:
             raise ConfigError(
-                f"LONGSHORE_DATABASE_URL: table {table.name} of {engine.url.render_as_string()} "
+                f"LONGSHORE_DATABASE_URL: table {table} of {engine.url.render_as_string()} "
                 f"lacks columns {', '.join(missing)}: it was made by a pre-release Longshore; "
                 "move it aside (for the embedded default, delete $LONGSHORE_HOME/longshore.db)"
             )
+    conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+    conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES ('0001')"))
+    conn.commit()
+
+
+def _read_version(engine: Engine) -> tuple[int, int]:
+    """(version, compatible_from) of the store; (0, 0) when it has no schema yet."""
+    try:
+        with engine.connect() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("longshore_schema")}
+            if "compatible_from" in columns:
+                row = conn.execute(sa.select(schema_version.c.version, schema_version.c.compatible_from)).first()
+            else:  # the first release's table
+                row = conn.execute(sa.select(schema_version.c.version, schema_version.c.version)).first()
+    except sa.exc.NoSuchTableError:
+        return 0, 0
+    except sa.exc.OperationalError as exc:
+        if is_postgres(engine):
+            raise ConfigError(f"LONGSHORE_DATABASE_URL: cannot connect: {exc.orig}".strip()) from None
+        return 0, 0
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def current(engine: Engine) -> bool:
+    """True when this code can run on the store as it is (no migration needed)."""
+    version, compatible_from = _read_version(engine)
+    return version == SCHEMA_VERSION or (version > SCHEMA_VERSION and compatible_from <= SCHEMA_VERSION)
 
 
 def check(engine: Engine) -> None:
-    """Raise ConfigError unless the schema is current (PostgreSQL is upgraded by hand)."""
-    try:
-        with engine.connect() as conn:
-            version = conn.execute(sa.select(schema_version.c.version)).scalar()
-    except sa.exc.ProgrammingError:
-        version = None
-    except sa.exc.OperationalError as exc:
-        if not is_postgres(engine):
-            version = None
-        else:
-            raise ConfigError(f"LONGSHORE_DATABASE_URL: cannot connect: {exc.orig}".strip()) from None
-    if version != SCHEMA_VERSION:
+    """Raise ConfigError unless this code can run on the store: its version, or a newer one that
+    declares itself compatible (a rolling upgrade: old workers on a new schema for one version)."""
+    version, compatible_from = _read_version(engine)
+    if version < SCHEMA_VERSION:
         raise ConfigError(
-            f"LONGSHORE_DATABASE_URL: the schema is at version {version or 0}, "
+            f"LONGSHORE_DATABASE_URL: the schema is at version {version}, "
             f"expected {SCHEMA_VERSION}: run `longshore db upgrade`"
+        )
+    if compatible_from > SCHEMA_VERSION:
+        raise ConfigError(
+            f"LONGSHORE_DATABASE_URL: the schema is at version {version}, which this Longshore "
+            f"({SCHEMA_VERSION}) cannot use (it needs version {compatible_from} or newer): upgrade Longshore"
         )

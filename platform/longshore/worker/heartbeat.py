@@ -1,61 +1,73 @@
-"""A worker's heartbeat: proof of life in the store, and a watch on its Docker engine."""
+"""A worker's heartbeat: proof of life in the store, a watch on its Docker engine, and one name per process."""
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import threading
 import time
+from typing import Callable
 
-from longshore.domain.stacks import stack_queue
-from longshore.service.janitor import run_janitor_pass
+from longshore.domain.records import WorkerIdentity
 from longshore.service.runtime import Runtime
+from longshore.store.workers import Beat
 
 log = logging.getLogger(__name__)
 
 
-def stacks_of(queues: list[str]) -> list[str]:
-    """The stacks whose queues are among `queues`."""
-    prefix = stack_queue("")
-    return [q.removeprefix(prefix) for q in queues if q.startswith(prefix)]
+class Heartbeat:
+    """Registers the worker, then renews its row every LONGSHORE_HEARTBEAT_SECONDS on a thread of its own.
 
+    When a renewal finds the name registered by another live process since, the name is
+    a duplicate: `on_duplicate` is called (the worker stops) rather than two processes
+    acting as one worker.
+    """
 
-def start_heartbeat(rt: Runtime, nodename: str, queues: list[str], *, slots: int,
-                    sweep_at_start: bool) -> threading.Thread:
-    """A daemon thread writing this worker's heartbeat to the store; the janitor reads it."""
-    stacks = stacks_of(queues)
-    started_at = time.time()
-    host = rt.settings.worker.hostname
+    def __init__(self, rt: Runtime, me: WorkerIdentity, stacks: list[str], on_duplicate: Callable[[str], None]):
+        self.rt, self.me, self.stacks, self.on_duplicate = rt, me, stacks, on_duplicate
+        self.instance = secrets.token_hex(8)
+        self.stopping = threading.Event()
 
-    def beat() -> None:
-        if sweep_at_start:
-            _sweep_once(rt, nodename)
+    def start(self) -> "Heartbeat":
+        """Register now (in the caller's thread: a store that is away stops the start), then beat."""
+        self._register()
+        threading.Thread(target=self._beat, name="longshore-heartbeat", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop beating; forget the worker if it owns nothing open (no 'worker down' alert for a clean stop)."""
+        self.stopping.set()
+        try:
+            self.rt.store.workers.unregister(self.me.name, instance=self.instance)
+        except Exception:  # the store is away: the row ages out
+            log.info("could not unregister %s", self.me.name, exc_info=True)
+
+    def _register(self) -> None:
+        self.rt.store.workers.register(self.me.name, host=self.me.host, engine_id=self.me.engine_id,
+                                       instance=self.instance, pid=os.getpid(), stacks=self.stacks,
+                                       slots=self.me.slots)
+
+    def _beat(self) -> None:
         engine_down_from = None
-        while True:
+        registry = self.rt.store.workers
+        while not self.stopping.wait(self.rt.settings.worker.heartbeat_seconds):
             try:
-                rt.store.workers.heartbeat(nodename, host=host, stacks=stacks, slots=slots, started_at=started_at)
-                # Also watch the engine: when it restarts it kills the containers it runs,
-                # and the wait step must tell that from the job's own exit.
-                if rt.engine.ping():
+                beat = registry.heartbeat(self.me.name, instance=self.instance)
+                if beat is Beat.MISSING:
+                    self._register()
+                elif beat is Beat.TAKEN:
+                    self.on_duplicate(f"another process registered as worker {self.me.name}: "
+                                      "each worker needs a name of its own (--name)")
+                    return
+                # Also watch the engine: when it restarts it kills the containers it runs, and the
+                # wait step must tell that from the job's own exit.
+                if self.rt.engine.ping():
                     if engine_down_from is not None:
-                        rt.store.workers.engine_outage(nodename, down_from=engine_down_from, down_until=time.time())
+                        registry.engine_outage(self.me.name, down_from=engine_down_from, down_until=time.time())
                         engine_down_from = None
                 elif engine_down_from is None:
                     engine_down_from = time.time()
-                    rt.store.workers.engine_outage(nodename, down_from=engine_down_from, down_until=None)
+                    registry.engine_outage(self.me.name, down_from=engine_down_from, down_until=None)
             except Exception:  # a store outage must not kill the thread: the next beat retries
-                log.exception("heartbeat of %s failed", nodename)
-            time.sleep(rt.settings.worker.heartbeat_seconds)
-
-    rt.store.workers.heartbeat(nodename, host=host, stacks=stacks, slots=slots, started_at=started_at)
-    thread = threading.Thread(target=beat, name="longshore-heartbeat", daemon=True)
-    thread.start()
-    return thread
-
-
-def _sweep_once(rt: Runtime, nodename: str) -> None:
-    """Sweep this engine once at start, as Fn's agent does."""
-    try:
-        report = run_janitor_pass(rt, nodename)
-        log.info("start-up sweep: %s", report.summary())
-    except Exception:  # a failed sweep must not stop the worker: the janitor passes again later
-        log.exception("start-up sweep failed")
+                log.warning("heartbeat of %s failed", self.me.name, exc_info=True)

@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+import time
+
 from celery.apps.worker import Worker as CeleryWorker
 
-from longshore.broker.routing import worker_queues
-from longshore.service.runtime import get_runtime
-from longshore.worker.identity import set_metrics_port
+from longshore.broker.routing import CONTROL_QUEUE, worker_queue_name
+from longshore.domain.records import WorkerIdentity
+from longshore.errors import ConfigError, DockerFailure
+from longshore.service.runtime import Runtime, get_runtime
+from longshore.worker.identity import SPARE_POOL_SLOTS, default_name, set_identity, set_metrics_port
 from longshore.worker.tasks import app
 
-
-def served_queues(stacks: list[str]) -> list[str]:
-    """The shared queues a worker serving `stacks` consumes; an unknown stack stops it, naming the known ones."""
-    manifest = get_runtime().manifest
-    for name in stacks:
-        manifest.get(name)
-    return worker_queues(stacks)
+#: How long a starting worker waits for its Docker engine to answer.
+ENGINE_WAIT_SECONDS = 30
 
 
-def default_nodename(stacks: list[str]) -> str:
-    """A node name stable across restarts (the stacks served and the host), so a restarted
-    worker takes back its own queue and finishes what it had started."""
-    label = "-".join(stacks) if len(stacks) <= 3 else f"{len(stacks)}stacks"
-    return f"longshore-{label}@{get_runtime().settings.worker.hostname}"
+def engine_id(rt: Runtime) -> str:
+    """The id of this process's engine; ConfigError naming DOCKER_HOST when it does not answer."""
+    deadline = time.monotonic() + ENGINE_WAIT_SECONDS
+    while True:
+        try:
+            return rt.engine.engine_id()
+        except DockerFailure as failure:
+            if time.monotonic() > deadline:
+                raise ConfigError(f"DOCKER_HOST: the Docker engine {rt.settings.docker_host or '(local socket)'} "
+                                  f"does not answer: {failure}") from None
+            time.sleep(1)
 
 
 def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO",
                beat: bool = False, pool: str = "prefork", metrics_port: int = 0) -> None:
-    """Run a Celery worker in the foreground: `slots` pool processes (or threads), one step each at a time."""
+    """Run a Celery worker in the foreground, running at most `slots` containers at once."""
+    rt = get_runtime()
+    for name in stacks:
+        rt.manifest.get(name)  # an unknown stack stops the worker with the known ones named
+    engine = engine_id(rt)
+    me = WorkerIdentity(name=nodename or default_name(stacks, engine), engine_id=engine, slots=slots,
+                        host=rt.settings.worker.hostname)
+    consumers = rt.publisher.consumers([me.name])
+    if consumers and consumers.get(me.name, 0) > 0:
+        raise ConfigError(f"a worker named {me.name} is already running (already consuming its queue "
+                          f"{worker_queue_name(me.name)}): each worker needs a name of its own (--name)")
+    set_identity(me, stacks)
     set_metrics_port(metrics_port)
     worker = CeleryWorker(
         app=app,
-        hostname=nodename or default_nodename(stacks),
-        queues=served_queues(stacks),
+        hostname=me.name,
+        queues=[CONTROL_QUEUE],  # and its own queue; its stacks' queues are for admission
         pool_cls=pool,
-        concurrency=slots,
+        concurrency=slots + SPARE_POOL_SLOTS,
         loglevel=loglevel,
         send_events=True,
         without_mingle=True,

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from celery import Task
 
+from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.broker.routing import JANITOR_TASK, STEP_TASKS, SUBMIT_TASK, SWEEP_TASK
 from longshore.domain.steps import Step
 from longshore.errors import TransientDockerFailure
@@ -27,7 +28,7 @@ from longshore.service.runtime import get_runtime
 from longshore.service.submit import submit_from_message
 from longshore.store import STORE_ERRORS, TRANSIENT_ERRORS
 from longshore.worker import signals  # noqa: F401  (connects the worker's signal handlers)
-from longshore.worker.identity import local_worker
+from longshore.worker.identity import identity
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ runtime.events = PrometheusEvents()
 app = runtime.publisher.app
 
 StepFunction = Callable[[StepContext, str, int], Next]
+#: Failures of the engine, the store or the broker: never the job's fault.
+INFRASTRUCTURE_ERRORS = (TransientDockerFailure, *STORE_ERRORS, *PUBLISH_ERRORS)
 
 
 def retry_options(step: Step) -> dict[str, Any]:
@@ -55,14 +58,14 @@ class LifecycleTask(Task):
 
     def context(self) -> StepContext:
         """The step's context; `again` when this message came back (a redelivery or a retry)."""
-        return StepContext(get_runtime(), local_worker(), again=self._redelivered() or self.request.retries > 0)
+        return StepContext(get_runtime(), identity(), again=self._redelivered() or self.request.retries > 0)
 
     def run_step(self, step: StepFunction, job_id: str, attempt: int) -> None:
         """Run one step and carry out its `Next`; inside the task body, so transient failures retry."""
         started = time.perf_counter()
         context = self.context()
         after = None
-        if self._redelivered() and self.step is not Step.REAP:
+        if self._redelivered() and self.step not in (Step.PULL, Step.REAP):  # a pull's claim is its guard
             after = lifecycle.check_redelivery(context, self.step, job_id, attempt)
         if after is None:
             after = step(context, job_id, attempt)
@@ -73,15 +76,18 @@ class LifecycleTask(Task):
         rt = get_runtime()
         rt.events.step_retried(self.step)
         try:
-            rt.store.jobs.count_infra_retry(args[0], args[1])
+            rt.store.attempts.count_infra_retry(args[0], args[1])
         except STORE_ERRORS:
             log.warning("could not count a retry of %s attempt %s (store unavailable)", args[0], args[1])
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
-        """The step gave up: the job fails with the reason in words, and its container is reaped."""
+        """The step gave up. The infrastructure's fault (retries spent during an outage): the attempt
+        stays as it is and its worker's watcher sends the step again once things are back. Anything
+        else: the job fails with the reason in words."""
         job_id, attempt = args[0], args[1]
-        if self.step is Step.REAP:
-            log.error("could not remove container of %s attempt %s: %s", job_id, attempt, exc)
+        if isinstance(exc, INFRASTRUCTURE_ERRORS) or self.step is Step.REAP:
+            log.warning("%s of %s attempt %s gave up for now (%s); the watcher sends it again",
+                        self.step.value, job_id, attempt, exc)
             return
         lifecycle.carry_out(self.context(), self.step, job_id, attempt,
                             lifecycle.give_up(self.step, self.request.retries, exc), 0)
@@ -142,7 +148,7 @@ def janitor() -> str:
 @app.task(name=SWEEP_TASK, ignore_result=True)
 def sweep_engine() -> str:
     """Sent to each worker's own queue: clean that worker's Docker engine."""
-    report = janitor_service.sweep_own_engine(get_runtime(), local_worker())
+    report = janitor_service.sweep_own_engine(get_runtime())
     log.info("engine sweep: %s", report.summary())
     return report.summary()
 

@@ -1,0 +1,160 @@
+"""Attempts and their owners: claims capped by the worker's slots, owner-fenced step writes, adoption.
+
+An attempt is owned by the worker that claimed it; only the owner's writes touch it,
+so a late or duplicated step from any other worker is refused. A worker owns at most
+`slots` attempts that still hold a slot (not yet released: their container has not
+exited), which is what caps the containers it runs. A live worker on the same Docker
+engine may adopt the attempts of a lost one: it inherits their containers instead of
+running the jobs again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from longshore.domain.records import Attempt, Job
+from longshore.domain.status import JobStatus
+from longshore.domain.steps import TIMED_STEPS, Step
+from longshore.store.jobs import UNFINISHED, update_attempt
+from longshore.store.rows import attempt_from_row, job_from_row
+from longshore.store.schema import attempts, jobs, workers
+
+
+class Claim(StrEnum):
+    """What a worker's claim of an attempt found."""
+
+    CLAIMED = "claimed"  #: it is now this worker's
+    MINE = "mine"  #: it was this worker's already (a duplicate or a retry of the same pull)
+    TAKEN = "taken"  #: another worker owns it
+    STALE = "stale"  #: the job ended or moved to a later attempt
+    FULL = "full"  #: this worker's slots are all held
+
+
+@dataclass(frozen=True)
+class Owned:
+    """An attempt a worker owns, with its job."""
+
+    job: Job
+    attempt: Attempt
+
+
+class AttemptRepository:
+    """Ownership of attempts and the bookkeeping of their steps."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def claim(self, job_id: str, number: int, *, worker: str, engine: str, host: str, slots: int) -> Claim:
+        """Make the attempt this worker's, if it is current, unowned, and the worker has a slot free."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            # Lock the worker's own row first: its claims are serialised, so the count below holds.
+            conn.execute(workers.update().where(workers.c.name == worker).values(pid=workers.c.pid))
+            row = conn.execute(
+                sa.select(jobs.c.status, jobs.c.attempt, attempts.c.worker)
+                .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == number))
+                .where(jobs.c.id == job_id)).first()
+            if row is None or row.attempt != number or JobStatus(row.status).final:
+                return Claim.STALE
+            if row.worker is not None:
+                return Claim.MINE if row.worker == worker else Claim.TAKEN
+            if self._holding(conn, worker) >= slots:
+                return Claim.FULL
+            claimed = conn.execute(
+                attempts.update()
+                .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker.is_(None))
+                .values(worker=worker, engine=engine, host=host, claimed_at=now, progress_at=now)).rowcount
+        return Claim.CLAIMED if claimed else Claim.TAKEN
+
+    def holding(self, worker: str) -> int:
+        """How many of its slots the worker's attempts hold now."""
+        with self.engine.connect() as conn:
+            return self._holding(conn, worker)
+
+    def running(self, worker: str) -> int:
+        """How many of the worker's attempts have a container started and not yet exited."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(attempts).where(
+                attempts.c.worker == worker, attempts.c.released_at.is_(None),
+                attempts.c.started_at.is_not(None))).scalar() or 0
+
+    @staticmethod
+    def _holding(conn: sa.Connection, worker: str) -> int:
+        return conn.execute(sa.select(sa.func.count()).select_from(attempts)
+                            .where(attempts.c.worker == worker, attempts.c.released_at.is_(None))).scalar() or 0
+
+    def record_step(self, job_id: str, number: int, step: Step, seconds: float, *, owner: str,
+                    **fields: Any) -> bool:
+        """Store how long `step` took for the owner's attempt, with any extra fields; False if fenced."""
+        step = Step(step)
+        if step not in TIMED_STEPS:
+            raise ValueError(f"step {step.value!r} is not timed")
+        with self.engine.begin() as conn:
+            return conn.execute(
+                attempts.update()
+                .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
+                .values(**{f"{step.value}_seconds": seconds}, progress_at=time.time(), **fields)).rowcount == 1
+
+    def release(self, job_id: str, number: int) -> bool:
+        """The attempt no longer holds a slot (its container exited, or there is none); False if it did not."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                attempts.update()
+                .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.released_at.is_(None))
+                .values(released_at=time.time())).rowcount == 1
+
+    def adopt(self, job_id: str, number: int, *, from_worker: str, to_worker: str, host: str) -> bool:
+        """Make a lost worker's attempt this worker's (both drive the same engine); False if it moved."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                attempts.update()
+                .where(attempts.c.job_id == job_id, attempts.c.number == number,
+                       attempts.c.worker == from_worker)
+                .values(worker=to_worker, host=host, progress_at=time.time())).rowcount == 1
+
+    def owned(self, worker: str) -> list[Owned]:
+        """The worker's attempts that hold a slot or have not been concluded, with their jobs."""
+        return self._with_jobs(sa.and_(attempts.c.worker == worker, _open()))
+
+    def on_engine(self, engine: str, *, excluding: list[str]) -> list[Owned]:
+        """Open attempts on `engine` owned by workers other than `excluding` (adoption candidates)."""
+        return self._with_jobs(sa.and_(attempts.c.engine == engine, attempts.c.worker.is_not(None),
+                                       attempts.c.worker.not_in(excluding), _open()))
+
+    def _with_jobs(self, where: sa.ColumnElement[bool]) -> list[Owned]:
+        query = (sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c])
+                 .join(attempts, attempts.c.job_id == jobs.c.id).where(where))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Owned(job_from_row(row), attempt_from_row({c.name: row[f"attempt_{c.name}"] for c in attempts.c}))
+                for row in rows]
+
+    def count_infra_retry(self, job_id: str, number: int) -> int:
+        """One more platform retry of a step of this attempt (never the user's retries); the new count."""
+        return self._increment(job_id, number, attempts.c.infra_retries)
+
+    def count_redelivery(self, job_id: str, number: int) -> int:
+        """One more redelivery of a step of this attempt (its worker died); the new count."""
+        return self._increment(job_id, number, attempts.c.redeliveries)
+
+    def count_redrive(self, job_id: str, number: int) -> int:
+        """One more time the owner's watcher sent a stalled step again; the new count."""
+        return self._increment(job_id, number, attempts.c.redrives)
+
+    def _increment(self, job_id: str, number: int, column: sa.Column) -> int:
+        with self.engine.begin() as conn:
+            update_attempt(conn, job_id, number, **{column.name: column + 1})
+            return conn.execute(
+                sa.select(column).where(attempts.c.job_id == job_id, attempts.c.number == number)
+            ).scalar() or 0
+
+
+def _open() -> sa.ColumnElement[bool]:
+    """An attempt still holding a slot, or not yet concluded."""
+    return sa.or_(attempts.c.released_at.is_(None), attempts.c.status.in_(UNFINISHED))

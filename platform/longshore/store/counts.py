@@ -1,0 +1,37 @@
+"""Jobs by stack and status, kept exact inside the transaction of every status change.
+
+The exporter reads this small table instead of counting the jobs table at each scrape.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from longshore.store.schema import job_counts
+
+#: The pseudo-status whose `total` counts every job accepted.
+SUBMITTED = "submitted"
+
+
+def count_move(conn: sa.Connection, stack: str, old: str | None, new: str) -> None:
+    """A job of `stack` moved from `old` (None: it is new) to `new`."""
+    if old is not None:
+        conn.execute(job_counts.update()
+                     .where(job_counts.c.stack == stack, job_counts.c.status == old)
+                     .values(current=job_counts.c.current - 1))
+    _add(conn, stack, new, current=1, total=1)
+
+
+def count_submitted(conn: sa.Connection, stack: str) -> None:
+    """One more job accepted on `stack`."""
+    _add(conn, stack, SUBMITTED, current=0, total=1)
+
+
+def _add(conn: sa.Connection, stack: str, status: str, *, current: int, total: int) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(job_counts).values(stack=stack, status=status, current=current, total=total)
+    conn.execute(insert.on_conflict_do_update(
+        index_elements=[job_counts.c.stack, job_counts.c.status],
+        set_={"current": job_counts.c.current + current, "total": job_counts.c.total + total},
+    ))

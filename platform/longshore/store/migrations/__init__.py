@@ -1,0 +1,1 @@
+"""Alembic's migration environment for the job store (numbered revisions in `versions/`)."""

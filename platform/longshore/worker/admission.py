@@ -1,0 +1,161 @@
+"""Admission: a worker takes a job from its stacks' queues only while it has a free slot.
+
+A slot is held from the claim of an attempt until its container exits. The admission
+thread consumes the stack queues itself, one message at a time, and only while the
+worker has room; each message it takes is forwarded, unchanged (same task id), to the
+worker's own queue, where its pull runs as a Celery task and claims the attempt in the
+store. When the worker is full it stops consuming and hands back what it holds, so
+jobs wait in their stack's queue for any worker with room, and no message is held
+unacknowledged while containers run. The store's claim is the hard cap; admission
+only keeps claims from being refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+from kombu import Connection, Consumer, Producer, Queue
+
+from longshore.broker.routing import durable_queue, legacy_stack_queues, stack_queue
+from longshore.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, int]
+#: A forwarded pull whose claim the watcher has not seen within this long stops holding a slot.
+PENDING_SECONDS = 30.0
+
+
+class Capacity:
+    """Slots held (as the store says at each watcher tick) plus pulls forwarded but not yet claimed."""
+
+    def __init__(self, slots: int):
+        self.slots = slots
+        self._holding = 0
+        self._pending: dict[Key, float] = {}
+        self._changed = threading.Condition()
+
+    def room(self) -> int:
+        """How many more jobs the worker may take now."""
+        with self._changed:
+            self._expire()
+            return self.slots - self._holding - len(self._pending)
+
+    def reserve(self, key: Key) -> bool:
+        """Hold a slot for a pull about to be forwarded; False when there is no room."""
+        with self._changed:
+            self._expire()
+            if key not in self._pending and self._holding + len(self._pending) >= self.slots:
+                return False
+            self._pending[key] = time.monotonic()
+            return True
+
+    def update(self, holding: int, owned: set[Key]) -> None:
+        """The watcher's count after a tick; pulls it saw claimed are no longer pending."""
+        with self._changed:
+            self._holding = holding
+            for key in owned & self._pending.keys():
+                del self._pending[key]
+            self._changed.notify_all()
+
+    def freed(self) -> None:
+        """A container exited: one slot is free until the next tick recounts."""
+        with self._changed:
+            self._holding = max(self._holding - 1, 0)
+            self._changed.notify_all()
+
+    def wait_for_room(self, timeout: float) -> None:
+        """Block until the count changes (or `timeout`)."""
+        with self._changed:
+            self._changed.wait(timeout)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, at in self._pending.items() if now - at > PENDING_SECONDS]:
+            del self._pending[key]
+
+    def __repr__(self) -> str:
+        return f"<Capacity slots={self.slots} holding={self._holding} pending={len(self._pending)}>"
+
+
+class Admission(threading.Thread):
+    """Consumes the stack queues while there is room; forwards each pull to the worker's own queue."""
+
+    def __init__(self, rt: Runtime, own_queue: Queue, stacks: list[str], capacity: Capacity):
+        super().__init__(name="longshore-admission", daemon=True)
+        self.rt, self.own_queue, self.stacks, self.capacity = rt, own_queue, stacks, capacity
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with Connection(self.rt.settings.broker_url, transport_options=self._transport_options()) as conn:
+                    self._serve(conn)
+            except Exception:  # the broker is away: connect again shortly
+                log.warning("admission lost the broker; connecting again", exc_info=True)
+                time.sleep(1)
+
+    def _transport_options(self) -> dict:
+        # A forwarded pull is acknowledged on its stack's queue only once the broker confirmed its copy.
+        return {"polling_interval": 0.01} if self.rt.settings.embedded else {"confirm_publish": True}
+
+    def _serve(self, conn: Connection) -> None:
+        channel = conn.channel()
+        channel.basic_qos(0, 1, False)  # one message at a time
+        producer = Producer(conn.channel())
+        consumer = Consumer(channel, self._queues(conn), callbacks=[lambda body, message: self._take(
+            body, message, producer)], accept=["json"], auto_declare=True)
+        consuming = False
+        while not self.stopping.is_set():
+            if self.capacity.room() > 0:
+                if not consuming:
+                    consumer.consume()
+                    consuming = True
+                try:
+                    conn.drain_events(timeout=0.2)
+                except socket.timeout:
+                    pass
+                continue
+            if consuming:
+                consumer.cancel()
+                channel.basic_recover(requeue=True)  # what was delivered but not taken goes back
+                consuming = False
+            self.capacity.wait_for_room(0.5)
+
+    def _queues(self, conn: Connection) -> list[Queue]:
+        """The current stack queues, and earlier versions' queues that still exist (to drain them)."""
+        queues = [durable_queue(stack_queue(stack)) for stack in self.stacks]
+        for stack in self.stacks:
+            for name in legacy_stack_queues(stack):
+                channel = conn.channel()
+                try:
+                    channel.queue_declare(name, passive=True)
+                    queues.append(durable_queue(name))
+                except conn.channel_errors:
+                    pass
+                finally:
+                    try:
+                        channel.close()
+                    except Exception:  # already closed by the broker's 404
+                        pass
+        return queues
+
+    def _take(self, body, message, producer: Producer) -> None:
+        try:
+            args = body[0]
+            key = (str(args[0]), int(args[1]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            log.error("dropping a malformed message on a stack queue: %r", message.headers)
+            message.ack()
+            return
+        if not self.capacity.reserve(key):
+            message.requeue()
+            return
+        properties = {k: v for k, v in message.properties.items() if k in ("correlation_id", "reply_to", "priority")}
+        producer.publish(message.body, exchange="", routing_key=self.own_queue.name, headers=message.headers,
+                         content_type=message.content_type, content_encoding=message.content_encoding,
+                         delivery_mode=2, declare=[self.own_queue], retry=True, **properties)
+        message.ack()

@@ -1,0 +1,73 @@
+"""Everything a worker process runs beside Celery's consumer: heartbeat, watcher, admission.
+
+Started by the worker's `worker_ready` signal (`longshore worker`, `celery -A longshore
+worker`) or by the embedded worker; one per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+from longshore.broker.routing import worker_queue
+from longshore.domain.records import WorkerIdentity
+from longshore.service.janitor import sweep_engine
+from longshore.service.runtime import Runtime
+from longshore.worker.admission import Admission, Capacity
+from longshore.worker.heartbeat import Heartbeat
+from longshore.worker.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Node:
+    """A running worker's threads."""
+
+    identity: WorkerIdentity
+    heartbeat: Heartbeat
+    capacity: Capacity
+    watcher: Watcher
+    admission: Admission
+
+    def stop(self) -> None:
+        """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
+        and forget this worker if it owns nothing open."""
+        self.admission.stopping.set()
+        self.watcher.stopping.set()
+        try:
+            sweep_engine(self.watcher.rt, grace_seconds=0)
+        except Exception:  # the engine or the store is away: a later sweep removes them
+            log.warning("could not sweep the engine at shutdown", exc_info=True)
+        self.heartbeat.stop()
+
+
+_nodes: list[Node] = []
+
+
+def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
+    """Register the worker and start its threads (once per process)."""
+    if _nodes:
+        return _nodes[0]
+    capacity = Capacity(me.slots)
+    heartbeat = Heartbeat(rt, me, stacks, on_duplicate=_stop_this_process).start()
+    watcher = Watcher(rt, me, capacity, stacks).start()
+    own_queue = worker_queue(me.name, expires_seconds=rt.settings.janitor.worker_queue_expires_seconds)
+    admission = Admission(rt, own_queue, stacks, capacity)
+    admission.start()
+    node = Node(me, heartbeat, capacity, watcher, admission)
+    _nodes.append(node)
+    log.info("worker %s on engine %s: %s slots for %s", me.name, me.engine_id, me.slots, ", ".join(stacks) or "-")
+    return node
+
+
+def current_node() -> Node | None:
+    """This process's node, if one was started."""
+    return _nodes[0] if _nodes else None
+
+
+def _stop_this_process(why: str) -> None:
+    log.critical("%s; stopping", why)
+    os.kill(os.getpid(), signal.SIGTERM)  # a warm shutdown: steps in progress finish

@@ -1,0 +1,119 @@
+"""A worker's watcher: it follows its containers on the engine, so no message waits while they run.
+
+Three daemon threads in the worker's main process:
+- *events* follows the engine's event stream: when one of this worker's containers
+  exits, the watch loop hears it at once;
+- *watch* frees the slot and sends the attempt's wait on each exit, and every
+  LONGSHORE_SUPERVISE_INTERVAL_SECONDS looks over everything (`service.supervise.tick`):
+  deadlines, cancels, stalls; it never waits on the broker;
+- *dispatch* publishes what the watch loop sends, and does the broker's part of
+  supervision (adoption, due attempts) and the engine sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from longshore.domain.records import WorkerIdentity
+from longshore.domain.steps import Step
+from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_WORKER
+from longshore.service import janitor, supervise
+from longshore.service.runtime import Runtime
+from longshore.worker.admission import Capacity
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    """The watcher of one worker (see the module's docstring)."""
+
+    def __init__(self, rt: Runtime, me: WorkerIdentity, capacity: Capacity, stacks: list[str]):
+        self.rt, self.me, self.capacity, self.stacks = rt, me, capacity, stacks
+        self.state = supervise.WatchState()
+        self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
+        self._outbox: queue.Queue[tuple[Step, str, int]] = queue.Queue()
+        self.stopping = threading.Event()
+
+    def start(self) -> "Watcher":
+        """Start the three threads."""
+        for target, name in ((self._follow_events, "events"), (self._watch, "watch"), (self._dispatch, "dispatch")):
+            threading.Thread(target=target, name=f"longshore-watcher-{name}", daemon=True).start()
+        return self
+
+    def send(self, step: Step, job_id: str, attempt: int) -> None:
+        """Queue a step for the dispatch thread to publish to this worker's own queue."""
+        self._outbox.put((step, job_id, attempt))
+
+    # -- the threads -------------------------------------------------------------
+
+    def _follow_events(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                stream = self.rt.engine.container_events(self.rt.settings.installation)
+                for event in stream:
+                    self._on_event(event)
+                    if self.stopping.is_set():
+                        stream.close()
+            except Exception:  # the engine is away (restarting): follow it again shortly
+                log.info("lost the engine's event stream; following it again", exc_info=True)
+                time.sleep(1)
+
+    def _on_event(self, event: dict) -> None:
+        if event.get("status") not in ("die", "oom") and event.get("Action") not in ("die", "oom"):
+            return
+        labels = (event.get("Actor") or {}).get("Attributes") or {}
+        try:
+            key = (labels[LABEL_JOB], int(labels[LABEL_ATTEMPT]))
+        except (KeyError, ValueError):
+            return
+        if labels.get(LABEL_WORKER) == self.me.name or key in self.state.owned:
+            self._exits.put(key)
+
+    def _watch(self) -> None:
+        interval = self.rt.settings.worker.supervise_interval_seconds
+        next_tick = 0.0
+        while not self.stopping.is_set():
+            try:
+                key = self._exits.get(timeout=max(next_tick - time.monotonic(), 0))
+            except queue.Empty:
+                key = None
+            try:
+                if key is not None:
+                    self.capacity.freed()
+                    supervise.on_exit(self.rt, self.state, self.send, *key)
+                if time.monotonic() >= next_tick:
+                    supervise.tick(self.rt, self.me, self.state, self.send)
+                    self.capacity.update(self.state.holding, self.state.owned)
+                    next_tick = time.monotonic() + interval
+            except Exception:  # the store or the engine is away: look again next tick
+                log.warning("watcher tick failed", exc_info=True)
+                next_tick = time.monotonic() + interval
+
+    def _dispatch(self) -> None:
+        settings = self.rt.settings
+        every = {"housekeeping": settings.worker.heartbeat_seconds, "sweep": settings.janitor.interval_seconds}
+        last = {name: 0.0 for name in every}
+        while not self.stopping.is_set():
+            try:
+                step, job_id, attempt = self._outbox.get(timeout=0.5)
+                self.rt.publisher.send_step(step, job_id, attempt, self.me.name)
+            except queue.Empty:
+                pass
+            except Exception:  # the broker is away: the watcher sends it again when it is still needed
+                log.warning("could not publish a step; the watcher sends it again", exc_info=True)
+            now = time.monotonic()
+            for name, seconds in every.items():
+                if now - last[name] < seconds:
+                    continue
+                last[name] = now
+                try:
+                    if name == "housekeeping":
+                        supervise.housekeeping(self.rt, self.me, stacks=self.stacks)
+                    else:
+                        report = janitor.sweep_own_engine(self.rt)
+                        log.info("engine sweep: %s", report.summary())
+                except Exception:  # the store, the broker or the engine is away: next time
+                    log.warning("%s failed", name, exc_info=True)
