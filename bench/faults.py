@@ -270,7 +270,9 @@ def run_fault(name: str, jobs: int, workers: list[Worker], tally: Tally, engines
         time.sleep(0.5)
         submitter.start()
     else:
+        # Every job is in before the fault: some run through it, the others wait through it.
         submitter.start()
+        submitter.join()
         _wait_running(runtime, ids)
         injector = threading.Thread(target=inject, args=(workers,))
         injector.start()

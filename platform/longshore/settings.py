@@ -172,9 +172,10 @@ class WorkerSettings:
         "LONGSHORE_WORKER_FORGET_SECONDS", 3600,
         "a worker silent this long that owns nothing is forgotten (and no longer reported down)", minimum=60)
     engine_lost_seconds: float = variable(
-        "LONGSHORE_ENGINE_LOST_SECONDS", 600,
-        "a started attempt whose engine has had no live worker this long, and is past its deadline, is requeued",
-        minimum=1)
+        "LONGSHORE_ENGINE_LOST_SECONDS", 0,
+        "0: a started job whose engine has no live worker waits (for `longshore janitor --engine-gone ID`); "
+        "N: it is requeued once that engine has been silent N seconds and the job is past its deadline "
+        "(a host that is only cut off could then run it twice)", minimum=0)
     docker_timeout_seconds: float = variable("LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, "timeout of one engine call",
                                              minimum=1, maximum=3600)
     metrics_addr: str = variable("LONGSHORE_METRICS_ADDR", "127.0.0.1",
@@ -228,6 +229,10 @@ class JanitorSettings:
         "LONGSHORE_UNPUBLISHED_AFTER_SECONDS", 10,
         "a queued job not on the broker this long after its store write is re-published (at least the grace)",
         minimum=1)
+    republish_after_seconds: float = variable(
+        "LONGSHORE_REPUBLISH_AFTER_SECONDS", 300,
+        "a pull handed to a worker that has not claimed it this long is published again (it gave up in an outage)",
+        minimum=60)
     worker_queue_expires_seconds: float = variable(
         "LONGSHORE_WORKER_QUEUE_EXPIRES_SECONDS", 86400, "a worker queue nobody consumes this long is dropped",
         minimum=60)

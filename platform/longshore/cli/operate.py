@@ -57,7 +57,9 @@ def _remove_at_exit(path: str) -> None:
 
 
 @click.command()
-def janitor() -> None:
+@click.option("--engine-gone", "engines_gone", multiple=True, metavar="ENGINE_ID",
+              help="An engine known gone for good (its host died): requeue the jobs that were running there.")
+def janitor(engines_gone: tuple[str, ...]) -> None:
     """One janitor pass now: the store, and the Docker engine of DOCKER_HOST."""
     from longshore.service.janitor import run_janitor_pass
     from longshore.service.runtime import get_runtime
@@ -68,7 +70,7 @@ def janitor() -> None:
         from longshore.worker.embedded import ensure_embedded_worker
 
         ensure_embedded_worker()
-    click.echo(run_janitor_pass(runtime).summary())
+    click.echo(run_janitor_pass(runtime, engines_gone=frozenset(engines_gone)).summary())
 
 
 @click.command()

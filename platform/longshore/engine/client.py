@@ -116,13 +116,14 @@ class DockerEngine:
 
     # -- pull ----------------------------------------------------------------
 
-    def ensure_image(self, image: str, *, always_pull: bool) -> bool:
-        """Make `image` present on the engine; return True if it was pulled."""
+    def ensure_image(self, image: str, *, always_pull: bool, on_progress: Callable[[], None] | None = None) -> bool:
+        """Make `image` present on the engine; return True if it was pulled. A long pull calls
+        `on_progress` every few seconds, to show it is under way."""
         repository, tag = _split_reference(image)
         if not always_pull and self._has_image(image):
             return False
         _check_registry_resolves(repository)
-        self._call("pull", _pull, self._api, repository, tag)
+        self._call("pull", _pull, self._api, repository, tag, on_progress or (lambda: None))
         return True
 
     def _has_image(self, image: str) -> bool:
@@ -247,13 +248,21 @@ class DockerEngine:
 
 
 
-def _pull(api: docker.APIClient, repository: str, tag: str) -> None:
+#: How often a long pull reports that it is under way.
+PULL_PROGRESS_SECONDS = 5.0
+
+
+def _pull(api: docker.APIClient, repository: str, tag: str, on_progress: Callable[[], None]) -> None:
     # The engine answers 200 and then streams; a failure mid-stream arrives as a
     # structured `error` entry, which is retryable: the request itself was fine.
+    reported = time.monotonic()
     for event in api.pull(repository, tag=tag, stream=True, decode=True):
         if "error" in event:
             raise TransientDockerFailure("pull", FailureKind.TRANSIENT,
                                          f"pull of {repository}:{tag} broke off: {event.get('error')}")
+        if time.monotonic() - reported >= PULL_PROGRESS_SECONDS:
+            reported = time.monotonic()
+            on_progress()
 
 
 def _path_stat(api: docker.APIClient, container_id: str, path: str) -> dict[str, Any]:

@@ -33,12 +33,13 @@ def publish_attempt(rt: Runtime, job_id: str, attempt: int, stack: str) -> bool:
 
 
 def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers: list[str] = ()) -> int:
-    """Publish the attempts that wait in the store and are due (or sat in a lost embedded process's
-    memory); the number published."""
+    """Publish the attempts that wait in the store and are due, or whose pull sat with a worker that is
+    lost or never claimed it; the number published."""
     janitor = rt.settings.janitor
     published = 0
     for due in rt.store.reads.due(grace_seconds=janitor.unpublished_after_seconds, stacks=stacks,
-                                  lost_publishers=lost_publishers):
+                                  lost_publishers=lost_publishers,
+                                  unclaimed_for_seconds=janitor.republish_after_seconds):
         if not rt.store.reads.take_publish(due, by=rt.embedded_name):
             continue  # another publisher took it
         try:

@@ -61,16 +61,16 @@ class JanitorReport:
                 f"workers forgotten {self.forgotten}; errors {self.errors}")
 
 
-def check_store(rt: Runtime) -> JanitorReport:
-    """Requeue what lost workers left unstarted (or on a lost engine), publish what is due, forget the long gone."""
+def check_store(rt: Runtime, *, engines_gone: frozenset[str] = frozenset()) -> JanitorReport:
+    """Requeue what lost workers left unstarted (or on an engine that is gone), publish what is due,
+    forget the long gone. `engines_gone` are engines an operator says are gone for good."""
     report = JanitorReport()
     worker = rt.settings.worker
     open_attempts = rt.store.reads.claimed_open_attempts()
     rows = rt.store.workers.all()
     owners = sorted({attempt.worker for _job, attempt in open_attempts})
     known = {row.name for row in rows}
-    lost = lost_workers([row for row in rows if row.name in owners],
-                        consumers=rt.publisher.consumers(owners) if owners else {},
+    lost = lost_workers(rows, consumers=rt.publisher.consumers(sorted(known)) if known else {},
                         lost_seconds=worker.lost_seconds, store_up_seconds=rt.store.health.seconds_up(),
                         home=rt.settings.home, here=worker.hostname)
     lost |= {name for name in owners if name not in known}
@@ -79,12 +79,12 @@ def check_store(rt: Runtime) -> JanitorReport:
         if attempt.worker not in lost:
             continue
         try:
-            _requeue_lost(rt, job, attempt, engine_seen, report)
+            _requeue_lost(rt, job, attempt, engine_seen, engines_gone, report)
         except Exception:  # one job must not stop the pass
             report.errors += 1
             log.exception("janitor could not requeue job %s", job.id)
     try:
-        report.republished += publish_due(rt)
+        report.republished += publish_due(rt, lost_publishers=sorted(lost))
     except Exception:  # the store or broker is away: the next pass tries again
         report.errors += 1
         log.exception("janitor could not publish due attempts")
@@ -93,7 +93,7 @@ def check_store(rt: Runtime) -> JanitorReport:
 
 
 def _requeue_lost(rt: Runtime, job: Job, attempt: Attempt, engine_seen: dict[str, float],
-                  report: JanitorReport) -> None:
+                  engines_gone: frozenset[str], report: JanitorReport) -> None:
     owner = attempt.worker
     if attempt.started_at is None:
         lost = Requeue(Outcome(status=JobStatus.FAILED), f"attempt lost: its worker {owner} was lost before it started")
@@ -102,11 +102,14 @@ def _requeue_lost(rt: Runtime, job: Job, attempt: Attempt, engine_seen: dict[str
             log.warning("requeued job %s (attempt %s never started on lost worker %s)", job.id, attempt.number, owner)
         return
     now = time.time()
-    engine_silent = now - engine_seen.get(attempt.engine or "", 0.0) >= rt.settings.worker.engine_lost_seconds
-    past_deadline = now > attempt.started_at + job.timeout_seconds + rt.settings.janitor.reap_grace_seconds
-    if not (engine_silent and past_deadline):
+    lost_after = rt.settings.worker.engine_lost_seconds
+    if attempt.engine in engines_gone:
+        why = f"attempt lost: its engine {attempt.engine} is gone (said an operator)"
+    elif (lost_after and now - engine_seen.get(attempt.engine or "", 0.0) >= lost_after
+          and now > attempt.started_at + job.timeout_seconds + rt.settings.janitor.reap_grace_seconds):
+        why = f"attempt lost: its engine {attempt.engine} has had no live worker for {lost_after:g}s"
+    else:
         return  # a worker on its engine will adopt it; its container may still be running there
-    why = f"attempt lost: its engine {attempt.engine} has had no live worker for {rt.settings.worker.engine_lost_seconds:g}s"
     decision = requeue_or_lose(Outcome(status=JobStatus.FAILED), why,
                                requeues_left=rt.settings.policies.max_requeues - job.requeues)
     if conclude(rt, job.id, attempt.number, decision, stack=job.stack, owner=owner):
@@ -156,9 +159,10 @@ def _garbage(rt: Runtime, container: dict, now: float, grace_seconds: float) -> 
     return "job_ended" if job.status.final else None
 
 
-def run_janitor_pass(rt: Runtime) -> JanitorReport:
+def run_janitor_pass(rt: Runtime, *, engines_gone: frozenset[str] = frozenset()) -> JanitorReport:
     """One whole pass for this process: the store, then this process's engine."""
-    return check_store(rt).merge(sweep_engine(rt, grace_seconds=rt.settings.janitor.reap_grace_seconds))
+    return check_store(rt, engines_gone=engines_gone).merge(
+        sweep_engine(rt, grace_seconds=rt.settings.janitor.reap_grace_seconds))
 
 
 def janitor_tick(rt: Runtime) -> JanitorReport:

@@ -102,7 +102,8 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
         return NOTHING  # a duplicate of a pull that completed: its next steps are on their way
     try:
         stack = rt.manifest.get(job.stack)
-        rt.engine.ensure_image(job.image, always_pull=stack.pull is PullPolicy.ALWAYS)
+        rt.engine.ensure_image(job.image, always_pull=stack.pull is PullPolicy.ALWAYS,
+                               on_progress=lambda: _touch(rt, job_id, attempt, me.name))
     except UnknownStack as exc:
         return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
     except TransientDockerFailure:
@@ -244,11 +245,20 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
         log.warning("could not send the %s of %s attempt %s; the watcher will", after.send or "pull", job_id, attempt)
 
 
+#: The steps whose worker dying while they run may be the job's doing (a huge image, a container that
+#: takes the engine down as it starts): redelivered too often, the job is requeued elsewhere. A pull's
+#: claim, a wait's collection and a reap are harmless to repeat.
+REDELIVERY_CAPPED = frozenset({Step.CREATE, Step.START})
+
+
 def check_redelivery(ctx: StepContext, step: Step, job_id: str, attempt: int) -> Next | None:
-    """Count a redelivered step of an owned attempt; past the cap, requeue the job instead of running it again."""
+    """Count a redelivered step of this worker's attempt; past the cap, requeue the job instead of running
+    the step again."""
     try:
+        job, _ = _mine(ctx, job_id, attempt)
+        if job is None:
+            return None  # not this worker's (any more): the step itself does nothing
         count = ctx.runtime.store.attempts.count_redelivery(job_id, attempt)
-        job = ctx.runtime.store.jobs.get(job_id)
     except STORE_ERRORS:
         return None  # the store is down: the step itself will retry until it is back
     if not ctx.runtime.settings.policies.redeliveries_exhausted(count):
@@ -257,6 +267,19 @@ def check_redelivery(ctx: StepContext, step: Step, job_id: str, attempt: int) ->
     ctx.runtime.engine.kill(container_name(job_id, attempt))
     why = f"the worker running it was lost {count} times during its {step.value} step"
     return Next(release=True, conclude=_lost(ctx.runtime, job, why), send=Step.REAP)
+
+
+def hand_back(ctx: StepContext, job_id: str, attempt: int) -> None:
+    """A pull that gave up in an outage goes back to its stack's queue if it can (the job is unclaimed);
+    if it cannot, it is published again once its hand-over is old (`publish_due`)."""
+    rt = ctx.runtime
+    try:
+        job = rt.store.jobs.get(job_id)
+        record = rt.store.jobs.attempt(job_id, attempt)
+        if job.attempt == attempt and not job.status.final and record is not None and record.worker is None:
+            rt.publisher.publish_pull(job_id, attempt, job.stack)
+    except (*STORE_ERRORS, *PUBLISH_ERRORS):
+        log.info("could not hand %s attempt %s back now; it is published again later", job_id, attempt)
 
 
 def give_up(step: Step, retries: int, exc: BaseException) -> Next:
@@ -278,6 +301,13 @@ def _claim(ctx: StepContext, job_id: str, attempt: int) -> Claim:
         if claim is not Claim.FULL or time.monotonic() >= deadline:
             return claim
         time.sleep(CLAIM_POLL_SECONDS)
+
+
+def _touch(rt: Runtime, job_id: str, attempt: int, owner: str) -> None:
+    try:
+        rt.store.attempts.touch(job_id, attempt, owner=owner)
+    except STORE_ERRORS:
+        pass  # the pull goes on; the watcher may send it again, which is harmless
 
 
 def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Attempt | None]:

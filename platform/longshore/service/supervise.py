@@ -29,10 +29,11 @@ from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Requeue, requeue_or_lose
 from longshore.domain.records import WorkerIdentity
 from longshore.domain.status import AttemptStatus, JobStatus
-from longshore.domain.steps import Step
+from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER
 from longshore.service.dispatch import conclude, publish_due
+from longshore.service.janitor import check_store
 from longshore.service.liveness import embedded_lost, lost_workers
 from longshore.service.runtime import Runtime
 from longshore.store import Owned
@@ -55,7 +56,8 @@ class WatchState:
     running: int = 0  #: containers running at the last tick
 
 
-Send = Callable[[Step, str, int], None]
+#: Queues a step for publishing: (step, job id, attempt number, redrive=whether it is sent again after a stall).
+Send = Callable[..., None]
 
 
 def tick(rt: Runtime, me: WorkerIdentity, state: WatchState, send: Send) -> None:
@@ -86,12 +88,14 @@ def housekeeping(rt: Runtime, me: WorkerIdentity, *, stacks: list[str] | None) -
     """The parts of supervision that talk to the broker: adopt lost workers' attempts on this
     engine, and publish the due attempts of this worker's stacks."""
     adopt_orphans(rt, me)
-    lost_publishers = []
-    if rt.embedded_name:  # jobs published into the memory of an embedded process that ended
+    if rt.embedded_name:  # no janitor runs beside embedded processes: each does the store's part
         here = rt.settings.worker.hostname
         lost_publishers = [name for name in rt.store.reads.publishers_of_waiting_jobs()
                            if embedded_lost(rt.settings.home, name, here)]
-    publish_due(rt, stacks=stacks, lost_publishers=lost_publishers)
+        publish_due(rt, stacks=stacks, lost_publishers=lost_publishers)
+        check_store(rt)
+    else:
+        publish_due(rt, stacks=stacks)
 
 
 def on_exit(rt: Runtime, state: WatchState, send: Send, job_id: str, attempt: int) -> None:
@@ -153,10 +157,9 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
     if attempt.redrives >= rt.settings.retry.max_redrives:
         _requeue_stalled(rt, item, container)
         return
-    rt.store.attempts.count_redrive(*key)
     log.warning("%s attempt %s made no progress for %.0fs: sending its %s again", job.id, attempt.number,
                 now - progress, step.value)
-    _send(state, send, step, *key)
+    _send(state, send, step, *key, redrive=True)  # counted once it is published
 
 
 def _next_step(attempt, container_status: str | None) -> Step:
@@ -175,7 +178,9 @@ def _requeue_stalled(rt: Runtime, item: Owned, container: dict | None) -> None:
     decision = requeue_or_lose(Outcome(status=JobStatus.FAILED),
                                f"attempt lost: its steps stalled {attempt.redrives} times on {attempt.worker}",
                                requeues_left=rt.settings.policies.max_requeues - job.requeues)
-    # Published by whoever publishes due attempts next: the watcher never waits on the broker.
+    # Published by whoever publishes due attempts next: the watcher never waits on the broker. It counts
+    # against the job's requeues (a step that stalls every time is a property of the job: its image, its
+    # size); a long pull is no stall, it reports its progress.
     conclude(rt, job.id, attempt.number, decision, stack=job.stack, owner=attempt.worker, publish=False)
 
 
@@ -198,8 +203,12 @@ def adopt_orphans(rt: Runtime, me: WorkerIdentity) -> int:
         owner, key = item.attempt.worker, (item.job.id, item.attempt.number)
         if owner not in lost:
             continue
-        if item.attempt.started_at is not None or item.attempt.status is not AttemptStatus.QUEUED:
-            if rt.store.attempts.adopt(*key, from_worker=owner, to_worker=me.name, host=me.host):
+        started = item.attempt.started_at is not None or item.attempt.status is not AttemptStatus.QUEUED
+        if item.attempt.engine is None and (not started or rt.engine.state(container_name(*key)) is None):
+            continue  # a first-release attempt whose container is not on this engine: the janitor decides
+        if started:
+            if rt.store.attempts.adopt(*key, from_worker=owner, to_worker=me.name, host=me.host,
+                                       engine=me.engine_id):
                 adopted += 1
                 log.warning("adopted %s attempt %s of lost worker %s on this engine", *key, owner)
         else:
@@ -237,6 +246,6 @@ def _due(state: WatchState, key: Key, step: Step, now: float, every_seconds: flo
     return now - state.sent.get((*key, step), 0.0) >= every_seconds
 
 
-def _send(state: WatchState, send: Send, step: Step, job_id: str, attempt: int) -> None:
-    send(step, job_id, attempt)
+def _send(state: WatchState, send: Send, step: Step, job_id: str, attempt: int, *, redrive: bool = False) -> None:
+    send(step, job_id, attempt, redrive=redrive)
     state.sent[(job_id, attempt, step)] = time.time()

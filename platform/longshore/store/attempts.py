@@ -101,6 +101,13 @@ class AttemptRepository:
                 .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
                 .values(**{f"{step.value}_seconds": seconds}, progress_at=time.time(), **fields)).rowcount == 1
 
+    def touch(self, job_id: str, number: int, *, owner: str) -> None:
+        """The owner's step is still under way (a long pull): the watcher must not think it stalled."""
+        with self.engine.begin() as conn:
+            conn.execute(attempts.update()
+                         .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
+                         .values(progress_at=time.time()))
+
     def release(self, job_id: str, number: int) -> bool:
         """The attempt no longer holds a slot (its container exited, or there is none); False if it did not."""
         with self.engine.begin() as conn:
@@ -109,23 +116,24 @@ class AttemptRepository:
                 .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.released_at.is_(None))
                 .values(released_at=time.time())).rowcount == 1
 
-    def adopt(self, job_id: str, number: int, *, from_worker: str, to_worker: str, host: str) -> bool:
+    def adopt(self, job_id: str, number: int, *, from_worker: str, to_worker: str, host: str, engine: str) -> bool:
         """Make a lost worker's attempt this worker's (both drive the same engine); False if it moved."""
         with self.engine.begin() as conn:
             return conn.execute(
                 attempts.update()
                 .where(attempts.c.job_id == job_id, attempts.c.number == number,
                        attempts.c.worker == from_worker)
-                .values(worker=to_worker, host=host, progress_at=time.time())).rowcount == 1
+                .values(worker=to_worker, host=host, engine=engine, progress_at=time.time())).rowcount == 1
 
     def owned(self, worker: str) -> list[Owned]:
         """The worker's attempts that hold a slot or have not been concluded, with their jobs."""
         return self._with_jobs(sa.and_(attempts.c.worker == worker, _open()))
 
     def on_engine(self, engine: str, *, excluding: list[str]) -> list[Owned]:
-        """Open attempts on `engine` owned by workers other than `excluding` (adoption candidates)."""
-        return self._with_jobs(sa.and_(attempts.c.engine == engine, attempts.c.worker.is_not(None),
-                                       attempts.c.worker.not_in(excluding), _open()))
+        """Open attempts on `engine`, or on no known engine (a first-release worker's), owned by workers
+        other than `excluding`: adoption candidates."""
+        return self._with_jobs(sa.and_(sa.or_(attempts.c.engine == engine, attempts.c.engine.is_(None)),
+                                       attempts.c.worker.is_not(None), attempts.c.worker.not_in(excluding), _open()))
 
     def _with_jobs(self, where: sa.ColumnElement[bool]) -> list[Owned]:
         query = (sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c])

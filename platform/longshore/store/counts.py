@@ -15,12 +15,12 @@ SUBMITTED = "submitted"
 
 
 def count_move(conn: sa.Connection, stack: str, old: str | None, new: str) -> None:
-    """A job of `stack` moved from `old` (None: it is new) to `new`."""
-    if old is not None:
-        conn.execute(job_counts.update()
-                     .where(job_counts.c.stack == stack, job_counts.c.status == old)
-                     .values(current=job_counts.c.current - 1))
-    _add(conn, stack, new, current=1, total=1)
+    """A job of `stack` moved from `old` (None: it is new) to `new`. The two rows are written in the order
+    of their names, so two moves in opposite directions never wait on each other (no deadlock)."""
+    changes = {new: (1, 1)} if old is None else {old: (-1, 0), new: (1, 1)}
+    for status in sorted(changes):
+        current, total = changes[status]
+        _add(conn, stack, status, current=current, total=total)
 
 
 def count_submitted(conn: sa.Connection, stack: str) -> None:

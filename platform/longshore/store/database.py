@@ -19,7 +19,9 @@ class StoreHealth:
     store itself has been away recently (every heartbeat would look stale)."""
 
     def __init__(self) -> None:
-        self.last_failure = 0.0
+        # A process has seen the store up only since it started: a fresh one judges no worker lost
+        # until it has watched a whole lost window.
+        self.last_failure = time.time()
 
     def seconds_up(self) -> float:
         """Seconds since the last failure to reach the store seen in this process."""

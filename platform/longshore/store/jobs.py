@@ -162,6 +162,14 @@ class JobRepository:
             conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number)
                          .values(published_at=time.time(), published_by=by))
 
+    def mark_forwarded(self, job_id: str, number: int, *, to: str) -> bool:
+        """Record that attempt `number`'s pull now waits in worker `to`'s own queue (taken from its stack's
+        queue); if `to` is lost, or the pull is not claimed for long, it is published again."""
+        with self.engine.begin() as conn:
+            return conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number,
+                                                    jobs.c.status == JobStatus.QUEUED.value)
+                                .values(published_at=time.time(), published_by=to)).rowcount == 1
+
     # -- reads ------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job:

@@ -32,7 +32,7 @@ class Due:
     job_id: str
     attempt: int
     stack: str
-    published_by: str | None  #: the lost embedded process it was published into, if that is why it is due
+    published_by: str | None  #: the worker (or embedded process) it was handed to, if any
 
 
 class ReadModels:
@@ -50,15 +50,19 @@ class ReadModels:
             return [job_from_row(row) for row in conn.execute(query).mappings()]
 
     def due(self, *, grace_seconds: float, stacks: list[str] | None = None, lost_publishers: list[str] = (),
-            limit: int = 100) -> list[Due]:
-        """Unclaimed current attempts of queued jobs that no broker holds: their delay has passed, their
-        publish never happened (the process died between the store write and the publish: after
-        `grace_seconds`), or they were published into the memory of an embedded process now lost."""
+            unclaimed_for_seconds: float | None = None, limit: int = 100) -> list[Due]:
+        """Unclaimed current attempts of queued jobs whose pull no live queue holds: their delay has passed;
+        their publish never happened (the process died between the store write and the publish: after
+        `grace_seconds`); their pull waits in the queue or memory of a worker now lost; or it was handed to
+        a worker that has not claimed it for `unclaimed_for_seconds` (a pull that gave up in an outage)."""
         now = time.time()
         unpublished = sa.and_(jobs.c.published_at.is_(None), sa.or_(
             sa.and_(jobs.c.not_before.is_not(None), jobs.c.not_before <= now),
             sa.and_(jobs.c.not_before.is_(None), attempts.c.created_at < now - grace_seconds)))
         orphaned = jobs.c.published_by.in_(list(lost_publishers)) if lost_publishers else sa.false()
+        if unclaimed_for_seconds is not None:
+            orphaned = sa.or_(orphaned, sa.and_(jobs.c.published_by.is_not(None),
+                                                jobs.c.published_at < now - unclaimed_for_seconds))
         query = (
             sa.select(jobs.c.id, jobs.c.attempt, jobs.c.stack, jobs.c.published_by)
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
@@ -68,8 +72,7 @@ class ReadModels:
         if stacks is not None:
             query = query.where(jobs.c.stack.in_(stacks))
         with self.engine.connect() as conn:
-            return [Due(row.id, row.attempt, row.stack, row.published_by if row.published_by in lost_publishers
-                        else None) for row in conn.execute(query)]
+            return [Due(row.id, row.attempt, row.stack, row.published_by) for row in conn.execute(query)]
 
     def publishers_of_waiting_jobs(self) -> list[str]:
         """The embedded processes whose in-memory brokers hold unclaimed attempts of queued jobs."""
@@ -82,7 +85,8 @@ class ReadModels:
 
     def take_publish(self, due: Due, *, by: str | None = None) -> bool:
         """Claim the publishing of a due attempt, so that two publishers publish it once."""
-        seen = jobs.c.published_at.is_(None) if due.published_by is None else jobs.c.published_by == due.published_by
+        seen = sa.and_(jobs.c.published_at.is_(None), jobs.c.published_by.is_(None)) if due.published_by is None \
+            else jobs.c.published_by == due.published_by
         with self.engine.begin() as conn:
             return conn.execute(jobs.update().where(
                 jobs.c.id == due.job_id, jobs.c.attempt == due.attempt, jobs.c.status == JobStatus.QUEUED.value,

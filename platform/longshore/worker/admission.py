@@ -20,7 +20,9 @@ import time
 from kombu import Connection, Consumer, Producer, Queue
 
 from longshore.broker.routing import durable_queue, legacy_stack_queues, stack_queue
+from longshore.domain.records import WorkerIdentity
 from longshore.service.runtime import Runtime
+from longshore.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,12 @@ class Capacity:
                 del self._pending[key]
             self._changed.notify_all()
 
+    def release(self, key: Key) -> None:
+        """A reservation that came to nothing."""
+        with self._changed:
+            self._pending.pop(key, None)
+            self._changed.notify_all()
+
     def freed(self) -> None:
         """A container exited: one slot is free until the next tick recounts."""
         with self._changed:
@@ -84,9 +92,9 @@ class Capacity:
 class Admission(threading.Thread):
     """Consumes the stack queues while there is room; forwards each pull to the worker's own queue."""
 
-    def __init__(self, rt: Runtime, own_queue: Queue, stacks: list[str], capacity: Capacity):
+    def __init__(self, rt: Runtime, me: WorkerIdentity, own_queue: Queue, stacks: list[str], capacity: Capacity):
         super().__init__(name="longshore-admission", daemon=True)
-        self.rt, self.own_queue, self.stacks, self.capacity = rt, own_queue, stacks, capacity
+        self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -153,6 +161,14 @@ class Admission(threading.Thread):
             return
         if not self.capacity.reserve(key):
             message.requeue()
+            return
+        try:
+            # Where the pull waits now: if this worker is lost, or never claims it, it is published again.
+            self.rt.store.jobs.mark_forwarded(*key, to=self.me.name)
+        except STORE_ERRORS:
+            self.capacity.release(key)
+            message.requeue()  # the store is away: no claim could succeed now anyway
+            time.sleep(1)
             return
         properties = {k: v for k, v in message.properties.items() if k in ("correlation_id", "reply_to", "priority")}
         producer.publish(message.body, exchange="", routing_key=self.own_queue.name, headers=message.headers,

@@ -55,7 +55,7 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     heartbeat = Heartbeat(rt, me, stacks, on_duplicate=_stop_this_process).start()
     watcher = Watcher(rt, me, capacity, stacks).start()
     own_queue = worker_queue(me.name, expires_seconds=rt.settings.janitor.worker_queue_expires_seconds)
-    admission = Admission(rt, own_queue, stacks, capacity)
+    admission = Admission(rt, me, own_queue, stacks, capacity)
     admission.start()
     node = Node(me, heartbeat, capacity, watcher, admission)
     _nodes.append(node)

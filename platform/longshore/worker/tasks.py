@@ -65,7 +65,7 @@ class LifecycleTask(Task):
         started = time.perf_counter()
         context = self.context()
         after = None
-        if self._redelivered() and self.step not in (Step.PULL, Step.REAP):  # a pull's claim is its guard
+        if self._redelivered() and self.step in lifecycle.REDELIVERY_CAPPED:
             after = lifecycle.check_redelivery(context, self.step, job_id, attempt)
         if after is None:
             after = step(context, job_id, attempt)
@@ -86,8 +86,10 @@ class LifecycleTask(Task):
         else: the job fails with the reason in words."""
         job_id, attempt = args[0], args[1]
         if isinstance(exc, INFRASTRUCTURE_ERRORS) or self.step is Step.REAP:
-            log.warning("%s of %s attempt %s gave up for now (%s); the watcher sends it again",
+            log.warning("%s of %s attempt %s gave up for now (%s); it is sent again when things are back",
                         self.step.value, job_id, attempt, exc)
+            if self.step is Step.PULL:
+                lifecycle.hand_back(self.context(), job_id, attempt)
             return
         lifecycle.carry_out(self.context(), self.step, job_id, attempt,
                             lifecycle.give_up(self.step, self.request.retries, exc), 0)

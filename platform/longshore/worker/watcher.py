@@ -34,7 +34,9 @@ class Watcher:
         self.rt, self.me, self.capacity, self.stacks = rt, me, capacity, stacks
         self.state = supervise.WatchState()
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
-        self._outbox: queue.Queue[tuple[Step, str, int]] = queue.Queue()
+        self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
+        self._queued: set[tuple[Step, str, int]] = set()  # what the outbox holds: never twice
+        self._queued_lock = threading.Lock()
         self.stopping = threading.Event()
 
     def start(self) -> "Watcher":
@@ -43,9 +45,14 @@ class Watcher:
             threading.Thread(target=target, name=f"longshore-watcher-{name}", daemon=True).start()
         return self
 
-    def send(self, step: Step, job_id: str, attempt: int) -> None:
-        """Queue a step for the dispatch thread to publish to this worker's own queue."""
-        self._outbox.put((step, job_id, attempt))
+    def send(self, step: Step, job_id: str, attempt: int, *, redrive: bool = False) -> None:
+        """Queue a step for the dispatch thread to publish to this worker's own queue (once, however often
+        it is asked for while it waits there)."""
+        with self._queued_lock:
+            if (step, job_id, attempt) in self._queued:
+                return
+            self._queued.add((step, job_id, attempt))
+        self._outbox.put((step, job_id, attempt, redrive))
 
     # -- the threads -------------------------------------------------------------
 
@@ -98,12 +105,18 @@ class Watcher:
         last = {name: 0.0 for name in every}
         while not self.stopping.is_set():
             try:
-                step, job_id, attempt = self._outbox.get(timeout=0.5)
-                self.rt.publisher.send_step(step, job_id, attempt, self.me.name)
+                step, job_id, attempt, redrive = self._outbox.get(timeout=0.5)
             except queue.Empty:
                 pass
-            except Exception:  # the broker is away: the watcher sends it again when it is still needed
-                log.warning("could not publish a step; the watcher sends it again", exc_info=True)
+            else:
+                with self._queued_lock:
+                    self._queued.discard((step, job_id, attempt))
+                try:
+                    self.rt.publisher.send_step(step, job_id, attempt, self.me.name)
+                    if redrive:
+                        self.rt.store.attempts.count_redrive(job_id, attempt)
+                except Exception:  # the broker (or store) is away: the watcher sends it again if still needed
+                    log.warning("could not publish a step; the watcher sends it again", exc_info=True)
             now = time.monotonic()
             for name, seconds in every.items():
                 if now - last[name] < seconds:
