@@ -31,5 +31,6 @@ def cli() -> None:
 
 
 for command in (jobs.run, jobs.status, jobs.logs, jobs.cancel, jobs.list_jobs, jobs.stacks,
-                operate.worker, operate.janitor, operate.exporter, operate.flower, operate.db, operate.settings):
+                operate.worker, operate.janitor, operate.exporter, operate.flower, operate.db, operate.settings,
+                operate.health):
     cli.add_command(command)

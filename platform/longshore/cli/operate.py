@@ -115,6 +115,39 @@ def upgrade() -> None:
 
 
 @click.command()
+@click.option("--timeout", "timeout_seconds", type=click.FloatRange(0.5, 60), default=3, show_default=True)
+def health(timeout_seconds: float) -> None:
+    """Check that this process's store and broker answer (a container healthcheck); exit 1 if not."""
+    import sqlalchemy as sa
+    from kombu import Connection
+
+    from longshore.settings import get_settings
+    from longshore.store import Store
+
+    settings = get_settings()
+    problems = []
+    if not settings.database_url.startswith("postgres"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        with Store(settings.database_url, pool_size=1, max_overflow=0,
+                   connect_timeout_seconds=timeout_seconds).engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the store is the answer
+        problems.append(f"store: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    if not settings.embedded:
+        try:
+            with Connection(settings.broker_url, connect_timeout=timeout_seconds) as connection:
+                connection.ensure_connection(max_retries=1, timeout=timeout_seconds)
+        except Exception as exc:  # any failure to reach the broker is the answer
+            problems.append(f"broker: {exc.__class__.__name__}: {exc}")
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ok")
+
+
+@click.command()
 def settings() -> None:
     """Print every setting (environment variable) with its default and meaning, as a Markdown table."""
     from longshore.settings import settings_table

@@ -22,7 +22,7 @@ import docker.errors
 import docker.utils
 
 from longshore.engine import classify
-from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, \
+from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, container_labels, \
     host_config, unapplied_limits
 from longshore.engine.contract import RESULT_PATH, TASK_DIR, contract_archive, refuse_result, result_from_archive
 from longshore.errors import DockerFailure, FailureKind, TransientDockerFailure
@@ -157,7 +157,7 @@ class DockerEngine:
     def _create(self, spec: ContainerSpec) -> str:
         response = self._api.create_container(
             spec.image, command=spec.command, name=spec.name, user=spec.user or "",
-            environment=spec.env, labels=spec.labels, working_dir=TASK_DIR,
+            environment=spec.env, labels=container_labels(spec), working_dir=TASK_DIR,
             host_config=self._api.create_host_config(**host_config(spec)),
         )
         return response["Id"]

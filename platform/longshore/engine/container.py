@@ -34,6 +34,17 @@ class ContainerSpec:
     output_limit_bytes: int
 
 
+#: Labels a job container must not inherit from its image: an image built by docker compose carries its
+#: project and service, and compose would take the job for one of its own containers (and remove it).
+CLEARED_IMAGE_LABELS = {"com.docker.compose.project": "", "com.docker.compose.service": "",
+                        "com.docker.compose.oneoff": ""}
+
+
+def container_labels(spec: ContainerSpec) -> dict[str, str]:
+    """The labels the container is created with: Longshore's, over cleared image labels."""
+    return {**CLEARED_IMAGE_LABELS, **spec.labels}
+
+
 def host_config(spec: ContainerSpec) -> dict[str, Any]:
     """The engine's HostConfig for the spec: limits, no network, no privileges, bounded logs."""
     return dict(
