@@ -76,3 +76,7 @@ def test_the_offline_override_builds_what_cannot_be_pulled_and_leaves_grafana_ou
     for name in ("postgres", "rabbitmq", "prometheus", "alertmanager"):
         assert (REPO / offline[name]["build"]["context"] / "Dockerfile").is_file(), name
     assert offline["grafana"]["profiles"] == ["grafana"]
+
+
+def test_the_charts_rule_file_is_the_repos():
+    assert (REPO / "charts/longshore/files/rules.yml").read_text() == (REPO / "monitoring/prometheus/rules.yml").read_text()
