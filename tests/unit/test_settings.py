@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from pathlib import Path
 
@@ -73,3 +75,57 @@ def test_every_default_parses_and_the_policies_follow_the_settings():
 def test_a_default_timeout_over_the_maximum_is_refused():
     with pytest.raises(ConfigError, match="LONGSHORE_DEFAULT_TIMEOUT_SECONDS: must not exceed"):
         Settings.from_env({"LONGSHORE_DEFAULT_TIMEOUT_SECONDS": "100", "LONGSHORE_MAX_TIMEOUT_SECONDS": "10"})
+
+
+# -- registry credentials (LONGSHORE_REGISTRY_AUTH_FILE) -------------------------
+
+PASSWORD = "pa55-never-shown"
+
+
+def auth_file(tmp_path, content) -> dict[str, str]:
+    path = tmp_path / "registries.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return {"LONGSHORE_REGISTRY_AUTH_FILE": str(path)}
+
+
+def test_registry_credentials_are_read_in_both_of_dockers_forms_and_their_repr_hides_the_password(tmp_path):
+    # Given a config with explicit fields for one registry and docker's `auth` for another (keyed by URL)
+    encoded = base64.b64encode(f"robot:{PASSWORD}".encode()).decode()
+    env = auth_file(tmp_path, {"auths": {"127.0.0.1:5001": {"username": "me", "password": PASSWORD},
+                                         "https://registry.example:443/v2/": {"auth": encoded}}})
+    # When the settings are read
+    auths = Settings.from_env(env).worker.registry_auths
+    # Then each registry has its credentials, and nothing shows the password
+    assert auths.auth_config("127.0.0.1:5001") == {"username": "me", "password": PASSWORD,
+                                                   "serveraddress": "127.0.0.1:5001"}
+    assert auths.get("registry.example:443").username == "robot"
+    assert auths.get("127.0.0.1:5000") is None and auths.source == "LONGSHORE_REGISTRY_AUTH_FILE"
+    assert PASSWORD not in repr(auths) and PASSWORD not in repr(Settings.from_env(env))
+
+
+def test_no_registry_credentials_by_default():
+    assert Settings.from_env({}).worker.registry_auths.credentials == ()
+
+
+@pytest.mark.parametrize("content,words", [
+    ("{not json", "is not JSON (line 1, column 2"),
+    ({"registries": {}}, 'has no "auths" object'),
+    ({"auths": {"127.0.0.1:5001": "me:" + PASSWORD}}, "the entry for registry '127.0.0.1:5001' is not an object"),
+    ({"auths": {"127.0.0.1:5001": {"username": "me"}}}, "the entry for registry '127.0.0.1:5001' has neither"),
+    ({"auths": {"127.0.0.1:5001": {"password": PASSWORD}}}, "the entry for registry '127.0.0.1:5001' has neither"),
+    ({"auths": {"127.0.0.1:5001": {"auth": PASSWORD}}}, '"auth" is not the base64 of username:password'),
+    ({"auths": {"127.0.0.1:5001": {"auth": base64.b64encode(PASSWORD.encode()).decode()}}},
+     '"auth" is not the base64 of username:password'),
+    ('{"auths": {"x": {"password": "' + PASSWORD + '", }}}', "is not JSON"),
+])
+def test_a_bad_registry_auth_file_stops_the_start_naming_the_variable_and_the_entry_never_the_password(
+        tmp_path, content, words):
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(auth_file(tmp_path, content))
+    assert str(refused.value).startswith("LONGSHORE_REGISTRY_AUTH_FILE: ") and words in str(refused.value)
+    assert PASSWORD not in str(refused.value)
+
+
+def test_an_unreadable_registry_auth_file_stops_the_start(tmp_path):
+    with pytest.raises(ConfigError, match="LONGSHORE_REGISTRY_AUTH_FILE: cannot read .*No such file"):
+        Settings.from_env({"LONGSHORE_REGISTRY_AUTH_FILE": str(tmp_path / "missing.json")})

@@ -8,8 +8,9 @@ from celery.apps.worker import Worker as CeleryWorker
 
 from longshore.broker.routing import CONTROL_QUEUE, worker_queue_name
 from longshore.domain.records import WorkerIdentity
-from longshore.errors import ConfigError, DockerFailure
+from longshore.errors import ConfigError, DockerFailure, FailureKind
 from longshore.service.runtime import Runtime, get_runtime
+from longshore.settings import Settings
 from longshore.worker.identity import SPARE_POOL_SLOTS, default_name, set_identity, set_metrics_port
 from longshore.worker.tasks import app
 
@@ -18,16 +19,30 @@ ENGINE_WAIT_SECONDS = 30
 
 
 def engine_id(rt: Runtime) -> str:
-    """The id of this process's engine; ConfigError naming DOCKER_HOST when it does not answer."""
+    """The id of this process's engine; ConfigError naming DOCKER_HOST when it does not answer, and at once
+    when it refuses to be spoken to as configured (a TLS handshake refused, plain HTTP to its TLS port)."""
     deadline = time.monotonic() + ENGINE_WAIT_SECONDS
     while True:
         try:
             return rt.engine.engine_id()
         except DockerFailure as failure:
+            if failure.kind is FailureKind.PERMANENT:  # a refusal, not an outage: waiting will not change it
+                raise ConfigError(f"DOCKER_HOST: the Docker engine {_engine_words(rt.settings)} cannot be "
+                                  f"spoken to as configured: {failure}") from None
             if time.monotonic() > deadline:
-                raise ConfigError(f"DOCKER_HOST: the Docker engine {rt.settings.docker_host or '(local socket)'} "
-                                  f"does not answer: {failure}") from None
+                raise ConfigError(f"DOCKER_HOST: the Docker engine {_engine_words(rt.settings)} does not answer: "
+                                  f"{failure}") from None
             time.sleep(1)
+
+
+def _engine_words(settings: Settings) -> str:
+    """The engine's address and how it is spoken to, naming the variables that decide it."""
+    if not settings.docker_host:
+        return "(local socket)"
+    if settings.docker_tls_verify:
+        return (f"{settings.docker_host} (over TLS: DOCKER_TLS_VERIFY is set, "
+                f"DOCKER_CERT_PATH={settings.docker_cert_path})")
+    return f"{settings.docker_host} (without TLS: DOCKER_TLS_VERIFY is not set)"
 
 
 def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO",

@@ -3,116 +3,35 @@
 Every tunable is declared here once, with its variable, default, bounds and a line
 of documentation; `settings_table()` renders them for the README (a test keeps the
 two equal). A bad value stops the program at start with a message that names the
-variable and says what is wrong. Units are in the names.
+variable and says what is wrong. Units are in the names. How each kind of value is
+read lives in `readers`.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import math
 import os
 import socket
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from longshore.domain.policy import Policies, StepRetry
+from longshore.domain.registries import RegistryAuths
 from longshore.domain.spec import JobLimits
+from longshore.domain.stacks import Ceiling, Resources
 from longshore.domain.steps import Step
 from longshore.errors import ConfigError
+from longshore.settings.readers import (  # noqa: F401  (DOCKER_CERT_FILES: part of this module's surface)
+    BROKER_SCHEMES, DATABASE_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
+    _docker_switch, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _whole, variable,
+)
 
 #: The manifest shipped in the repository, next to the package's source root.
-REPO_STACKS_FILE = Path(__file__).resolve().parents[2] / "workers" / "stacks.toml"
-
-BROKER_SCHEMES = frozenset({"amqp", "amqps", "pyamqp", "memory"})
-DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "postgres", "postgresql+psycopg2"})
-DOCKER_SCHEMES = frozenset({"unix", "tcp", "ssh", "http", "https", "npipe"})
-
-Env = dict[str, str]
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One environment variable: how to read it and what it means."""
-
-    name: str
-    read: Callable[[Env, "Variable", dict[str, Any]], Any]  #: (environment, self, values read so far)
-    default: Any
-    doc: str
-    shown_default: str | None = None  #: the default as the README shows it, when not the value itself
-    minimum: float | None = None
-    maximum: float | None = None
-
-
-def variable(name: str, default: Any, doc: str, *, read: Callable | None = None, minimum: float | None = None,
-             maximum: float | None = None, shown_default: str | None = None) -> Any:
-    """Declare a settings field read from environment variable `name`."""
-    return field(metadata={"variable": Variable(name, read or _number, default, doc, shown_default, minimum,
-                                                maximum)})
-
-
-# -- readers ------------------------------------------------------------------
-
-def _raw(env: Env, var: Variable, values: dict[str, Any]) -> Any:
-    raw = env.get(var.name)
-    if raw is None or raw == "":
-        return var.default(values) if callable(var.default) else var.default
-    return raw
-
-
-def _number(env: Env, var: Variable, values: dict[str, Any]) -> float:
-    raw = env.get(var.name)
-    if raw is None or raw == "":
-        return float(var.default)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{var.name}: {raw!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ConfigError(f"{var.name}: {raw!r} is not a finite number")
-    if var.minimum is not None and value < var.minimum:
-        raise ConfigError(f"{var.name}: {raw!r} is below the minimum of {var.minimum:g}")
-    if var.maximum is not None and value > var.maximum:
-        raise ConfigError(f"{var.name}: {raw!r} is above the maximum of {var.maximum:g}")
-    return value
-
-
-def _whole(env: Env, var: Variable, values: dict[str, Any]) -> int:
-    return int(_number(env, var, values))
-
-
-def _text(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
-    return _raw(env, var, values)
-
-
-def _path(env: Env, var: Variable, values: dict[str, Any]) -> Path:
-    return Path(_raw(env, var, values)).expanduser()
-
-
-def _url(schemes: frozenset[str]) -> Callable[[Env, Variable, dict[str, Any]], str | None]:
-    def read(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
-        value = _raw(env, var, values)
-        if value is None:
-            return None
-        if urlsplit(value).scheme not in schemes:
-            raise ConfigError(
-                f"{var.name}: {value!r} is not a URL Longshore understands; "
-                f"expected a scheme among {', '.join(sorted(schemes))}"
-            )
-        return value
-
-    return read
-
-
-def _stacks_file(env: Env, var: Variable, values: dict[str, Any]) -> Path:
-    path = _path(env, var, values)
-    if not path.is_file():
-        raise ConfigError(f"{var.name}: the stack manifest {path} does not exist "
-                          "(set LONGSHORE_STACKS to the path of a stacks.toml)")
-    return path
+REPO_STACKS_FILE = Path(__file__).resolve().parents[3] / "workers" / "stacks.toml"
 
 
 # -- the groups ---------------------------------------------------------------
@@ -140,8 +59,19 @@ class JobSettings:
         "LONGSHORE_MAX_RETRY_DELAY_SECONDS", 900,
         "the longest delay between a job's retries (the new attempt waits in the store, not on the broker)",
         minimum=0)
-    pids_limit: int = variable("LONGSHORE_PIDS_LIMIT", 256, "processes one job may run at once (stops fork bombs)",
-                               read=_whole, minimum=16, maximum=1 << 22)
+    max_memory_bytes: int = variable("LONGSHORE_MAX_MEMORY", "4g", "the most memory any stack may give a job",
+                                     read=_size, minimum=6 << 20, shown_default="`4g`")
+    max_disk_bytes: int = variable(
+        "LONGSHORE_MAX_DISK", "1g", "the most disk any stack may give a job (its files live in memory: see "
+        "docs/security.md)", read=_size, minimum=1 << 20, shown_default="`1g`")
+    max_cpus: float = variable("LONGSHORE_MAX_CPUS", 8, "the most CPUs any stack may give a job", minimum=0.01,
+                               maximum=1024)
+    max_pids: int = variable("LONGSHORE_MAX_PIDS", 4096, "the most processes any stack may let a job run at once",
+                             read=_whole, minimum=16, maximum=1 << 22)
+    secret_keys: tuple[str, ...] = variable(
+        "LONGSHORE_SECRET_KEYS", "", "Fernet keys sealing jobs' `secret_env` at rest, comma-separated: the first "
+        "seals, every one opens (rotation); the embedded default makes one in `LONGSHORE_HOME`",
+        read=_secret_keys, shown_default="none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +108,10 @@ class WorkerSettings:
         "(a host that is only cut off could then run it twice)", minimum=0)
     docker_timeout_seconds: float = variable("LONGSHORE_DOCKER_TIMEOUT_SECONDS", 60, "timeout of one engine call",
                                              minimum=1, maximum=3600)
+    registry_auths: RegistryAuths = variable(
+        "LONGSHORE_REGISTRY_AUTH_FILE", None, "a Docker-style config file of private registries' credentials "
+        '(`{"auths": {"HOST:PORT": {"username": …, "password": …}}}`, or docker\'s `"auth"` form), read at start',
+        read=_registry_auths, shown_default="none")
     metrics_addr: str = variable("LONGSHORE_METRICS_ADDR", "127.0.0.1",
                                  "address a worker's `--metrics-port` listens on", read=_text)
 
@@ -260,6 +194,13 @@ class Settings:
         maximum=300)
     docker_host: str | None = variable("DOCKER_HOST", None, "the engine this worker drives",
                                        read=_url(DOCKER_SCHEMES), shown_default="the local socket")
+    docker_tls_verify: bool = variable(
+        "DOCKER_TLS_VERIFY", "", "`1`: speak TLS to a `tcp://` DOCKER_HOST and verify it, as the docker CLI does",
+        read=_docker_switch, shown_default="empty: off")
+    docker_cert_path: Path = variable(
+        "DOCKER_CERT_PATH", lambda _values: str(Path.home() / ".docker"),
+        "`ca.pem`, `cert.pem` and `key.pem` for DOCKER_TLS_VERIFY (each must exist when it is on)",
+        read=_docker_cert_path, shown_default="`~/.docker`")
     stacks_file: Path = variable("LONGSHORE_STACKS", str(REPO_STACKS_FILE), "the stack manifest",
                                  read=_stacks_file, shown_default="`workers/stacks.toml`")
     jobs: JobSettings = field(default_factory=JobSettings)
@@ -284,9 +225,16 @@ class Settings:
         """The bounds the job validator checks against."""
         jobs = self.jobs
         return JobLimits(default_stack=jobs.default_stack, payload_limit_bytes=jobs.payload_limit_bytes,
-                         default_timeout_seconds=jobs.default_timeout_seconds,
-                         max_timeout_seconds=jobs.max_timeout_seconds, max_retries=jobs.max_retries,
+                         default_timeout_seconds=jobs.default_timeout_seconds, max_retries=jobs.max_retries,
                          max_retry_delay_seconds=jobs.max_retry_delay_seconds)
+
+    @functools.cached_property
+    def ceiling(self) -> Ceiling:
+        """The installation's maximums, which every stack's must stay under."""
+        jobs = self.jobs
+        return Ceiling(resources=Resources(memory_bytes=jobs.max_memory_bytes, cpus=jobs.max_cpus,
+                                           disk_bytes=jobs.max_disk_bytes, timeout_seconds=jobs.max_timeout_seconds),
+                       pids=jobs.max_pids)
 
     @functools.cached_property
     def policies(self) -> Policies:
