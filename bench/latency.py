@@ -11,31 +11,18 @@ ratio. Needs the services of scripts/services.sh and the busybox stack image.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RUN_ID = uuid.uuid4().hex[:8]
-VHOST = f"longshore-bench-{RUN_ID}"
-DATABASE = f"longshore_bench_{RUN_ID}"
+from harness import installation, percentile
+
 IMAGE = "longshore/busybox:1"
 # The flags Longshore gives a busybox-stack job, so both sides start the same container.
 DOCKER_RUN = ["docker", "run", "--rm", "--network", "none", "--memory", "64m", "--memory-swap", "64m",
               "--cpus", "0.5", "--pids-limit", "256", "--cap-drop", "ALL",
               "--security-opt", "no-new-privileges", "--user", "65534:65534", IMAGE, "true"]
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -44,20 +31,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args()
 
-    env = {
-        "LONGSHORE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{VHOST}",
-        "LONGSHORE_DATABASE_URL": f"postgresql://longshore:longshore@127.0.0.1:5432/{DATABASE}",
-        "LONGSHORE_STACKS": str(REPO / "workers" / "stacks.toml"),
-        "LONGSHORE_HOME": tempfile.mkdtemp(prefix="longshore-bench-"),
-    }
-    os.environ.update(env)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", VHOST], check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"], check=True)
-    subprocess.run(["su", "postgres", "-c", f"psql -q -c 'CREATE DATABASE {DATABASE} OWNER longshore'"], check=True)
-    subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
-    worker = subprocess.Popen(["longshore", "worker", "--stacks", "busybox", "--slots", "2", "--loglevel", "WARNING"],
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with installation(["busybox"]):
         import longshore
 
         platform_ms, docker_ms = [], []
@@ -73,12 +47,6 @@ def main() -> int:
                 platform_ms.append(elapsed)
                 docker_ms.append(baseline)
         steps = _step_medians(longshore)
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST])
-        subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {DATABASE} WITH (FORCE)'"])
-        shutil.rmtree(env["LONGSHORE_HOME"], ignore_errors=True)
 
     print(f"{args.jobs} jobs of `true`, interleaved, same engine, same image and limits")
     print(f"{'path':34} {'p50 ms':>8} {'p99 ms':>8}")

@@ -7,16 +7,22 @@
 #   rabbitmq    amqp://guest:guest@127.0.0.1:5672//   (management http://127.0.0.1:15672, metrics :15692)
 #   postgres    postgresql://longshore:longshore@127.0.0.1:5432/longshore
 #   registry    127.0.0.1:5000   (plain HTTP, no auth; the engine treats 127.0.0.0/8 as insecure)
+#   registry-auth  127.0.0.1:5001   a second registry that asks for credentials (plain HTTP, htpasswd
+#               basic auth, bcrypt): user `longshore`, password `registry-test-password`
 #   docker2     unix:///var/run/longshore-docker2.sock   a second engine, standing for a second host
 #               (its own socket, data root, exec root, containerd namespace, key and bridge),
 #               with the busybox stack image loaded from the first
 #   prometheus  only installs promtool/prometheus; tests start their own server
+#   runsc       gVisor (Debian's runsc) registered with the first engine as the OCI runtime `runsc`
 #
-# Usage: scripts/services.sh [docker] [docker2] [rabbitmq] [postgres] [registry] [prometheus]
+# Usage: scripts/services.sh [docker] [docker2] [rabbitmq] [postgres] [registry] [registry-auth] [prometheus] [runsc]
 #        (no arguments = docker rabbitmq postgres registry)
 set -euo pipefail
 
 REGISTRY_DIR=/tmp/longshore-registry
+REGISTRY_AUTH_DIR=/tmp/longshore-registry-auth
+REGISTRY_AUTH_USER=longshore
+REGISTRY_AUTH_PASSWORD=registry-test-password
 APT_UPDATED=
 
 log() { echo "services.sh: $*" >&2; }
@@ -134,25 +140,68 @@ start_postgres() {
     fi
 }
 
-start_registry() {
-    need /usr/bin/docker-registry docker-registry
-    curl -fsS -m 2 http://127.0.0.1:5000/v2/ >/dev/null 2>&1 && return 0
-    mkdir -p "$REGISTRY_DIR/data"
-    # our own config: the packaged one asks for htpasswd auth
-    cat >"$REGISTRY_DIR/config.yml" <<EOF
+# registry_config DIR ADDR [HTPASSWD]: write DIR/config.yml, storage in DIR/data; basic auth when HTPASSWD is given
+registry_config() {
+    local dir=$1 addr=$2 htpasswd=${3:-}
+    mkdir -p "$dir/data"
+    cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
   level: info
 storage:
   filesystem:
-    rootdirectory: $REGISTRY_DIR/data
+    rootdirectory: $dir/data
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:5000
+  addr: $addr
 EOF
+    [[ -z $htpasswd ]] || printf 'auth:\n  htpasswd:\n    realm: longshore-test\n    path: %s\n' "$htpasswd" >>"$dir/config.yml"
+}
+
+start_registry() {
+    need /usr/bin/docker-registry docker-registry
+    curl -fsS -m 2 http://127.0.0.1:5000/v2/ >/dev/null 2>&1 && return 0
+    # our own config: the packaged one asks for htpasswd auth
+    registry_config "$REGISTRY_DIR" 127.0.0.1:5000
     (setsid nohup docker-registry serve "$REGISTRY_DIR/config.yml" >"$REGISTRY_DIR/registry.log" 2>&1 &)
     wait_for registry 30 "$REGISTRY_DIR/registry.log" curl -fsS -m 2 http://127.0.0.1:5000/v2/
+}
+
+# up, with auth on: it answers 401 to a request without credentials
+registry_auth_up() { [[ $(curl -sS -o /dev/null -w '%{http_code}' -m 2 http://127.0.0.1:5001/v2/) == 401 ]]; }
+
+start_registry_auth() {
+    need /usr/bin/docker-registry docker-registry
+    need /usr/bin/htpasswd apache2-utils
+    registry_auth_up 2>/dev/null && return 0
+    registry_config "$REGISTRY_AUTH_DIR" 127.0.0.1:5001 "$REGISTRY_AUTH_DIR/htpasswd"
+    htpasswd -Bbn "$REGISTRY_AUTH_USER" "$REGISTRY_AUTH_PASSWORD" >"$REGISTRY_AUTH_DIR/htpasswd"
+    # A name of its own (argv[0]): the fault tests stop the plain registry with `pkill -f "docker-registry serve"`.
+    (setsid nohup bash -c 'exec -a longshore-registry-auth docker-registry serve "$1"' _ "$REGISTRY_AUTH_DIR/config.yml" \
+        >"$REGISTRY_AUTH_DIR/registry.log" 2>&1 &)
+    wait_for registry-auth 30 "$REGISTRY_AUTH_DIR/registry.log" registry_auth_up
+}
+
+# gVisor's runsc as a runtime of the first engine. Runtimes reload on SIGHUP, without a restart.
+# `--network=none`: here runsc cannot set up networking in the engine's namespace, and jobs have none.
+start_runsc() {
+    start_docker
+    need /usr/bin/runsc runsc
+    docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && return 0
+    mkdir -p /etc/docker
+    python3 - /etc/docker/daemon.json <<'PY'
+import json, sys
+path = sys.argv[1]
+try:
+    config = json.load(open(path))
+except FileNotFoundError:
+    config = {}
+config.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+json.dump(config, open(path, "w"), indent=2)
+PY
+    kill -HUP "$(cat /var/run/docker.pid)"
+    wait_for runsc 20 /tmp/longshore-dockerd.log sh -c "docker info --format '{{json .Runtimes}}' | grep -q runsc"
 }
 
 start_prometheus() {
@@ -163,15 +212,15 @@ services=("$@")
 [[ ${#services[@]} -gt 0 ]] || services=(docker rabbitmq postgres registry)
 for s in "${services[@]}"; do
     case $s in
-        docker | docker2 | rabbitmq | postgres | registry | prometheus) ;;
-        *) die "unknown service '$s' (expected docker docker2 rabbitmq postgres registry prometheus)" ;;
+        docker | docker2 | rabbitmq | postgres | registry | registry-auth | prometheus | runsc) ;;
+        *) die "unknown service '$s' (expected docker docker2 rabbitmq postgres registry registry-auth prometheus runsc)" ;;
     esac
 done
 
 ready=()
 for s in "${services[@]}"; do
     t0=$SECONDS
-    "start_$s"
+    "start_${s//-/_}"
     ready+=("$s ready ($((SECONDS - t0))s)")
 done
 printf '%s\n' "${ready[@]}"

@@ -45,16 +45,31 @@ def _rss_kib(pid: int) -> int:
     return total
 
 
-def test_a_result_that_is_a_huge_directory_is_refused_without_being_read(client, start_worker, wait_reaped):
-    # Given a worker, and a job that makes its result file a directory holding 500 MB
+def test_a_job_cannot_swap_its_result_file_for_a_directory_or_a_link(client, start_worker):
+    # Given a job that tries to replace $RESULT_FILE with a directory, or a link to a file outside its folder
+    start_worker("busybox")
+    script = ('rm -f "$RESULT_FILE" || echo no-rm; mkdir "$RESULT_FILE" 2>/dev/null || echo no-mkdir; '
+              'ln -sf /etc/passwd "$RESULT_FILE" 2>/dev/null || echo no-link; ls -l "$RESULT_FILE"')
+    job = client.submit("busybox", ["sh", "-c", script])
+    # When it runs, then every swap fails (the contract folder is root's) and the result is only what it wrote
+    finished = job.wait(timeout=60)
+    assert finished.status.value == "succeeded" and finished.result is None and finished.error is None
+    output = job.logs()
+    assert "no-rm" in output and "no-mkdir" in output and "no-link" in output and "-rw-r--r--" in output
+
+
+def test_a_result_file_bomb_stops_at_the_disk_limit_and_is_never_read(client, start_worker, wait_reaped):
+    # Given a worker, and a job that writes 500 MB into its result file (which lives on the engine's disk)
     worker = start_worker("busybox", slots=1)
     before = _rss_kib(worker.process.pid)
-    script = 'mkdir "$RESULT_FILE" && dd if=/dev/zero of="$RESULT_FILE/x" bs=1M count=500 2>/dev/null; echo wrote'
-    job = client.submit("busybox", ["sh", "-c", script], timeout=100)
-    # When it ends, then its result is refused with a clear error, and the worker read none of it
+    script = 'exec dd if=/dev/zero of="$RESULT_FILE" bs=1M count=500'
+    job = client.submit("busybox", ["sh", "-c", script], timeout=100, disk="32m")
+    # When it ends, then the file stopped at the disk limit (RLIMIT_FSIZE killed the writer), the job says so,
+    # its result is refused without being read, and the worker read none of it
     finished = job.wait(timeout=120)
-    assert finished.status.value == "succeeded" and finished.result is None
-    assert "result refused: $RESULT_FILE (/longshore/task/result.json) is a directory" in finished.error
+    assert finished.status.value == "failed" and finished.exit_code == 153 and finished.result is None
+    assert "killed (SIGXFSZ): it wrote a file past the largest size allowed, its disk limit of 32 MiB" in finished.error
+    assert "is 34603008 bytes, over the limit of 1048576" in finished.error
     assert _rss_kib(worker.process.pid) - before < 50 * 1024
     assert wait_reaped([job.id], timeout=30) == []
 

@@ -15,7 +15,7 @@ def longshore(env, *args, timeout=60):
 
 def test_run_prints_output_collects_result_and_exits_with_the_jobs_code(docker_engine, embedded_env):
     # Given the embedded default and a job that reads its payload and writes a result
-    script = 'cat "$PAYLOAD_FILE"; echo; echo "id=$TASK_ID"; echo \'{"sum": 3}\' > "$TASK_DIR/result.json"; exit 3'
+    script = 'cat "$PAYLOAD_FILE"; echo; echo "id=$TASK_ID"; echo \'{"sum": 3}\' > "$RESULT_FILE"; exit 3'
     # When it runs
     done = longshore(embedded_env, "run", "--stack", "busybox", "--payload", '{"a": 1, "b": 2}', "--", "sh", "-c", script)
     # Then its output is printed and the CLI exits with the job's exit code

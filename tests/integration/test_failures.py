@@ -24,8 +24,14 @@ def attempts_of(job):
     return job.attempts()
 
 
+def test_a_malformed_image_is_refused_at_submit(client):
+    from longshore.errors import InvalidJob
+
+    with pytest.raises(InvalidJob, match="image: 'longshore/BusyBox:1' is not an image reference"):
+        client.submit("busybox", ["true"], image="longshore/BusyBox:1")
+
+
 @pytest.mark.parametrize("image,words", [
-    ("longshore/BusyBox:1", "pull failed (400)"),
     ("127.0.0.1:5000/longshore/never-pushed:1", "pull failed (404)"),
     ("registry.invalid/team/tool:1", "registry registry.invalid is unknown"),
 ])
@@ -63,7 +69,7 @@ def test_a_memory_bomb_is_oom_killed_with_the_limit_named(docker_engine, embedde
     done = subprocess.run(["longshore", "run", "--memory", "32m", "--", "sh", "-c", bomb],
                           env=embedded_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 137, done.stderr
-    assert "oom_killed" in done.stderr and "out of memory (limit 32 MiB)" in done.stderr
+    assert "oom_killed" in done.stderr and "out of memory (limit 48 MiB: its memory 32 MiB and its disk 16 MiB" in done.stderr
 
 
 def test_a_job_asking_for_two_retries_that_always_fails_runs_three_times(client, start_worker, wait_reaped):

@@ -20,7 +20,7 @@ def store(postgres):
 
 
 def new_job(**overrides):
-    fields = dict(stack="busybox", image="longshore/busybox:1", command=["true"], env={}, payload="{}",
+    fields = dict(stack="busybox", image="longshore/busybox:1", command=["true"], env={}, payload="{}", disk_bytes=16 << 20,
                   timeout_seconds=10, memory_bytes=64 << 20, cpus=0.5)
     return NewJob(**{**fields, **overrides})
 

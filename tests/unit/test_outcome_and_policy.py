@@ -19,7 +19,7 @@ def ended(exit_code: int, *, timed_out: bool = False, oom_killed: bool = False) 
     (ended(0), JobStatus.SUCCEEDED, None),
     (ended(3), JobStatus.FAILED, "the job's command exited with code 3"),
     (ended(137, timed_out=True), JobStatus.TIMED_OUT, "killed after running past its timeout of 30 seconds"),
-    (ended(137, oom_killed=True), JobStatus.OOM_KILLED, "out of memory (limit 64 MiB)"),
+    (ended(137, oom_killed=True), JobStatus.OOM_KILLED, "out of memory (limit 64 MiB: its memory 64 MiB and its disk 0 MiB"),
     (ended(137, timed_out=True, oom_killed=True), JobStatus.TIMED_OUT, "timeout"),
 ])
 def test_how_a_container_ended_is_a_result(outcome, status, words):

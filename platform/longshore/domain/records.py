@@ -22,6 +22,9 @@ class NewJob:
     timeout_seconds: float
     memory_bytes: int
     cpus: float
+    disk_bytes: int
+    #: Secret variables in the clear: they live in memory only, and are sealed before they are stored.
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
     retries: int = 0
     retry_delay_seconds: float = 0.0
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -40,6 +43,10 @@ class Job:
     timeout_seconds: float
     memory_bytes: int
     cpus: float
+    disk_bytes: int
+    secret_names: list[str]  #: the names of its secret variables (their values are never shown)
+    #: Its secret variables, sealed (encrypted); erased once the job ends.
+    sealed_secret_env: str | None = field(repr=False)
     status: JobStatus
     attempt: int  #: the number of its current (or last) attempt
     retries: int  #: how many of its own retries it asked for
@@ -69,7 +76,7 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (status as its string, payload parsed, output and result as text)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sealed_secret_env"}
         data["status"] = self.status.value
         data["payload"] = json.loads(self.payload)
         data["output"], data["result"] = self.output_text, self.result_text

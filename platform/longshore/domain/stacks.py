@@ -1,20 +1,35 @@
-"""The stack manifest: which runtime images exist and their default limits."""
+"""The stack manifest: the runtimes jobs run in, each with its sandbox, its defaults and its maximums.
+
+A stack is policy as data. Its `Sandbox` confines every job on it (applied at create and read
+back after it); its `Resources` say what a job gets when it asks for nothing (`defaults`) and
+the most it may ask for (`maxima`), both under the installation's `Ceiling`.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from longshore.errors import ConfigError, InvalidJob, UnknownStack
 
-STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.IGNORECASE)
-MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+STACK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,6})?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 #: The engine refuses memory limits under 6 MiB; refuse them first, with our words.
 MIN_MEMORY_BYTES = 6 << 20
+MIN_DISK_BYTES = 1 << 20
+MIN_CPUS = 0.01
+#: A numeric uid:gid, so images without /etc/passwd work.
+USER = re.compile(r"(\d{1,10}):(\d{1,10})")
+RUNTIME = re.compile(r"[a-z][a-z0-9._-]{0,62}")
+#: A job's files: TASK_DIR and /tmp each hold at most this many files and folders by default.
+DEFAULT_INODES = 16384
 
 
 class PullPolicy(StrEnum):
@@ -25,32 +40,90 @@ class PullPolicy(StrEnum):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Resources:
+    """A job's resources: the memory its processes use, its CPU share, the bytes its files hold, its time."""
+
+    memory_bytes: int
+    cpus: float
+    disk_bytes: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ceiling:
+    """The installation's maximums: no stack may offer more (built from settings)."""
+
+    resources: Resources
+    pids: int = 32768
+    nofile: int = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sandbox:
+    """What confines every job of a stack; the engine is asked for all of it and each field is read back."""
+
+    runtime: str = "runc"  #: the engine's OCI runtime: "runc", or "runsc" for gVisor's kernel
+    user: str = "65534:65534"  #: numeric uid:gid, never root
+    pids: int = 256  #: processes at once (stops fork bombs)
+    nofile: int = 1024  #: open files per process
+    #: processes per uid, counted by the kernel across every container of that uid on the host;
+    #: the per-job bound is `pids`, this is a backstop.
+    nproc: int = 4096
+    inodes: int = DEFAULT_INODES  #: files and folders in TASK_DIR and in /tmp, each
+
+
+@dataclass(frozen=True, kw_only=True)
 class Stack:
     """One runtime a worker can serve."""
 
     name: str
     image: str
-    pull: PullPolicy
-    memory_bytes: int
-    cpus: float
-    timeout_seconds: float  #: 0: the installation's default timeout
-    user: str | None
-    build: str | None
+    #: Patterns (`fnmatch`, anchored at the start, `*` crosses `/`) of images a job may name instead of
+    #: `image`; empty: only `image`.
+    images: tuple[str, ...] = ()
+    pull: PullPolicy = PullPolicy.MISSING
+    defaults: Resources
+    maxima: Resources
+    sandbox: Sandbox = field(default_factory=Sandbox)
+    build: str | None = None
+
+    def allows_image(self, image: str) -> bool:
+        """True when a job of this stack may run `image`."""
+        return image == self.image or any(fnmatch.fnmatchcase(image, pattern) for pattern in self.images)
+
+    @property
+    def allowed_images(self) -> str:
+        """The images a job may name, in words."""
+        return ", ".join((self.image, *self.images))
 
 
-
-def parse_memory(value: str | int) -> int:
-    """Parse `128m`, `1g`, `65536` into bytes; raise InvalidJob on nonsense."""
+def parse_size(value: Any, what: str, minimum: int) -> int:
+    """Parse `128m`, `1g`, `65536` into bytes; raise InvalidJob naming `what` on nonsense."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidJob(f"{what}: must be a size like 128m, 1g or a number of bytes, not {type(value).__name__}")
     if isinstance(value, int):
         amount = value
     else:
-        match = MEMORY.match(str(value).strip())
+        match = SIZE.fullmatch(value.strip())
         if not match:
-            raise InvalidJob(f"memory {value!r} is not a size like 128m, 1g or 65536")
-        amount = int(float(match.group(1)) * MEMORY_UNITS[match.group(2).lower()])
-    if amount < MIN_MEMORY_BYTES:
-        raise InvalidJob(f"memory {value!r} is below the minimum of 6m")
+            raise InvalidJob(f"{what}: {value[:40]!r} is not a size like 128m, 1g or 65536")
+        amount = int(float(match.group(1)) * SIZE_UNITS[match.group(2).lower()])
+    if amount < minimum:
+        raise InvalidJob(f"{what}: {value!r} is below the minimum of {format_size(minimum)}")
     return amount
+
+
+def parse_memory(value: Any) -> int:
+    """A memory limit in bytes (at least 6m)."""
+    return parse_size(value, "memory", MIN_MEMORY_BYTES)
+
+
+def format_size(amount: int) -> str:
+    """Bytes in the unit a person would write: 64m, 1g, 1536k."""
+    for unit, size in (("t", 1 << 40), ("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if amount >= size and amount % size == 0:
+            return f"{amount // size}{unit}"
+    return str(amount) if amount < 1 << 20 else f"{amount / (1 << 20):.1f}m"
 
 
 class StackManifest:
@@ -60,29 +133,31 @@ class StackManifest:
         self.stacks = stacks
 
     @classmethod
-    def load(cls, path: Path) -> "StackManifest":
-        """Read and validate the manifest at `path`; raise ConfigError naming the problem."""
+    def load(cls, path: Path, ceiling: Ceiling) -> "StackManifest":
+        """Read and validate the manifest at `path` under the installation's `ceiling`; raise ConfigError
+        naming the problem."""
         try:
             document = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"LONGSHORE_STACKS: cannot read {path}: {exc}") from None
         stacks = {}
-        for name, entry in (document.get("stacks") or {}).items():
-            try:
-                stacks[name] = _stack(name, entry)
-            except (InvalidJob, KeyError, ValueError, TypeError) as exc:
-                raise ConfigError(f"LONGSHORE_STACKS: stack {name!r} in {path}: {exc}") from None
-        if not stacks:
+        entries = document.get("stacks")
+        if not isinstance(entries, dict) or not entries:
             raise ConfigError(f"LONGSHORE_STACKS: {path} defines no [stacks.<name>] table")
+        for name, entry in entries.items():
+            try:
+                stacks[name] = _stack(name, entry, ceiling)
+            except (InvalidJob, KeyError, ValueError, TypeError) as exc:
+                raise ConfigError(f"LONGSHORE_STACKS: stack {name!r} in {path}: {_words(exc)}") from None
         return cls(stacks)
 
     def get(self, name: str) -> Stack:
         """The stack called `name`, or UnknownStack naming the known ones."""
         try:
             return self.stacks[name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise UnknownStack(
-                f"unknown stack {name!r}; known stacks: {', '.join(sorted(self.stacks))}"
+                f"stack: unknown stack {str(name)[:64]!r}; known stacks: {', '.join(sorted(self.stacks))}"
             ) from None
 
     def names(self) -> list[str]:
@@ -90,16 +165,100 @@ class StackManifest:
         return sorted(self.stacks)
 
 
-def _stack(name: str, entry: dict) -> Stack:
-    if not STACK_NAME.match(name):
-        raise ValueError("a stack name is lower-case letters, digits, '-' and '_'")
+#: Every key a stack's table may hold; anything else is a typo the operator should hear about.
+STACK_KEYS = frozenset({
+    "image", "images", "pull", "build", "runtime", "user", "memory", "max_memory", "cpus", "max_cpus", "disk",
+    "max_disk", "timeout_seconds", "max_timeout_seconds", "pids", "nofile", "nproc", "inodes"})
+
+
+def _stack(name: str, entry: Any, ceiling: Ceiling) -> Stack:
+    if not STACK_NAME.fullmatch(name):
+        raise ValueError("a stack name is lower-case letters, digits, '-' and '_' (at most 63)")
+    if not isinstance(entry, dict):
+        raise ValueError("must be a table")
+    unknown = sorted(set(entry) - STACK_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}; a stack may set {', '.join(sorted(STACK_KEYS))}")
+    top = ceiling.resources
+    maxima = Resources(
+        memory_bytes=_bounded_size(entry, "max_memory", top.memory_bytes, MIN_MEMORY_BYTES, top.memory_bytes,
+                                   over="the installation's LONGSHORE_MAX_MEMORY"),
+        cpus=_bounded_number(entry, "max_cpus", top.cpus, MIN_CPUS, top.cpus),
+        disk_bytes=_bounded_size(entry, "max_disk", top.disk_bytes, MIN_DISK_BYTES, top.disk_bytes,
+                                 over="the installation's LONGSHORE_MAX_DISK"),
+        timeout_seconds=_bounded_number(entry, "max_timeout_seconds", top.timeout_seconds, 1, top.timeout_seconds),
+    )
+    defaults = Resources(
+        memory_bytes=_bounded_size(entry, "memory", min(128 << 20, maxima.memory_bytes), MIN_MEMORY_BYTES,
+                                   maxima.memory_bytes),
+        cpus=_bounded_number(entry, "cpus", min(1.0, maxima.cpus), MIN_CPUS, maxima.cpus),
+        disk_bytes=_bounded_size(entry, "disk", min(64 << 20, maxima.disk_bytes), MIN_DISK_BYTES,
+                                 maxima.disk_bytes),
+        # 0 (or unset): the installation's default timeout, applied by the validator
+        timeout_seconds=_bounded_number(entry, "timeout_seconds", 0, 0, maxima.timeout_seconds),
+    )
+    images = entry.get("images", [])
+    if not isinstance(images, list) or not all(isinstance(p, str) and p.strip() for p in images):
+        raise ValueError("images must be a list of image patterns, e.g. [\"registry.example.com/team/*\"]")
     return Stack(
         name=name,
-        image=str(entry["image"]),
+        image=_text(entry, "image"),
+        images=tuple(images),
         pull=PullPolicy(entry.get("pull", "missing")),
-        memory_bytes=parse_memory(entry.get("memory", "128m")),
-        cpus=float(entry.get("cpus", 1.0)),
-        timeout_seconds=float(entry.get("timeout_seconds", 0)),
-        user=entry.get("user"),
+        defaults=defaults,
+        maxima=maxima,
+        sandbox=_sandbox(entry, ceiling),
         build=entry.get("build"),
     )
+
+
+def _sandbox(entry: dict, ceiling: Ceiling) -> Sandbox:
+    base = Sandbox()
+    user = entry.get("user", base.user)
+    match = USER.fullmatch(user) if isinstance(user, str) else None
+    if not match:
+        raise ValueError(f"user {user!r} must be a numeric uid:gid such as \"65534:65534\"")
+    if int(match.group(1)) == 0 or int(match.group(2)) == 0:
+        raise ValueError(f"user {user!r}: jobs never run as root (uid 0) or in the root group (gid 0)")
+    runtime = entry.get("runtime", base.runtime)
+    if not isinstance(runtime, str) or not RUNTIME.fullmatch(runtime):
+        raise ValueError(f"runtime {runtime!r} is not an OCI runtime name such as \"runc\" or \"runsc\"")
+    return Sandbox(
+        runtime=runtime,
+        user=user,
+        pids=int(_bounded_number(entry, "pids", base.pids, 16, ceiling.pids, whole=True)),
+        nofile=int(_bounded_number(entry, "nofile", base.nofile, 16, ceiling.nofile, whole=True)),
+        nproc=int(_bounded_number(entry, "nproc", base.nproc, 16, 1 << 22, whole=True)),
+        inodes=int(_bounded_number(entry, "inodes", base.inodes, 16, 1 << 24, whole=True)),
+    )
+
+
+def _text(entry: dict, key: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} is required: the image reference jobs on it run")
+    return value
+
+
+def _bounded_size(entry: dict, key: str, default: int, minimum: int, maximum: int, *,
+                  over: str = "the stack's maximum") -> int:
+    amount = parse_size(entry.get(key, default), key, minimum)
+    if amount > maximum:
+        raise ValueError(f"{key} {format_size(amount)} is over {over} of {format_size(maximum)}")
+    return amount
+
+
+def _bounded_number(entry: dict, key: str, default: float, minimum: float, maximum: float, *,
+                    whole: bool = False) -> float:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a number")
+    if whole and value != int(value):
+        raise ValueError(f"{key} must be a whole number")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{key} {value:g} must be between {minimum:g} and {maximum:g}")
+    return float(value)
+
+
+def _words(exc: Exception) -> str:
+    return f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)

@@ -1,8 +1,8 @@
-"""The one boundary around Docker: every engine call is made, timed and classified here.
+"""The one boundary around Docker: every engine call is made, timed and classified (`calls.EngineCalls`).
 
-`DockerEngine._call` times each call, reports it to a hook (metrics), and turns any
-failure into a `DockerFailure` whose kind `classify` decided. The surface stays
-small: pull, create, start, wait, collect, kill, remove, and listing.
+`DockerEngine` is the engine's whole surface, in parts as docker-py's own client is: images
+(`images.ImageCalls`), create (`create.CreateCalls`), and here the rest: start, wait, collect, kill,
+remove, and listing. The surface stays small.
 """
 
 from __future__ import annotations
@@ -10,28 +10,19 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import docker
-import docker.auth
-import docker.errors
-import docker.utils
 
-from longshore.engine import classify
-from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, container_labels, \
-    host_config, unapplied_limits
-from longshore.engine.contract import RESULT_PATH, TASK_DIR, contract_archive, refuse_result, result_from_archive
-from longshore.errors import DockerFailure, FailureKind, TransientDockerFailure
+from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB
+from longshore.engine.contract import RESULT_PATH, refuse_result, result_from_archive
+from longshore.engine.create import CreateCalls
+from longshore.engine.images import ImageCalls
+from longshore.errors import DockerFailure, FailureKind
 
 log = logging.getLogger(__name__)
-
-#: Called after every engine call with (call, outcome, seconds); outcome is "ok" or a FailureKind value.
-CallHook = Callable[[str, str, float], None]
-
 
 @dataclass(frozen=True, kw_only=True)
 class ExitReport:
@@ -47,54 +38,9 @@ class ExitReport:
     finished_at: float | None  #: when the container stopped, as the engine recorded it
 
 
-class DockerEngine:
-    """A docker-py APIClient behind one error classifier and one timer."""
-
-    def __init__(self, docker_host: str | None, *, timeout_seconds: float, max_pool_size: int = 32,
-                 on_call: CallHook | None = None):
-        self._docker_host = docker_host
-        self._timeout_seconds = timeout_seconds
-        self._max_pool_size = max_pool_size
-        self._client: docker.APIClient | None = None
-        self._on_call = on_call or (lambda call, outcome, seconds: None)
-
-    @property
-    def _api(self) -> docker.APIClient:
-        """The low-level client, connected on first use (version negotiated)."""
-        if self._client is None:
-            env = {"DOCKER_HOST": self._docker_host} if self._docker_host else {}
-            self._client = self._call(
-                "connect", docker.APIClient,
-                **docker.utils.kwargs_from_env(environment=env),
-                version="auto",  # negotiated with the engine: this call can find it down
-                timeout=self._timeout_seconds,
-                max_pool_size=self._max_pool_size,
-            )
-        return self._client
-
-    def _call(self, step: str, fn: Callable[..., Any], *args: Any, expected: tuple[FailureKind, ...] = (),
-              **kwargs: Any) -> Any:
-        """Make one engine call, timed and classified. A failure of an `expected` kind (a 404 where
-        "gone" is an answer) is reported as "ok" and still raised, for the caller to read."""
-        started = time.perf_counter()
-        try:
-            result = fn(*args, **kwargs)
-        except DockerFailure as failure:
-            if not getattr(failure, "reported", False):  # an inner call (connect) reported it already
-                self._report(step, failure, expected, started)
-            failure.reported = True
-            raise
-        except Exception as exc:  # every engine failure leaves here classified
-            failure = classify.failure(step, exc)
-            self._report(step, failure, expected, started)
-            failure.reported = True
-            raise failure from exc
-        self._on_call(step, "ok", time.perf_counter() - started)
-        return result
-
-    def _report(self, step: str, failure: DockerFailure, expected: tuple[FailureKind, ...], started: float) -> None:
-        outcome = "ok" if failure.kind in expected else failure.kind.value
-        self._on_call(step, outcome, time.perf_counter() - started)
+class DockerEngine(ImageCalls, CreateCalls):
+    """The engine's surface: identity and events, images (`ImageCalls`), create (`CreateCalls`), and here
+    start, wait, collect, kill, remove and listing; every call through `EngineCalls._call`."""
 
     def engine_id(self) -> str:
         """The engine's own id (stable across restarts of it): what a worker's identity is tied to."""
@@ -113,62 +59,6 @@ class DockerEngine:
             return bool(self._call("ping", lambda: self._api.ping()))
         except DockerFailure:
             return False
-
-    # -- pull ----------------------------------------------------------------
-
-    def ensure_image(self, image: str, *, always_pull: bool, on_progress: Callable[[], None] | None = None) -> bool:
-        """Make `image` present on the engine; return True if it was pulled. A long pull calls
-        `on_progress` every few seconds, to show it is under way."""
-        repository, tag = _split_reference(image)
-        if not always_pull and self._has_image(image):
-            return False
-        _check_registry_resolves(repository)
-        self._call("pull", _pull, self._api, repository, tag, on_progress or (lambda: None))
-        return True
-
-    def _has_image(self, image: str) -> bool:
-        try:
-            self._call("pull", self._api.inspect_image, image, expected=(FailureKind.NOT_FOUND,))
-        except DockerFailure as failure:
-            if failure.kind is FailureKind.NOT_FOUND:
-                return False
-            raise
-        return True
-
-    # -- create --------------------------------------------------------------
-
-    def create(self, spec: ContainerSpec) -> str:
-        """Create the attempt's container (or adopt the one a redelivery made), deliver its payload,
-        and check that the engine applied every limit."""
-        try:
-            container_id = self._call("create", self._create, spec)
-        except DockerFailure as failure:
-            if failure.kind is not FailureKind.CONFLICT:
-                raise
-            container_id = self._adopt(spec)
-        self._call("create", self._api.put_archive, container_id, "/", contract_archive(spec.payload))
-        applied = self._call("create", self._api.inspect_container, container_id)["HostConfig"]
-        missing = unapplied_limits(applied, spec)
-        if missing:
-            raise DockerFailure("create", FailureKind.PERMANENT,
-                                "the Docker engine did not apply the requested limits: " + ", ".join(missing))
-        return container_id
-
-    def _create(self, spec: ContainerSpec) -> str:
-        response = self._api.create_container(
-            spec.image, command=spec.command, name=spec.name, user=spec.user or "",
-            environment=spec.env, labels=container_labels(spec), working_dir=TASK_DIR,
-            host_config=self._api.create_host_config(**host_config(spec)),
-        )
-        return response["Id"]
-
-    def _adopt(self, spec: ContainerSpec) -> str:
-        existing = self._call("create", self._api.inspect_container, spec.name)
-        if not belongs_to(existing["Config"]["Labels"], spec):
-            raise DockerFailure("create", FailureKind.PERMANENT,
-                                f"a container named {spec.name} exists but belongs to another job")
-        log.info("adopting existing container %s for %s", existing["Id"][:12], spec.name)
-        return existing["Id"]
 
     # -- start, wait ---------------------------------------------------------
 
@@ -221,6 +111,8 @@ class DockerEngine:
             if failure.kind is FailureKind.NOT_FOUND:
                 return None, None
             raise
+        if int(stat.get("size", 0)) == 0 and not int(stat.get("mode", 0)) & (1 << 31):
+            return None, None  # the empty file made for it: the job wrote no result
         refusal = refuse_result(stat, limit_bytes)
         if refusal:
             return None, refusal
@@ -246,23 +138,23 @@ class DockerEngine:
         return self._call("list", self._api.containers, all=True,
                           filters={"label": [LABEL_JOB, f"{LABEL_INSTALLATION}={installation}"]})
 
+    def orphaned_volumes(self, installation: str) -> list[dict[str, Any]]:
+        """This installation's contract volumes that no container uses (their container was removed
+        without its volumes, e.g. by hand)."""
+        found = self._call("list", self._api.volumes,
+                           filters={"label": f"{LABEL_INSTALLATION}={installation}", "dangling": True})
+        return (found or {}).get("Volumes") or []
 
+    def remove_volume(self, name: str) -> bool:
+        """Remove a volume; False if it is gone or in use again."""
+        try:
+            self._call("reap", self._api.remove_volume, name, expected=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
+        except DockerFailure as failure:
+            if failure.kind in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
+                return False
+            raise
+        return True
 
-#: How often a long pull reports that it is under way.
-PULL_PROGRESS_SECONDS = 5.0
-
-
-def _pull(api: docker.APIClient, repository: str, tag: str, on_progress: Callable[[], None]) -> None:
-    # The engine answers 200 and then streams; a failure mid-stream arrives as a
-    # structured `error` entry, which is retryable: the request itself was fine.
-    reported = time.monotonic()
-    for event in api.pull(repository, tag=tag, stream=True, decode=True):
-        if "error" in event:
-            raise TransientDockerFailure("pull", FailureKind.TRANSIENT,
-                                         f"pull of {repository}:{tag} broke off: {event.get('error')}")
-        if time.monotonic() - reported >= PULL_PROGRESS_SECONDS:
-            reported = time.monotonic()
-            on_progress()
 
 
 def _path_stat(api: docker.APIClient, container_id: str, path: str) -> dict[str, Any]:
@@ -281,26 +173,3 @@ def timestamp(rfc3339: str | None) -> float | None:
     return stamp + float(f"0.{fraction[:6] or 0}")
 
 
-def _split_reference(image: str) -> tuple[str, str]:
-    """Split `repo[:tag]` into repository and tag (default `latest`); digests stay whole."""
-    if "@" in image:
-        repository, digest = image.split("@", 1)
-        return repository, digest
-    repository, tag = docker.utils.parse_repository_tag(image)
-    return repository, tag or "latest"
-
-
-def _check_registry_resolves(repository: str) -> None:
-    """An unknown registry is permanent: the engine would report it as a retryable 500."""
-    try:
-        registry, _ = docker.auth.resolve_repository_name(repository)
-    except docker.errors.InvalidRepository as exc:
-        raise DockerFailure("pull", FailureKind.PERMANENT, f"malformed image name: {exc}") from exc
-    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
-    if registry == docker.auth.INDEX_NAME:
-        host = "registry-1.docker.io"
-    try:
-        socket.getaddrinfo(host, None)
-    except socket.gaierror as exc:
-        raise DockerFailure("pull", FailureKind.PERMANENT,
-                            f"cannot pull {repository}: registry {registry} is unknown (its name does not resolve)") from exc

@@ -1,11 +1,25 @@
-"""One attempt's container: its spec, its labels, the sandbox the engine is asked for, and the read-back."""
+"""One attempt's container: its spec, its labels, the sandbox the engine is asked for, and the read-back.
+
+The sandbox, and why each part is there:
+- a read-only root filesystem, so the image's writable layer (unbounded on the engine's disk) takes nothing;
+- TASK_DIR and /tmp as tmpfs mounts of the job's disk limit (and inode limit): writes past them fail with
+  ENOSPC. Their pages live in memory, so the container's memory limit is the job's memory plus its disk;
+- the contract folder (/longshore: payload in, result out) as an anonymous volume, owned by root and
+  read-only to the job, except the result file, made for the job's user and bounded by RLIMIT_FSIZE;
+- ulimits (open files, processes, no core dumps, file size), an init that reaps zombies and forwards
+  signals, a numeric non-root user, no network, no capabilities, no new privileges, the engine's default
+  seccomp profile (verified on the engine), and the stack's OCI runtime (gVisor's `runsc` or `runc`).
+Every field is read back after create: an engine that dropped one fails the job rather than run it loose.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from docker.types import LogConfig
+from docker.types import LogConfig, Mount, Ulimit
+
+from longshore.engine.contract import CONTRACT_DIR, TASK_DIR
 
 LABEL_JOB = "io.longshore.job"
 LABEL_ATTEMPT = "io.longshore.attempt"
@@ -15,6 +29,28 @@ LABEL_WORKER = "io.longshore.worker"
 LABEL_TIMEOUT = "io.longshore.timeout"
 #: Which installation (job store) made the container: a janitor touches only its own.
 LABEL_INSTALLATION = "io.longshore.installation"
+#: Scratch directories of every job: its working directory and the conventional one.
+SCRATCH_DIRS = (TASK_DIR, "/tmp")
+#: RLIMIT_FSIZE is this much over the disk limit, so a full tmpfs answers ENOSPC before the limit kills
+#: the writer with SIGXFSZ; the result file (on the engine's disk) is bounded by it.
+FSIZE_SLACK_BYTES = 1 << 20
+#: Under the host's memory pressure the kernel kills a job before dockerd or a worker.
+OOM_SCORE_ADJ = 500
+SECURITY_OPT = ["no-new-privileges"]
+#: How much larger than the output limit each of a container's two log files may grow (see host_config).
+LOG_FILE_FACTOR = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxSpec:
+    """The stack's confinement of the job (from the worker's manifest)."""
+
+    runtime: str
+    user: str
+    pids: int
+    nofile: int
+    nproc: int
+    inodes: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,13 +61,23 @@ class ContainerSpec:
     image: str
     command: list[str] | None
     env: dict[str, str]
-    user: str | None
     memory_bytes: int
     cpus: float
-    pids_limit: int
+    disk_bytes: int
+    sandbox: SandboxSpec
     labels: dict[str, str]
     payload: str
     output_limit_bytes: int
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """The container's memory limit: the job's memory, and its files in TASK_DIR and /tmp."""
+        return self.memory_bytes + self.disk_bytes
+
+    @property
+    def fsize_bytes(self) -> int:
+        """The largest file the job may write."""
+        return self.disk_bytes + FSIZE_SLACK_BYTES
 
 
 #: Labels a job container must not inherit from its image: an image built by docker compose carries its
@@ -45,36 +91,80 @@ def container_labels(spec: ContainerSpec) -> dict[str, str]:
     return {**CLEARED_IMAGE_LABELS, **spec.labels}
 
 
+def tmpfs_options(spec: ContainerSpec) -> str:
+    """A scratch directory's mount options: its size and inode bounds, writable by any user, no devices."""
+    return f"rw,exec,nosuid,nodev,size={spec.disk_bytes},nr_inodes={spec.sandbox.inodes},mode=1777"
+
+
+def ulimits(spec: ContainerSpec) -> dict[str, int]:
+    """The job's resource limits, soft and hard alike (a job cannot raise them)."""
+    return {"nofile": spec.sandbox.nofile, "nproc": spec.sandbox.nproc, "core": 0, "fsize": spec.fsize_bytes}
+
+
 def host_config(spec: ContainerSpec) -> dict[str, Any]:
-    """The engine's HostConfig for the spec: limits, no network, no privileges, bounded logs."""
+    """The engine's HostConfig for the spec (see the module's docstring)."""
     return dict(
-        mem_limit=spec.memory_bytes,
-        memswap_limit=spec.memory_bytes,  # no swap: the limit is the limit
+        mem_limit=spec.memory_limit_bytes,
+        memswap_limit=spec.memory_limit_bytes,  # no swap: the limit is the limit
         nano_cpus=int(spec.cpus * 1e9),
-        pids_limit=spec.pids_limit,
+        pids_limit=spec.sandbox.pids,
         network_mode="none",
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        security_opt=SECURITY_OPT,
+        read_only=True,
+        init=True,
+        runtime=spec.sandbox.runtime,
+        oom_score_adj=OOM_SCORE_ADJ,
+        tmpfs={path: tmpfs_options(spec) for path in SCRATCH_DIRS},
+        # no source: an anonymous volume, removed with the container (remove_container(v=True)); labelled,
+        # so the janitor finds one a crash left behind
+        mounts=[Mount(target=CONTRACT_DIR, source=None, type="volume",
+                      labels={LABEL_INSTALLATION: spec.labels[LABEL_INSTALLATION], LABEL_JOB: spec.labels[LABEL_JOB]})],
+        ulimits=[Ulimit(name=name, soft=value, hard=value) for name, value in ulimits(spec).items()],
         log_config=LogConfig(
             # The local driver keeps the bytes as the job wrote them (json-file turns invalid UTF-8 into U+FFFD).
             type="local",
-            # Two files: after a rotation the previous file still holds the output
-            # before it, so the last `output_limit_bytes` are always there to read.
-            config={"max-size": str(spec.output_limit_bytes), "max-file": "2", "compress": "false"},
+            # Two files: after a rotation the previous file still holds the output before it. A file's size
+            # counts the driver's framing too (about 33 bytes a line), so each holds LOG_FILE_FACTOR times the
+            # limit: the last `output_limit_bytes` of content are there to read for lines of 5 bytes or more.
+            config={"max-size": str(LOG_FILE_FACTOR * spec.output_limit_bytes), "max-file": "2",
+                    "compress": "false"},
         ),
     )
 
 
-def unapplied_limits(applied: dict[str, Any], spec: ContainerSpec) -> list[str]:
-    """The limits the engine's HostConfig (read back after create) lacks, in words; empty when all held."""
+def unapplied_limits(inspected: dict[str, Any], spec: ContainerSpec) -> list[str]:
+    """The sandbox fields the created container (as the engine reads it back) lacks, in words; empty when
+    every one held."""
+    applied = inspected.get("HostConfig") or {}
     wanted = {
-        "Memory": spec.memory_bytes,
-        "MemorySwap": spec.memory_bytes,
+        "Memory": spec.memory_limit_bytes,
+        "MemorySwap": spec.memory_limit_bytes,
         "NanoCpus": int(spec.cpus * 1e9),
-        "PidsLimit": spec.pids_limit,
+        "PidsLimit": spec.sandbox.pids,
+        "NetworkMode": "none",
+        "CapDrop": ["ALL"],
+        "SecurityOpt": SECURITY_OPT,
+        "ReadonlyRootfs": True,
+        "Init": True,
+        "Runtime": spec.sandbox.runtime,
+        "OomScoreAdj": OOM_SCORE_ADJ,
+        "Privileged": False,
+        "Tmpfs": {path: tmpfs_options(spec) for path in SCRATCH_DIRS},
     }
-    return [f"{key}={value} (engine has {applied.get(key)})"
-            for key, value in wanted.items() if applied.get(key) != value]
+    missing = [f"{key}={value} (engine has {applied.get(key)})"
+               for key, value in wanted.items() if applied.get(key) != value]
+    held = {u.get("Name"): (u.get("Soft"), u.get("Hard")) for u in applied.get("Ulimits") or []}
+    missing += [f"ulimit {name}={value} (engine has {held.get(name)})"
+                for name, value in ulimits(spec).items() if held.get(name) != (value, value)]
+    if applied.get("CapAdd") or applied.get("Devices") or applied.get("Binds"):
+        missing.append("no added capabilities, devices or binds (engine added some)")
+    if [m.get("Target") for m in applied.get("Mounts") or []] != [CONTRACT_DIR]:
+        missing.append(f"one volume at {CONTRACT_DIR} (engine has {applied.get('Mounts')})")
+    user = (inspected.get("Config") or {}).get("User")
+    if user != spec.sandbox.user:
+        missing.append(f"User={spec.sandbox.user} (engine has {user!r})")
+    return missing
 
 
 def belongs_to(labels: dict[str, str] | None, spec: ContainerSpec) -> bool:

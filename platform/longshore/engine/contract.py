@@ -1,4 +1,9 @@
-"""The job's contract inside its container (IronWorker's names): the payload going in, the result coming out."""
+"""The job's contract inside its container (IronWorker's names): the payload going in, the result coming out.
+
+/longshore is the contract folder, a volume owned by root: the job reads `payload.json` there and
+may write only `result.json`, a file made for its user before it starts (it cannot be swapped for a
+directory or a link). TASK_DIR, its working directory, and /tmp are its scratch space (tmpfs).
+"""
 
 from __future__ import annotations
 
@@ -10,27 +15,38 @@ from typing import Iterable
 CONTRACT_DIR = "/longshore"
 PAYLOAD_PATH = f"{CONTRACT_DIR}/payload.json"
 TASK_DIR = f"{CONTRACT_DIR}/task"
-RESULT_PATH = f"{TASK_DIR}/result.json"
+RESULT_PATH = f"{CONTRACT_DIR}/result.json"
 
 
 def contract_env(job_id: str) -> dict[str, str]:
-    """The variables the platform sets in every job's container."""
-    return {"TASK_ID": job_id, "PAYLOAD_FILE": PAYLOAD_PATH, "TASK_DIR": TASK_DIR, "RESULT_FILE": RESULT_PATH}
+    """The variables the platform sets in every job's container (HOME too: the root is read-only)."""
+    return {"TASK_ID": job_id, "PAYLOAD_FILE": PAYLOAD_PATH, "TASK_DIR": TASK_DIR, "RESULT_FILE": RESULT_PATH,
+            "HOME": TASK_DIR}
 
 
-def contract_archive(payload: str) -> bytes:
-    """A tar holding the job's contract folder: the payload file and a writable TASK_DIR."""
+def contract_archive(payload: str, user: str) -> bytes:
+    """A tar of the contract folder's contents, to extract into it: the payload (root's, read-only), the
+    empty result file (the job's `user`, "uid:gid"), and TASK_DIR's mount point (sticky, like /tmp: a
+    tmpfs mounted there takes its mode)."""
+    uid, gid = (int(part) for part in user.split(":"))
+    now = time.time()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path in (CONTRACT_DIR, TASK_DIR):
-            folder = tarfile.TarInfo(path.lstrip("/"))
-            folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o1777, time.time()
-            archive.addfile(folder)
+        task = tarfile.TarInfo(_inside(TASK_DIR))
+        task.type, task.mode, task.mtime = tarfile.DIRTYPE, 0o1777, now
+        archive.addfile(task)
         data = payload.encode()
-        payload_file = tarfile.TarInfo(PAYLOAD_PATH.lstrip("/"))
-        payload_file.size, payload_file.mode, payload_file.mtime = len(data), 0o444, time.time()
+        payload_file = tarfile.TarInfo(_inside(PAYLOAD_PATH))
+        payload_file.size, payload_file.mode, payload_file.mtime = len(data), 0o444, now
         archive.addfile(payload_file, io.BytesIO(data))
+        result_file = tarfile.TarInfo(_inside(RESULT_PATH))
+        result_file.mode, result_file.uid, result_file.gid, result_file.mtime = 0o644, uid, gid, now
+        archive.addfile(result_file, io.BytesIO(b""))
     return buffer.getvalue()
+
+
+def _inside(path: str) -> str:
+    return path.removeprefix(CONTRACT_DIR + "/")
 
 
 #: Go's os.FileMode type bits (the engine's stat "mode"): any of them set means not a regular file.
@@ -42,7 +58,8 @@ TAR_OVERHEAD_BYTES = 3 * 512
 
 
 def refuse_result(stat: dict, limit_bytes: int) -> str | None:
-    """Why the result file must not be read (not a regular file, over the limit); None when it may."""
+    """Why the result file must not be read (not a regular file, over the limit); None when it may.
+    (The sandbox makes both impossible; an engine without it, a first-release container, still gets here.)"""
     mode = int(stat.get("mode", 0))
     if mode & _NOT_REGULAR:
         kind = next((words for bit, words in _KINDS if mode & bit), "not a regular file")

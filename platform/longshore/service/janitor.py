@@ -25,6 +25,7 @@ from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Requeue, requeue_or_lose
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import AttemptStatus, JobStatus
+from longshore.engine.client import timestamp
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB
 from longshore.errors import JobNotFound
 from longshore.service.dispatch import conclude, publish_due
@@ -139,6 +140,16 @@ def sweep_engine(rt: Runtime, *, grace_seconds: float) -> JanitorReport:
         except Exception:  # one bad container must not stop the pass
             report.errors += 1
             log.exception("janitor could not handle container %s", container.get("Id", "?")[:12])
+    for volume in rt.engine.orphaned_volumes(rt.settings.installation):
+        created = timestamp(volume.get("CreatedAt"))
+        if created is not None and now - created < grace_seconds:
+            continue  # its container may be being created right now
+        try:
+            if rt.engine.remove_volume(volume["Name"]):
+                report.removed["orphaned volume"] += 1
+        except Exception:  # one bad volume must not stop the pass
+            report.errors += 1
+            log.exception("janitor could not remove volume %s", volume.get("Name", "?")[:12])
     return report
 
 

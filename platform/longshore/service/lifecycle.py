@@ -41,11 +41,12 @@ from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_INSTALLATION, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER, \
-    ContainerSpec
+    ContainerSpec, SandboxSpec
 from longshore.engine.contract import contract_env
 from longshore.errors import DockerFailure, TransientDockerFailure, UnknownStack
 from longshore.service.dispatch import conclude
 from longshore.service.runtime import Runtime
+from longshore.service.secrets import SecretsUnavailable
 from longshore.store import STORE_ERRORS, Claim
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,10 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     job, _ = _mine(ctx, job_id, attempt)
     if job is None:
         return NOTHING
-    spec = container_spec(rt, job, attempt, ctx.worker.name)
+    try:
+        spec = container_spec(rt, job, attempt, ctx.worker.name)
+    except (SecretsUnavailable, UnknownStack) as exc:
+        return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
     try:
         container_id = rt.engine.create(spec)
     except TransientDockerFailure:
@@ -190,7 +194,8 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
                  and report.finished_at is not None and report.finished_at >= deadline - DEADLINE_TOLERANCE_SECONDS)
     outcome = container_outcome(
         timed_out=timed_out, exit_code=report.exit_code, oom_killed=report.oom_killed,
-        timeout_seconds=job.timeout_seconds, memory_bytes=job.memory_bytes, output=report.output,
+        timeout_seconds=job.timeout_seconds, memory_bytes=job.memory_bytes, disk_bytes=job.disk_bytes,
+        inodes=_inodes(rt, job), output=report.output,
         output_truncated=report.output_truncated, result=report.result, result_error=report.result_error,
         finished_at=report.finished_at)
     decision = decide(outcome, retries_left=job.retries - job.retries_used,
@@ -331,6 +336,11 @@ def _ended(rt: Runtime, job_id: str, attempt: int) -> bool:
             or record.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
 
 
+def _inodes(rt: Runtime, job: Job) -> int | None:
+    """How many files the job's scratch directories hold, by this worker's manifest."""
+    return rt.manifest.stacks[job.stack].sandbox.inodes if job.stack in rt.manifest.stacks else None
+
+
 def _deadline(state: dict, job: Job) -> float | None:
     """When the container must be killed: its start, as the engine recorded it, plus the job's timeout."""
     started = timestamp(state.get("StartedAt"))
@@ -344,16 +354,19 @@ def _lost(rt: Runtime, job: Job, why: str) -> Decision:
 
 
 def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> ContainerSpec:
-    """The container an attempt runs in: the stack's user, the job's limits, the contract, the labels."""
+    """The container an attempt runs in: the stack's sandbox (from this worker's manifest), the job's
+    resources, its variables (secrets opened here, for the engine only), the contract, the labels."""
+    sandbox = rt.manifest.get(job.stack).sandbox
     return ContainerSpec(
         name=container_name(job.id, attempt),
         image=job.image,
         command=job.command,
-        env={**job.env, **contract_env(job.id)},
-        user=rt.manifest.get(job.stack).user,
+        env={**job.env, **rt.sealer.open(job.sealed_secret_env), **contract_env(job.id)},
         memory_bytes=job.memory_bytes,
         cpus=job.cpus,
-        pids_limit=rt.settings.jobs.pids_limit,
+        disk_bytes=job.disk_bytes,
+        sandbox=SandboxSpec(runtime=sandbox.runtime, user=sandbox.user, pids=sandbox.pids, nofile=sandbox.nofile,
+                            nproc=sandbox.nproc, inodes=sandbox.inodes),
         labels={
             LABEL_JOB: job.id,
             LABEL_ATTEMPT: str(attempt),

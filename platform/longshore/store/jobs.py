@@ -53,6 +53,8 @@ class JobRepository:
             if old not in sources_of(target):
                 return None
             where = [jobs.c.id == job_id, jobs.c.attempt == row.attempt, jobs.c.status == old.value]
+            if target.final:
+                values["secret_env"] = None  # a job that ended needs its secrets no more
             if attempt_guard is not None:
                 where.append(sa.exists().where(attempts.c.job_id == job_id, attempts.c.number == row.attempt,
                                                attempt_guard))
@@ -62,14 +64,16 @@ class JobRepository:
             seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
         return None
 
-    def create(self, new: NewJob, *, not_before: float | None = None) -> str:
-        """Insert a queued job and its first attempt; return the job id."""
+    def create(self, new: NewJob, *, sealed_secret_env: str | None = None, not_before: float | None = None) -> str:
+        """Insert a queued job and its first attempt; return the job id. Its secret variables are stored only
+        sealed (`sealed_secret_env`), never from `new`."""
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(jobs.insert().values(
                 id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
                 payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
-                cpus=new.cpus, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
+                cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
+                secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
                 requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
                 output_truncated=False, created_at=now,
             ))
@@ -77,6 +81,24 @@ class JobRepository:
             count_submitted(conn, new.stack)
             count_move(conn, new.stack, None, JobStatus.QUEUED.value)
         return new.id
+
+    def reject(self, job_id: str, stack: str, error: str) -> bool:
+        """Store a submission that was refused as a `rejected` job holding only why, so its sender can read
+        it by its id; False if a job with that id exists already."""
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(jobs.insert().values(
+                    id=job_id, stack=stack, image="", command=None, env={}, payload="{}", timeout_seconds=0,
+                    memory_bytes=0, cpus=0, disk_bytes=0, retries=0, retries_used=0, retry_delay_seconds=0,
+                    requeues=0, status=JobStatus.REJECTED.value, attempt=0, error=error, output_truncated=False,
+                    created_at=now, finished_at=now))
+                count_move(conn, stack, None, JobStatus.REJECTED.value)  # never accepted: not "submitted"
+                self.finishes.announce(conn, job_id)
+        except sa.exc.IntegrityError:
+            return False
+        self.finishes.wake_local(job_id)
+        return True
 
     def begin_running(self, job_id: str, number: int, *, owner: str) -> bool:
         """queued → running, just before the owner starts the attempt's container; False if fenced."""

@@ -14,7 +14,8 @@ def job_from_row(row: Any) -> Job:
     return Job(
         id=row["id"], stack=row["stack"], image=row["image"], command=row["command"],
         env=row["env"] or {}, payload=row["payload"], timeout_seconds=row["timeout_seconds"],
-        memory_bytes=row["memory_bytes"], cpus=row["cpus"], status=JobStatus(row["status"]),
+        memory_bytes=row["memory_bytes"], cpus=row["cpus"], disk_bytes=row["disk_bytes"],
+        secret_names=row["secret_names"] or [], sealed_secret_env=row["secret_env"], status=JobStatus(row["status"]),
         attempt=row["attempt"], retries=row["retries"], retries_used=row["retries_used"],
         retry_delay_seconds=row["retry_delay_seconds"], requeues=row["requeues"], not_before=row["not_before"],
         published_at=row["published_at"], exit_code=row["exit_code"], error=row["error"],

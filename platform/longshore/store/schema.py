@@ -16,7 +16,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
@@ -46,6 +46,9 @@ jobs = sa.Table(
     sa.Column("timeout_seconds", sa.Float, nullable=False),
     sa.Column("memory_bytes", sa.BigInteger, nullable=False),
     sa.Column("cpus", sa.Float, nullable=False),
+    sa.Column("disk_bytes", sa.BigInteger, nullable=False, server_default=str(64 << 20)),
+    sa.Column("secret_names", sa.JSON),
+    sa.Column("secret_env", sa.Text),  #: sealed (Fernet); erased when the job ends
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("retries", sa.Integer, nullable=False),

@@ -1,0 +1,72 @@
+"""The boundary's one door: every engine call is made, timed, reported and classified here.
+
+`EngineCalls._call` times each call, reports it to a hook (metrics), and turns any failure into a
+`DockerFailure` whose kind `classify` decided (from typed errors and status codes, never text).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import docker
+
+from longshore.domain.registries import RegistryAuths
+from longshore.engine import classify
+from longshore.engine.connection import connect
+from longshore.errors import DockerFailure, FailureKind
+
+#: Called after every engine call with (call, outcome, seconds); outcome is "ok" or a FailureKind value.
+CallHook = Callable[[str, str, float], None]
+
+
+class EngineCalls:
+    """A docker-py APIClient, connected on first use, behind one error classifier and one timer."""
+
+    def __init__(self, docker_host: str | None, *, timeout_seconds: float, max_pool_size: int = 32,
+                 on_call: CallHook | None = None, registry_auths: RegistryAuths | None = None,
+                 tls_certs: Path | None = None):
+        self._docker_host = docker_host
+        self._tls_certs = tls_certs  #: verify the engine over TLS with this DOCKER_CERT_PATH (None: no TLS)
+        self._registry_auths = registry_auths or RegistryAuths("this engine's settings")
+        self._timeout_seconds = timeout_seconds
+        self._max_pool_size = max_pool_size
+        self._client: docker.APIClient | None = None
+        self._on_call = on_call or (lambda call, outcome, seconds: None)
+        self._seccomp_checked = False
+
+    @property
+    def _api(self) -> docker.APIClient:
+        """The low-level client, connected on first use (version negotiated)."""
+        if self._client is None:
+            self._client = self._call(
+                "connect", connect, self._docker_host, tls_certs=self._tls_certs,
+                timeout=self._timeout_seconds,  # the version is negotiated: this call can find the engine down
+                max_pool_size=self._max_pool_size,
+            )
+        return self._client
+
+    def _call(self, step: str, fn: Callable[..., Any], *args: Any, expected: tuple[FailureKind, ...] = (),
+              **kwargs: Any) -> Any:
+        """Make one engine call, timed and classified. A failure of an `expected` kind (a 404 where
+        "gone" is an answer) is reported as "ok" and still raised, for the caller to read."""
+        started = time.perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except DockerFailure as failure:
+            if not getattr(failure, "reported", False):  # an inner call (connect) reported it already
+                self._report(step, failure, expected, started)
+            failure.reported = True
+            raise
+        except Exception as exc:  # every engine failure leaves here classified
+            failure = classify.failure(step, exc)
+            self._report(step, failure, expected, started)
+            failure.reported = True
+            raise failure from exc
+        self._on_call(step, "ok", time.perf_counter() - started)
+        return result
+
+    def _report(self, step: str, failure: DockerFailure, expected: tuple[FailureKind, ...], started: float) -> None:
+        outcome = "ok" if failure.kind in expected else failure.kind.value
+        self._on_call(step, outcome, time.perf_counter() - started)

@@ -1,0 +1,91 @@
+"""Images: make a job's image present on the engine, pulling it with its registry's credentials."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import time
+from typing import Callable
+
+import docker
+import docker.auth
+import docker.errors
+import docker.utils
+
+from longshore.engine.calls import EngineCalls
+from longshore.engine.registry import credentials_refusal, registry_answer
+from longshore.errors import DockerFailure, FailureKind, TransientDockerFailure
+
+
+class ImageCalls(EngineCalls):
+    """Pulls."""
+
+    def ensure_image(self, image: str, *, always_pull: bool, on_progress: Callable[[], None] | None = None) -> bool:
+        """Make `image` present on the engine; return True if it was pulled. A long pull calls
+        `on_progress` every few seconds, to show it is under way. The pull sends the credentials
+        configured for the image's registry, if any."""
+        repository, tag = _split_reference(image)
+        if not always_pull and self._has_image(image):
+            return False
+        registry = _check_registry_resolves(repository)
+        try:
+            self._call("pull", _pull, self._api, repository, tag, on_progress or (lambda: None),
+                       self._registry_auths.auth_config(registry))
+        except DockerFailure as failure:  # the registry refusing its credentials is said so, and permanent
+            ask = functools.partial(self._call, "pull", registry_answer, self._api, image)
+            raise credentials_refusal(registry, self._registry_auths, failure, ask) or failure
+        return True
+
+    def _has_image(self, image: str) -> bool:
+        try:
+            self._call("pull", self._api.inspect_image, image, expected=(FailureKind.NOT_FOUND,))
+        except DockerFailure as failure:
+            if failure.kind is FailureKind.NOT_FOUND:
+                return False
+            raise
+        return True
+
+
+#: How often a long pull reports that it is under way.
+PULL_PROGRESS_SECONDS = 5.0
+
+
+def _pull(api: docker.APIClient, repository: str, tag: str, on_progress: Callable[[], None],
+          auth_config: dict[str, str] | None) -> None:
+    # The engine answers 200 and then streams; a failure mid-stream arrives as a
+    # structured `error` entry, which is retryable: the request itself was fine.
+    reported = time.monotonic()
+    for event in api.pull(repository, tag=tag, stream=True, decode=True, auth_config=auth_config):
+        if "error" in event:
+            raise TransientDockerFailure("pull", FailureKind.TRANSIENT,
+                                         f"pull of {repository}:{tag} broke off: {event.get('error')}")
+        if time.monotonic() - reported >= PULL_PROGRESS_SECONDS:
+            reported = time.monotonic()
+            on_progress()
+
+
+def _split_reference(image: str) -> tuple[str, str]:
+    """Split `repo[:tag]` into repository and tag (default `latest`); digests stay whole."""
+    if "@" in image:
+        repository, digest = image.split("@", 1)
+        return repository, digest
+    repository, tag = docker.utils.parse_repository_tag(image)
+    return repository, tag or "latest"
+
+
+def _check_registry_resolves(repository: str) -> str:
+    """The repository's registry (host[:port]). An unknown one is permanent: the engine would report it as a
+    retryable 500."""
+    try:
+        registry, _ = docker.auth.resolve_repository_name(repository)
+    except docker.errors.InvalidRepository as exc:
+        raise DockerFailure("pull", FailureKind.PERMANENT, f"malformed image name: {exc}") from exc
+    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
+    if registry == docker.auth.INDEX_NAME:
+        host = "registry-1.docker.io"
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as exc:
+        raise DockerFailure("pull", FailureKind.PERMANENT,
+                            f"cannot pull {repository}: registry {registry} is unknown (its name does not resolve)") from exc
+    return registry
