@@ -94,24 +94,34 @@ def submit(
     *,
     payload: Any = None,
     env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     image: str | None = None,
     memory: str | int | None = None,
     cpus: float | None = None,
+    disk: str | int | None = None,
     retries: int = 0,
     retry_delay: float = 0,
 ) -> JobHandle:
-    """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input.
+    """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input, naming the
+    field and the rule; nothing is stored then.
 
+    `secret_env` variables reach the container like `env`, but are sealed at rest and never shown.
     With no broker configured this process starts an embedded worker first.
     """
     runtime = get_runtime()
     new = build_job(runtime.manifest, runtime.settings.job_limits, stack=stack, command=command, payload=payload,
-                    env=env, timeout=timeout, image=image, memory=memory, cpus=cpus, retries=retries,
-                    retry_delay=retry_delay)
+                    env=_plain(env), secret_env=_plain(secret_env), timeout=timeout, image=image, memory=memory,
+                    cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay)
     if runtime.settings.embedded:
         from longshore.worker.embedded import ensure_embedded_worker
 
         ensure_embedded_worker()
     submitting.submit(runtime, new)
     return JobHandle(new.id, runtime)
+
+
+def _plain(mapping: Any) -> Any:
+    """A Mapping that is not a dict (os.environ, a MappingProxy) as a dict; anything else as given, for the
+    validator to judge."""
+    return dict(mapping) if isinstance(mapping, Mapping) and not isinstance(mapping, dict) else mapping

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 from urllib.error import HTTPError
@@ -44,16 +45,22 @@ def sample_names(samples: dict[str, float]) -> set[str]:
     return {key.split("{", 1)[0] for key in samples}
 
 
-def delete_from_registry(reference: str) -> None:
-    """Delete a tag's manifest from the local registry (its storage allows deletes); gone already is fine."""
+def delete_from_registry(reference: str, credentials: dict[str, str] | None = None) -> None:
+    """Delete a tag's manifest from a local registry (its storage allows deletes), with the registry's
+    `credentials` if it asks for them; gone already is fine."""
     host, _, rest = reference.partition("/")
     repository, _, tag = rest.rpartition(":")
-    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    headers = {}
+    if credentials:
+        basic = base64.b64encode(f"{credentials['username']}:{credentials['password']}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+    accept = {**headers, "Accept": "application/vnd.docker.distribution.manifest.v2+json"}
     try:
         with urlopen(Request(f"http://{host}/v2/{repository}/manifests/{tag}", headers=accept, method="HEAD"),
                      timeout=5) as response:
             digest = response.headers["Docker-Content-Digest"]
-        urlopen(Request(f"http://{host}/v2/{repository}/manifests/{digest}", method="DELETE"), timeout=5).close()
+        urlopen(Request(f"http://{host}/v2/{repository}/manifests/{digest}", headers=headers, method="DELETE"),
+                timeout=5).close()
     except HTTPError as exc:
         if exc.code != 404:
             raise

@@ -1,4 +1,4 @@
-"""Fixtures that bring the real services: Docker, RabbitMQ, PostgreSQL and a local registry.
+"""Fixtures that bring the real services: Docker, RabbitMQ, PostgreSQL and the local registries.
 
 `scripts/services.sh` starts them (scripts/test.sh runs it first). Each session
 gets its own RabbitMQ vhost and PostgreSQL database, so runs never see each
@@ -14,10 +14,13 @@ import subprocess
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import pytest
+from cryptography.fernet import Fernet
 
 from support.helpers import delete_from_registry
 
@@ -30,6 +33,9 @@ ADMIN_DATABASE_URL = "postgresql://longshore:longshore@127.0.0.1:5432/longshore"
 DATABASE_URL = f"postgresql://longshore:longshore@127.0.0.1:5432/{DATABASE}"
 BROKER_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 REGISTRY = "127.0.0.1:5000"
+#: A second local registry, which asks for credentials: these (scripts/services.sh registry-auth).
+REGISTRY_AUTH = "127.0.0.1:5001"
+REGISTRY_AUTH_CREDENTIALS = {"username": "longshore", "password": "registry-test-password"}
 #: A second Docker engine on this machine, standing for a second host (scripts/services.sh docker2).
 DOCKER2_HOST = "unix:///var/run/longshore-docker2.sock"
 IMAGE = "longshore/busybox:1"
@@ -48,6 +54,8 @@ DISTRIBUTED_ENV = {
     "LONGSHORE_HEARTBEAT_SECONDS": "0.5",
     "LONGSHORE_WORKER_LOST_SECONDS": "3",
     "LONGSHORE_REAP_GRACE_SECONDS": "1",
+    # A key of this session's own, to seal secret variables with.
+    "LONGSHORE_SECRET_KEYS": Fernet.generate_key().decode(),
 }
 
 
@@ -164,19 +172,50 @@ def registry():
     return REGISTRY
 
 
+@pytest.fixture(scope="session")
+def registry_auth():
+    """The local image registry on 127.0.0.1:5001 that asks for credentials (REGISTRY_AUTH_CREDENTIALS)."""
+    try:
+        urlopen(f"http://{REGISTRY_AUTH}/v2/", timeout=3).read()
+    except HTTPError as exc:
+        if exc.code == 401:
+            return REGISTRY_AUTH
+        missing("image registry asking for credentials", f"{REGISTRY_AUTH}/v2/ answered {exc.code}, not 401")
+    except OSError as exc:
+        missing("image registry asking for credentials", str(exc))
+    missing("image registry asking for credentials", f"{REGISTRY_AUTH}/v2/ answered without asking for any")
+
+
+@contextmanager
+def _only_in_registry(client, remote: str, credentials: dict[str, str] | None = None):
+    """The busybox stack image pushed as `remote` and removed from the engine; after, gone from both."""
+    client.images.get(IMAGE).tag(remote)
+    pushed = list(client.api.push(remote, stream=True, decode=True, auth_config=credentials))
+    assert not [event for event in pushed if "error" in event], pushed
+    client.images.remove(remote)
+    try:
+        yield remote
+    finally:
+        try:
+            client.images.remove(remote, force=True)
+        except Exception:  # already gone: nothing to clean
+            pass
+        delete_from_registry(remote, credentials)
+
+
 @pytest.fixture
 def registry_only_image(registry, docker_engine):
     """The busybox stack image pushed to the local registry and removed from the engine."""
-    remote = f"{registry}/longshore/busybox-pushed:{uuid.uuid4().hex[:8]}"
-    docker_engine.images.get(IMAGE).tag(remote)
-    docker_engine.images.push(remote)
-    docker_engine.images.remove(remote)
-    yield remote
-    try:
-        docker_engine.images.remove(remote, force=True)
-    except Exception:  # already gone: nothing to clean
-        pass
-    delete_from_registry(remote)
+    with _only_in_registry(docker_engine, f"{registry}/longshore/busybox-pushed:{uuid.uuid4().hex[:8]}") as remote:
+        yield remote
+
+
+@pytest.fixture
+def private_image(registry_auth, docker_engine):
+    """The busybox stack image pushed to the registry that asks for credentials, and removed from the engine."""
+    with _only_in_registry(docker_engine, f"{registry_auth}/longshore/busybox-private:{uuid.uuid4().hex[:8]}",
+                           REGISTRY_AUTH_CREDENTIALS) as remote:
+        yield remote
 
 
 @pytest.fixture(scope="session")

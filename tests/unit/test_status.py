@@ -18,11 +18,12 @@ def test_only_a_queued_job_starts_running():
     assert sources_of(JobStatus.RUNNING) == {JobStatus.QUEUED}
 
 
-def test_every_final_status_is_reachable_from_queued_and_running():
-    for status in FINAL_STATUSES:
+def test_every_final_status_but_rejected_is_reachable_from_queued_and_running():
+    for status in FINAL_STATUSES - {JobStatus.REJECTED}:
         assert sources_of(status) == {JobStatus.QUEUED, JobStatus.RUNNING}
+    assert sources_of(JobStatus.REJECTED) == set()  # a rejected job is stored so, never moved there
 
 
-def test_every_final_job_status_is_an_attempt_status():
-    for status in FINAL_STATUSES:
+def test_every_final_job_status_of_a_job_that_ran_is_an_attempt_status():
+    for status in FINAL_STATUSES - {JobStatus.REJECTED}:
         assert AttemptStatus.ended_as(status).value == status.value

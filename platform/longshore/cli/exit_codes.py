@@ -12,6 +12,7 @@ BY_STATUS = {
     JobStatus.OOM_KILLED: 137,
     JobStatus.CANCELLED: 130,
     JobStatus.LOST: PLATFORM_FAILURE,
+    JobStatus.REJECTED: PLATFORM_FAILURE,
 }
 
 

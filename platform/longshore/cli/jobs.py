@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from datetime import datetime, timezone
@@ -22,15 +23,20 @@ from longshore.errors import ConfigError, InvalidJob, JobNotFound
 @click.option("--stack", help="The stack (runtime) to run on; default LONGSHORE_DEFAULT_STACK.")
 @click.option("--image", help="An image to use instead of the stack's own.")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="An environment variable (repeatable).")
+@click.option("--secret-env", "secret_pairs", multiple=True, metavar="K[=V]",
+              help="A secret variable: sealed at rest, never shown (repeatable). K alone takes its value from "
+                   "this shell's environment, keeping it out of the process list.")
 @click.option("--payload", help="The payload: JSON text, or @FILE to read it from a file.")
 @click.option("--timeout", type=float, help="Seconds before the job is killed.")
 @click.option("--memory", help="Memory limit, e.g. 128m.")
 @click.option("--cpus", type=float, help="CPU share, e.g. 0.5.")
+@click.option("--disk", help="Disk for TASK_DIR and /tmp, e.g. 256m (kept in memory, see docs/security.md).")
 @click.option("--retries", type=int, default=0, help="Attempts after the first when the command exits non-zero.")
 @click.option("--retry-delay", type=float, default=0, help="Seconds between those attempts.")
 @click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(stack, image, env_pairs, payload, timeout, memory, cpus, retries, retry_delay, detach, command) -> None:
+def run(stack, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, detach,
+        command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     from longshore.client import submit
     from longshore.service.runtime import get_runtime
@@ -43,8 +49,8 @@ def run(stack, image, env_pairs, payload, timeout, memory, cpus, retries, retry_
     try:
         handle = submit(
             stack=stack, command=list(command) or None, payload=_payload(payload),
-            env=_env(env_pairs), timeout=timeout, image=image, memory=memory, cpus=cpus,
-            retries=retries, retry_delay=retry_delay,
+            env=_env(env_pairs), secret_env=_secret_env(secret_pairs), timeout=timeout, image=image, memory=memory,
+            cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay,
         )
     except (InvalidJob, ConfigError) as exc:
         click.echo(f"longshore: {exc}", err=True)
@@ -89,6 +95,8 @@ def _payload(raw: str | None) -> Any:
             raise click.BadParameter(f"cannot read payload file: {exc}", param_hint="--payload") from None
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise click.BadParameter("nested too deeply to be read as JSON", param_hint="--payload") from None
     except ValueError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
 
@@ -103,13 +111,29 @@ def _env(pairs: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
+def _secret_env(pairs: tuple[str, ...]) -> dict[str, str]:
+    secrets = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not name:
+            raise click.BadParameter("a secret variable is K=V, or K to take it from this shell's environment",
+                                     param_hint="--secret-env")
+        if not sep:
+            if name not in os.environ:
+                raise click.BadParameter(f"{name[:64]!r} is not set in this shell's environment",
+                                         param_hint="--secret-env")
+            value = os.environ[name]
+        secrets[name] = value
+    return secrets
+
+
 @click.command()
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
 def status(job_id: str, as_json: bool) -> None:
     """Show a job's status."""
     job = _get(job_id)
-    attempts = _store().jobs.attempts(job_id)
+    attempts = _store().jobs.attempts(job.id)
     if as_json:
         data = job.to_dict()
         data.pop("output")
@@ -151,7 +175,7 @@ def cancel(job_id: str) -> None:
 
 @click.command(name="ls")
 @click.option("--status", "status_filter", type=click.Choice([s.value for s in JobStatus]))
-@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 def list_jobs(status_filter: str | None, limit: int) -> None:
     """List the newest jobs."""
     jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None)
@@ -165,12 +189,17 @@ def list_jobs(status_filter: str | None, limit: int) -> None:
 def stacks() -> None:
     """List the stacks this installation knows."""
     from longshore.broker.routing import stack_queue
+    from longshore.domain.stacks import format_size
     from longshore.service.runtime import get_runtime
 
     for stack in get_runtime().manifest.stacks.values():
-        timeout = f"{stack.timeout_seconds:g}s" if stack.timeout_seconds else "default"
-        click.echo(f"{stack.name:10} {stack.image:28} queue={stack_queue(stack.name)} memory={stack.memory_bytes >> 20}m "
-                   f"cpus={stack.cpus:g} timeout={timeout} pull={stack.pull.value}")
+        low, high, box = stack.defaults, stack.maxima, stack.sandbox
+        timeout = f"{low.timeout_seconds:g}s" if low.timeout_seconds else "default"
+        click.echo(f"{stack.name:14} {stack.image:24} queue={stack_queue(stack.name)} runtime={box.runtime} "
+                   f"user={box.user} memory={format_size(low.memory_bytes)}(max {format_size(high.memory_bytes)}) "
+                   f"disk={format_size(low.disk_bytes)}(max {format_size(high.disk_bytes)}) "
+                   f"cpus={low.cpus:g}(max {high.cpus:g}) timeout={timeout}(max {high.timeout_seconds:g}s) "
+                   f"pull={stack.pull.value}")
 
 
 def _store():
@@ -180,10 +209,14 @@ def _store():
 
 
 def _get(job_id: str) -> Job:
+    """The job; for an id that cannot name a job, the rejection a Celery-native message with it left."""
+    from longshore.domain.spec import is_job_id
+    from longshore.service.submit import rejected_id
+
     try:
-        return _store().jobs.get(job_id)
-    except JobNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+        return _store().jobs.get(job_id if is_job_id(job_id) else rejected_id(job_id))
+    except JobNotFound:
+        raise click.ClickException(f"no job with id {job_id[:80]!r}") from None
 
 
 def _time(value: float | None) -> str:

@@ -16,6 +16,7 @@ class JobStatus(StrEnum):
     OOM_KILLED = "oom_killed"  #: killed by the kernel for exceeding its memory limit
     CANCELLED = "cancelled"  #: cancelled by a user
     LOST = "lost"  #: the platform lost it more often than its requeue budget allows (a poison job)
+    REJECTED = "rejected"  #: refused when it was submitted (a bad Celery-native message): it never ran
 
     @property
     def final(self) -> bool:
@@ -48,9 +49,10 @@ class AttemptStatus(StrEnum):
 #: Which statuses a job may move to from each status. A job goes (back) to queued only
 #: together with a new attempt number: a retry, or a requeue of a lost attempt. A final
 #: status is never left. Every status write in the store is guarded by this table.
+#: A rejected job is stored rejected; nothing moves a job there.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.QUEUED} | FINAL_STATUSES),
-    JobStatus.RUNNING: frozenset({JobStatus.QUEUED} | FINAL_STATUSES),
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.QUEUED} | FINAL_STATUSES - {JobStatus.REJECTED}),
+    JobStatus.RUNNING: frozenset({JobStatus.QUEUED} | FINAL_STATUSES - {JobStatus.REJECTED}),
     **{s: frozenset() for s in FINAL_STATUSES},
 }
 

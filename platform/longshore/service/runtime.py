@@ -16,6 +16,7 @@ from longshore.domain.stacks import StackManifest
 from longshore.engine import DockerEngine
 from longshore.errors import ConfigError
 from longshore.service.ports import LifecycleEvents, Publisher
+from longshore.service.secrets import Sealer, sealer_for
 from longshore.settings import Settings, get_settings
 from longshore.store import Store
 
@@ -28,6 +29,7 @@ class Runtime:
     manifest: StackManifest
     store: Store
     publisher: Publisher
+    sealer: Sealer
     events: LifecycleEvents = field(default_factory=LifecycleEvents)
     #: This process's embedded worker, if it runs one: what it publishes sits in its own memory.
     embedded_name: str | None = None
@@ -43,6 +45,8 @@ class Runtime:
                     self.settings.docker_host,
                     timeout_seconds=self.settings.worker.docker_timeout_seconds,
                     on_call=lambda call, outcome, seconds: self.events.docker_call(call, outcome, seconds),
+                    registry_auths=self.settings.worker.registry_auths,
+                    tls_certs=self.settings.docker_cert_path if self.settings.docker_tls_verify else None,
                 )
             return self._engine
 
@@ -70,10 +74,11 @@ def get_runtime() -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
         if not store.schema_is_current():
             store.upgrade()
-    manifest = StackManifest.load(settings.stacks_file)
+    manifest = StackManifest.load(settings.stacks_file, settings.ceiling)
     if settings.jobs.default_stack not in manifest.stacks:
         raise ConfigError(f"LONGSHORE_DEFAULT_STACK: {settings.jobs.default_stack!r} is not a stack of "
                           f"{settings.stacks_file} (known: {', '.join(manifest.names())})")
     publisher = CeleryPublisher(create_app(settings, manifest.names()),
                                 worker_queue_expires_seconds=settings.janitor.worker_queue_expires_seconds)
-    return Runtime(settings=settings, manifest=manifest, store=store, publisher=publisher)
+    return Runtime(settings=settings, manifest=manifest, store=store, publisher=publisher,
+                   sealer=sealer_for(settings))

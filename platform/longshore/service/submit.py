@@ -1,35 +1,60 @@
-"""Submitting: store the job, then publish its first attempt to its stack's queue."""
+"""Submitting: validate, seal the secrets, store the job, then publish its first attempt."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
 from longshore.domain.records import NewJob
-from longshore.domain.spec import build_job
-from longshore.errors import JobNotFound
+from longshore.domain.spec import build_job, is_job_id
+from longshore.domain.stacks import STACK_NAME
+from longshore.errors import InvalidJob, JobNotFound
 from longshore.service.dispatch import publish_attempt
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+#: The stack a rejected job is counted under when it named no stack this installation has.
+UNKNOWN_STACK = "-"
+
 
 def submit(rt: Runtime, new: NewJob) -> str:
-    """Store a validated job and publish its first attempt; return its id. A publish that fails leaves
-    the job safe in the store, published when due."""
-    rt.store.jobs.create(new)
+    """Store a validated job (its secrets sealed) and publish its first attempt; return its id. A publish that
+    fails leaves the job safe in the store, published when due."""
+    rt.store.jobs.create(new, sealed_secret_env=rt.sealer.seal(new.secret_env))
     publish_attempt(rt, new.id, 1, new.stack)
     return new.id
 
 
-def submit_from_message(rt: Runtime, job_id: str, fields: dict[str, Any]) -> str:
-    """The Celery-native entry point: the same fields as `longshore.submit`; the job id is the message's id."""
+def submit_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[str, Any]) -> str:
+    """The Celery-native entry point: the fields of `longshore.submit` as keyword arguments, the job id the
+    message's id. A bad message is never dropped: it is stored as a `rejected` job saying why, under its id
+    (or, if that id cannot name a job, under `rejected_id(id)`), for its sender to read."""
+    job_id = message_id if is_job_id(message_id) else rejected_id(message_id)
     try:
         rt.store.jobs.get(job_id)
         return job_id  # a redelivered submit: the job exists already
     except JobNotFound:
         pass
-    new = build_job(rt.manifest, rt.settings.job_limits, job_id=job_id, **fields)
-    rt.store.jobs.create(new)
-    publish_attempt(rt, new.id, 1, new.stack)
-    return job_id
+    try:
+        if job_id != message_id:
+            raise InvalidJob("job_id: the message's id must be 1 to 64 letters, digits, '-' or '_'")
+        if "job_id" in fields:
+            raise InvalidJob("job_id: a Celery-native submit's job id is its message's id (send_task's task_id)")
+        if args:
+            raise InvalidJob(f"the message has {len(args)} positional argument(s); longshore.submit takes its "
+                             "fields as keyword arguments only")
+        new = build_job(rt.manifest, rt.settings.job_limits, job_id=job_id, **fields)
+        return submit(rt, new)
+    except InvalidJob as exc:
+        stack = fields.get("stack") if isinstance(fields.get("stack"), str) else None
+        known = stack if stack in rt.manifest.stacks and STACK_NAME.fullmatch(stack) else UNKNOWN_STACK
+        if rt.store.jobs.reject(job_id, known, f"rejected: {exc}"):
+            log.warning("rejected submission %s: %s", job_id, exc)
+        return job_id
+
+
+def rejected_id(message_id: Any) -> str:
+    """Where a submission whose id cannot name a job is recorded: `rejected-` and a digest of that id."""
+    return "rejected-" + hashlib.sha256(str(message_id).encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -155,7 +155,10 @@ def sweep_engine() -> str:
     return report.summary()
 
 
-@app.task(bind=True, name=SUBMIT_TASK, acks_late=True)
-def submit_job(self: Task, **fields: Any) -> str:
-    """Celery-native entry point: the same fields as `longshore.submit`; the job id is this message's id."""
-    return submit_from_message(get_runtime(), self.request.id, fields)
+@app.task(bind=True, name=SUBMIT_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True,
+          retry_jitter=True, max_retries=runtime.settings.retry.step_retries)
+def submit_job(self: Task, *args: Any, **fields: Any) -> str:
+    """Celery-native entry point: the same fields as `longshore.submit`, as keyword arguments; the job id is
+    this message's id. Any signature binds, so a bad message reaches the validator and is recorded as
+    rejected, never dropped by Celery's own argument check."""
+    return submit_from_message(get_runtime(), self.request.id, args, fields)
