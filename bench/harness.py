@@ -37,9 +37,12 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[None]:
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
     subprocess.run(["su", "postgres", "-c", f"psql -q -c 'CREATE DATABASE {database} OWNER longshore'"], check=True)
     subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
+    # LONGSHORE_BENCH_WORKER_LOG=FILE keeps the worker's log (at INFO) to see where time went.
+    log_path = os.environ.get("LONGSHORE_BENCH_WORKER_LOG")
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
     worker = subprocess.Popen(["longshore", "worker", "--stacks", ",".join(stacks), "--slots", str(slots),
-                               "--loglevel", "WARNING"],
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--loglevel", "INFO" if log_path else "WARNING"],
+                              start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield
     finally:

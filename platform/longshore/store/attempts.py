@@ -72,6 +72,17 @@ class AttemptRepository:
                 .values(worker=worker, engine=engine, host=host, claimed_at=now, progress_at=now)).rowcount
         return Claim.CLAIMED if claimed else Claim.TAKEN
 
+    def unclaimed(self, keys: set[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Of these attempts, those still current and owned by no worker (their pull has not run yet)."""
+        if not keys:
+            return set()
+        query = (sa.select(jobs.c.id, jobs.c.attempt, jobs.c.status)
+                 .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
+                 .where(jobs.c.id.in_(sorted({job_id for job_id, _ in keys})), attempts.c.worker.is_(None)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {(row.id, row.attempt) for row in rows if not JobStatus(row.status).final} & keys
+
     def holding(self, worker: str) -> int:
         """How many of its slots the worker's attempts hold now."""
         with self.engine.connect() as conn:

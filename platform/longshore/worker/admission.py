@@ -55,11 +55,18 @@ class Capacity:
             self._pending[key] = time.monotonic()
             return True
 
-    def update(self, holding: int, owned: set[Key]) -> None:
-        """The watcher's count after a tick; pulls it saw claimed are no longer pending."""
+    def pending(self) -> set[Key]:
+        """The pulls forwarded and not yet seen claimed."""
+        with self._changed:
+            return set(self._pending)
+
+    def update(self, holding: int, owned: set[Key], settled: set[Key] = frozenset()) -> None:
+        """The watcher's count after a tick. Pulls it saw claimed are no longer pending, nor are pulls the
+        store says are settled (claimed, or their job ended, since the tick began): a job that ends between
+        two ticks never shows as owned, and must not hold a slot until PENDING_SECONDS."""
         with self._changed:
             self._holding = holding
-            for key in owned & self._pending.keys():
+            for key in (owned | settled) & self._pending.keys():
                 del self._pending[key]
             self._changed.notify_all()
 
@@ -69,10 +76,12 @@ class Capacity:
             self._pending.pop(key, None)
             self._changed.notify_all()
 
-    def freed(self) -> None:
-        """A container exited: one slot is free until the next tick recounts."""
+    def freed(self, key: Key) -> None:
+        """Attempt `key`'s container exited: its slot is free until the next tick recounts (whether the last
+        tick counted it as held, or it was still a pending pull)."""
         with self._changed:
-            self._holding = max(self._holding - 1, 0)
+            if self._pending.pop(key, None) is None:
+                self._holding = max(self._holding - 1, 0)
             self._changed.notify_all()
 
     def wait_for_room(self, timeout: float) -> None:

@@ -89,11 +89,13 @@ class Watcher:
                 key = None
             try:
                 if key is not None:
-                    self.capacity.freed()
+                    self.capacity.freed(key)
                     supervise.on_exit(self.rt, self.state, self.send, *key)
                 if time.monotonic() >= next_tick:
+                    pending = self.capacity.pending()
+                    settled = pending - self.rt.store.attempts.unclaimed(pending)  # asked before the tick's count
                     supervise.tick(self.rt, self.me, self.state, self.send)
-                    self.capacity.update(self.state.holding, self.state.owned)
+                    self.capacity.update(self.state.holding, self.state.owned, settled)
                     next_tick = time.monotonic() + interval
             except Exception:  # the store or the engine is away: look again next tick
                 log.warning("watcher tick failed", exc_info=True)
