@@ -94,7 +94,11 @@ class Worker:
 
     def kill(self, sig: int) -> None:
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
+            # SIGTERM to the main process only (as `docker stop`): Celery stops its own pool
+            if sig == signal.SIGTERM:
+                os.kill(self.process.pid, sig)
+            else:
+                os.killpg(self.process.pid, sig)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:

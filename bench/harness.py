@@ -8,7 +8,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -46,8 +48,16 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[None]:
     try:
         yield
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        stopping = time.monotonic()
+        os.kill(worker.pid, signal.SIGTERM)  # the main process only, as `docker stop` does
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            print("the worker did not stop within 30 s of SIGTERM: killed", file=sys.stderr)
+        if os.environ.get("LONGSHORE_BENCH_WORKER_LOG"):
+            print(f"worker stopped in {time.monotonic() - stopping:.1f} s", file=sys.stderr)
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
         subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {database} WITH (FORCE)'"])
         shutil.rmtree(home, ignore_errors=True)

@@ -1,17 +1,17 @@
 """Longshore: run other people's code as jobs, each in its own Docker container, over Celery.
 
-`submit`, `JobHandle` and `JobStatus` are imported on first use, so `import longshore`
+`submit`, `retry`, `list_jobs`, `JobHandle` and `JobStatus` are imported on first use, so `import longshore`
 never parses settings or connects anywhere by itself.
 """
 
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["submit", "JobHandle", "JobStatus", "__version__"]
+__all__ = ["submit", "retry", "list_jobs", "JobHandle", "JobStatus", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("submit", "JobHandle"):
+    if name in ("submit", "retry", "list_jobs", "JobHandle"):
         from longshore import client
 
         return getattr(client, name)

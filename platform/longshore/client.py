@@ -77,6 +77,10 @@ class JobHandle:
         """The job's attempts, first first."""
         return self._runtime.store.jobs.attempts(self.id)
 
+    def retried_as(self) -> list["JobHandle"]:
+        """The jobs that retry this one (`retry`), oldest first; `job().retry_of` is the other direction."""
+        return [JobHandle(job_id, self._runtime) for job_id in self._runtime.store.reads.retried_as(self.id)]
+
     def wait_reaped(self, timeout: float = 10.0) -> bool:
         """Block until the last attempt's container was removed; False if not within `timeout`."""
         deadline = time.monotonic() + timeout
@@ -102,23 +106,48 @@ def submit(
     disk: str | int | None = None,
     retries: int = 0,
     retry_delay: float = 0,
+    priority: int = 0,
+    delay: float = 0,
+    label: str | None = None,
 ) -> JobHandle:
     """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input, naming the
     field and the rule; nothing is stored then.
 
     `secret_env` variables reach the container like `env`, but are sealed at rest and never shown.
+    `priority` (0-2): of a stack's queued jobs, higher ones start first. `delay` (seconds, up to 7 days): the
+    job waits in the store until then. `label`: free text to find it by (`list_jobs(label=…)`).
     With no broker configured this process starts an embedded worker first.
     """
     runtime = get_runtime()
     new = build_job(runtime.manifest, runtime.settings.job_limits, stack=stack, command=command, payload=payload,
                     env=_plain(env), secret_env=_plain(secret_env), timeout=timeout, image=image, memory=memory,
-                    cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay)
+                    cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay, priority=priority, delay=delay,
+                    label=label)
     if runtime.settings.embedded:
         from longshore.worker.embedded import ensure_embedded_worker
 
         ensure_embedded_worker()
     submitting.submit(runtime, new)
     return JobHandle(new.id, runtime)
+
+
+def retry(job_id: str, *, delay: float = 0, secret_env: Mapping[str, str] | None = None) -> JobHandle:
+    """Run a finished job again as a new job with the same stack, image, command, payload and settings,
+    linked both ways (`job().retry_of`, `retried_as()`). Its secret variables were erased when it ended:
+    give them again in `secret_env`. Raises InvalidJob (naming why) or JobNotFound."""
+    runtime = get_runtime()
+    if runtime.settings.embedded:
+        from longshore.worker.embedded import ensure_embedded_worker
+
+        ensure_embedded_worker()
+    return JobHandle(submitting.retry(runtime, job_id, delay=delay, secret_env=_plain(secret_env)), runtime)
+
+
+def list_jobs(*, status: JobStatus | str | None = None, stack: str | None = None, label: str | None = None,
+              since: float | None = None, limit: int = 50) -> list[Job]:
+    """The newest jobs first, filtered by status, stack, label and creation time (epoch seconds)."""
+    wanted = JobStatus(status) if status is not None else None
+    return get_runtime().store.reads.list_jobs(limit=limit, status=wanted, stack=stack, label=label, since=since)
 
 
 def _plain(mapping: Any) -> Any:

@@ -141,7 +141,7 @@ def test_keda_scaled_workers_have_no_fixed_replicas(helm):
     [scaled] = [o for o in rendered if o["kind"] == "ScaledObject"]
     assert "replicas" not in deployment["spec"]
     assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    assert {t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]} == {"stack.busybox.v1", "stack.python.v1"}
+    assert {t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]} == {"stack.busybox.v2", "stack.python.v2"}
 
 
 def test_labels_are_kubernetes_recommended_and_names_fit_63_characters(helm):

@@ -92,8 +92,8 @@ def test_the_exporter_reports_queue_depth_and_consumers(client, background):
     before = scrape(port)
     waiting = [client.submit("beta", ["true"]) for _ in range(2)]
     samples = scrape(port)
-    assert samples['longshore_queue_messages{queue="stack.beta.v1",stack="beta"}'] == 2
-    assert samples['longshore_queue_consumers{queue="stack.beta.v1",stack="beta"}'] == 0
+    assert samples['longshore_queue_messages{queue="stack.beta.v2",stack="beta"}'] == 2
+    assert samples['longshore_queue_consumers{queue="stack.beta.v2",stack="beta"}'] == 0
     assert samples['longshore_jobs{stack="beta",status="queued"}'] >= 2
     submitted = 'longshore_jobs_submitted_total{stack="beta"}'
     assert samples[submitted] == before.get(submitted, 0) + 2
@@ -153,7 +153,7 @@ scrape_configs:
                what="a failure ratio of 0.25")
     # And the queue depth series exists for every stack
     queues = {r["metric"]["queue"] for r in _query(api, "longshore_queue_messages")}
-    assert {"stack.alpha.v1", "stack.beta.v1", "stack.busybox.v1", "longshore.control"} <= queues
+    assert {"stack.alpha.v2", "stack.beta.v2", "stack.busybox.v2", "longshore.control"} <= queues
 
 
 def _query(api: str, promql: str) -> list:

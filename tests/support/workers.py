@@ -40,9 +40,15 @@ class WorkerProcess:
         raise AssertionError(f"worker {self.name} did not start:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        """Send `sig` to the worker's process group and wait for it (SIGKILL after `timeout`)."""
+        """Send `sig` to the worker and wait for it (SIGKILL to its process group after `timeout`)."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
+            # SIGTERM goes to the main process only, as `docker stop` and Kubernetes send it: Celery's warm
+            # shutdown stops its own pool (a pool process that gets SIGTERM too can leave the main process
+            # waiting for it). Other signals (SIGKILL, SIGSTOP) stand for the whole host or container.
+            if sig == signal.SIGTERM:
+                os.kill(self.process.pid, sig)
+            else:
+                os.killpg(self.process.pid, sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

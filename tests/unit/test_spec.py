@@ -87,7 +87,18 @@ def test_a_stack_with_no_timeout_gets_the_installations_default_capped_by_its_ma
     ({"disk": "512k"}, "disk: '512k' is below the minimum of 1m"),
     ({"job_id": "x" * 65}, "job_id: must be 1 to 64 letters, digits"),
     ({"job_id": "../etc"}, "job_id: must be 1 to 64 letters, digits"),
-    ({"priority": 2}, "priority: is not a field of a job (its fields: stack, command, payload, env, secret_env"),
+    ({"priorty": 2}, "priorty: is not a field of a job (its fields: stack, command, payload, env, secret_env"),
+    ({"priority": 3}, "priority: 3 must be 0, 1 or 2"),
+    ({"priority": -1}, "priority: -1 must be 0, 1 or 2"),
+    ({"priority": True}, "priority: must be 0, 1 or 2"),
+    ({"priority": "2"}, "priority: must be 0, 1 or 2"),
+    ({"delay": 7 * 86400 + 1}, "delay: 604801 must be from 0 to 604800 seconds (7 days)"),
+    ({"delay": -1}, "delay: -1 must be from 0"),
+    ({"delay": float("inf")}, "delay: must be a finite number"),
+    ({"label": ""}, "label: must be 1 to 100 printable characters"),
+    ({"label": "x" * 101}, "label: must be 1 to 100 printable characters"),
+    ({"label": "a\nb"}, "label: must be 1 to 100 printable characters"),
+    ({"label": 5}, "label: must be a string"),
 ])
 def test_bad_fields_are_refused_naming_the_field_and_the_rule(fields, words):
     with pytest.raises(InvalidJob) as refused:
@@ -124,3 +135,9 @@ def test_allowed_images_and_sizes_within_the_stack_are_accepted():
 
 def test_a_given_job_id_is_kept():
     assert build(job_id="abc-123_X").id == "abc-123_X"
+
+
+def test_priority_delay_and_label_are_kept_as_given():
+    job = build(priority=2, delay=30, label="nightly report · eu")
+    assert (job.priority, job.delay_seconds, job.label) == (2, 30.0, "nightly report · eu")
+    assert (build().priority, build().delay_seconds, build().label) == (0, 0.0, None)

@@ -8,7 +8,7 @@ import amqp.exceptions
 import kombu.exceptions
 from celery import Celery
 
-from longshore.broker.routing import STEP_TASKS, SWEEP_TASK, stack_queue, worker_queue, worker_queue_name
+from longshore.broker.routing import STEP_TASKS, SWEEP_TASK, stack_queue_declaration, worker_queue, worker_queue_name
 from longshore.domain.steps import Step
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,10 @@ class CeleryPublisher:
         self.app = app
         self._expires_seconds = worker_queue_expires_seconds
 
-    def publish_pull(self, job_id: str, attempt: int, stack: str) -> None:
-        """Put an attempt's first step on its stack's queue."""
-        self.app.send_task(STEP_TASKS[Step.PULL], (job_id, attempt), queue=stack_queue(stack))
+    def publish_pull(self, job_id: str, attempt: int, stack: str, *, priority: int = 0) -> None:
+        """Put an attempt's first step on its stack's queue, with the job's priority (0-2)."""
+        self.app.send_task(STEP_TASKS[Step.PULL], (job_id, attempt), queue=stack_queue_declaration(stack),
+                           priority=priority)
 
     def send_step(self, step: Step, job_id: str, attempt: int, nodename: str) -> None:
         """Send an attempt's next step to the queue of the worker that owns it."""

@@ -6,7 +6,7 @@ rest of that attempt (create, start, wait, reap) runs from the queue of the work
 that took it, so it uses the same Docker engine.
 
 Both are wire schemas that outlive a deploy:
-- queue names carry a version (`stack.busybox.v1`): a queue's arguments cannot change
+- queue names carry a version (`stack.busybox.v2`): a queue's arguments cannot change
   once declared, so new arguments mean a new version, and workers drain the
   previous version's queues (version 0 had no suffix) until they are empty;
 - task names and their positional arguments never change; a new argument must be a
@@ -21,8 +21,12 @@ from kombu import Exchange, Queue
 
 from longshore.domain.steps import Step
 
-#: The version of the queue topology (names and arguments).
-TOPOLOGY_VERSION = 1
+#: The version of the stack queues' names and arguments (2: priority queues).
+STACK_QUEUE_VERSION = 2
+#: The version of the workers' own queues (names and arguments).
+WORKER_QUEUE_VERSION = 1
+#: Stack queues are priority queues of IronWorker's priorities 0-2: of the jobs waiting, the highest goes first.
+MAX_PRIORITY = 2
 #: Where `longshore.submit` (the Celery-native entry point) waits; every worker serves it. It never
 #: takes arguments, so its name is unversioned: Celery-native senders name it.
 CONTROL_QUEUE = "longshore.control"
@@ -52,12 +56,18 @@ def durable_queue(name: str, **arguments: int) -> Queue:
 
 def stack_queue(stack: str) -> str:
     """The queue where jobs of `stack` wait for a worker."""
-    return f"stack.{stack}.v{TOPOLOGY_VERSION}"
+    return f"stack.{stack}.v{STACK_QUEUE_VERSION}"
+
+
+def stack_queue_declaration(stack: str) -> Queue:
+    """The declaration of `stack`'s queue (every publisher and consumer must declare it alike)."""
+    return durable_queue(stack_queue(stack), **{"x-max-priority": MAX_PRIORITY})
 
 
 def legacy_stack_queues(stack: str) -> list[str]:
-    """Earlier versions' queues of `stack`, which workers drain: version 0 had no suffix."""
-    return [f"stack.{stack}"] + [f"stack.{stack}.v{v}" for v in range(1, TOPOLOGY_VERSION)]
+    """Earlier versions' queues of `stack`, which workers drain: version 0 had no suffix, version 1 had no
+    priorities."""
+    return [f"stack.{stack}"] + [f"stack.{stack}.v{v}" for v in range(1, STACK_QUEUE_VERSION)]
 
 
 def stack_of_queue(name: str) -> str | None:
@@ -68,7 +78,7 @@ def stack_of_queue(name: str) -> str | None:
 
 def worker_queue_name(nodename: str) -> str:
     """The queue holding the steps of the attempts worker `nodename` owns."""
-    return f"longshore.worker.{nodename}.v{TOPOLOGY_VERSION}"
+    return f"longshore.worker.{nodename}.v{WORKER_QUEUE_VERSION}"
 
 
 def worker_queue(nodename: str, *, expires_seconds: float) -> Queue:
@@ -79,9 +89,9 @@ def worker_queue(nodename: str, *, expires_seconds: float) -> Queue:
 
 def declared_queues(stack_names: list[str]) -> list[Queue]:
     """The queues every client and worker declares: control and one per stack."""
-    return [durable_queue(CONTROL_QUEUE)] + [durable_queue(stack_queue(name)) for name in stack_names]
+    return [durable_queue(CONTROL_QUEUE)] + stack_queues(stack_names)
 
 
 def stack_queues(stack_names: list[str]) -> list[Queue]:
     """The declarations of the current stack queues of `stack_names`."""
-    return [durable_queue(stack_queue(name)) for name in stack_names]
+    return [stack_queue_declaration(name) for name in stack_names]

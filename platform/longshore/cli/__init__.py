@@ -30,7 +30,7 @@ def cli() -> None:
     get_settings()  # parse once, now: a bad value stops here with the variable named
 
 
-for command in (jobs.run, jobs.status, jobs.logs, jobs.cancel, jobs.list_jobs, jobs.stacks,
+for command in (jobs.run, jobs.status, jobs.logs, jobs.cancel, jobs.retry, jobs.list_jobs, jobs.stacks,
                 operate.worker, operate.janitor, operate.exporter, operate.flower, operate.db, operate.settings,
                 operate.health):
     cli.add_command(command)

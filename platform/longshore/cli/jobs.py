@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,10 +35,13 @@ from longshore.errors import ConfigError, InvalidJob, JobNotFound
 @click.option("--disk", help="Disk for TASK_DIR and /tmp, e.g. 256m (kept in memory, see docs/security.md).")
 @click.option("--retries", type=int, default=0, help="Attempts after the first when the command exits non-zero.")
 @click.option("--retry-delay", type=float, default=0, help="Seconds between those attempts.")
+@click.option("--priority", type=int, default=0, help="0, 1 or 2: of a stack's queued jobs, higher start first.")
+@click.option("--delay", type=float, default=0, help="Seconds to wait before queueing it (at most 7 days).")
+@click.option("--label", help="Free text to find the job by (`ls --label`).")
 @click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(stack, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, detach,
-        command) -> None:
+def run(stack, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, priority,
+        delay, label, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     from longshore.client import submit
     from longshore.service.runtime import get_runtime
@@ -50,7 +55,8 @@ def run(stack, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, d
         handle = submit(
             stack=stack, command=list(command) or None, payload=_payload(payload),
             env=_env(env_pairs), secret_env=_secret_env(secret_pairs), timeout=timeout, image=image, memory=memory,
-            cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay,
+            cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay, priority=priority, delay=delay,
+            label=label,
         )
     except (InvalidJob, ConfigError) as exc:
         click.echo(f"longshore: {exc}", err=True)
@@ -134,16 +140,25 @@ def status(job_id: str, as_json: bool) -> None:
     """Show a job's status."""
     job = _get(job_id)
     attempts = _store().jobs.attempts(job.id)
+    retried_as = _store().reads.retried_as(job.id)
     if as_json:
         data = job.to_dict()
         data.pop("output")
         data["attempts"] = [a.to_dict() for a in attempts]
+        data["retried_as"] = retried_as
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"id:        {job.id}\nstack:     {job.stack}\nimage:     {job.image}\nstatus:    {job.status.value}")
     click.echo(f"exit code: {job.exit_code if job.exit_code is not None else '-'}")
     if job.error:
         click.echo(f"error:     {job.error}")
+    click.echo(f"priority:  {job.priority}" + (f"\nlabel:     {job.label}" if job.label else ""))
+    if job.status is JobStatus.QUEUED and job.published_at is None and job.not_before:
+        click.echo(f"delayed:   until {_time(job.not_before)}")
+    if job.retry_of:
+        click.echo(f"retry of:  {job.retry_of}")
+    if retried_as:
+        click.echo(f"retried as: {', '.join(retried_as)}")
     click.echo(f"created:   {_time(job.created_at)}\nstarted:   {_time(job.started_at)}\n"
                f"finished:  {_time(job.finished_at)}")
     for attempt in attempts:
@@ -175,14 +190,39 @@ def cancel(job_id: str) -> None:
 
 @click.command(name="ls")
 @click.option("--status", "status_filter", type=click.Choice([s.value for s in JobStatus]))
+@click.option("--stack", help="Only jobs of this stack.")
+@click.option("--label", help="Only jobs with this label.")
+@click.option("--since", metavar="WHEN", help="Only jobs created since: an ISO 8601 time, or an age like 90s, 15m, 2h, 7d.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
-def list_jobs(status_filter: str | None, limit: int) -> None:
+def list_jobs(status_filter: str | None, stack: str | None, label: str | None, since: str | None,
+              limit: int) -> None:
     """List the newest jobs."""
-    jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None)
-    click.echo(f"{'ID':32}  {'STACK':10} {'STATUS':10} {'EXIT':>4}  CREATED")
+    jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None,
+                                    stack=stack, label=label, since=_since(since))
+    click.echo(f"{'ID':32}  {'STACK':10} {'STATUS':10} {'EXIT':>4}  {'CREATED':29}  LABEL")
     for job in jobs:
         exit_code = "-" if job.exit_code is None else str(job.exit_code)
-        click.echo(f"{job.id:32}  {job.stack:10} {job.status.value:10} {exit_code:>4}  {_time(job.created_at)}")
+        click.echo(f"{job.id:32}  {job.stack:10} {job.status.value:10} {exit_code:>4}  {_time(job.created_at):29}  "
+                   f"{job.label or ''}".rstrip())
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--delay", type=float, default=0, help="Seconds to wait before queueing the new job.")
+@click.option("--secret-env", "secret_pairs", multiple=True, metavar="K[=V]",
+              help="The job's secret variables again (erased when it ended), as for `run`.")
+def retry(job_id: str, delay: float, secret_pairs: tuple[str, ...]) -> None:
+    """Run a finished job again as a new job (same stack, image, command, payload and settings), linked to
+    it both ways; print the new job's id."""
+    from longshore.client import retry as retry_job
+
+    job = _get(job_id)
+    try:
+        handle = retry_job(job.id, delay=delay, secret_env=_secret_env(secret_pairs))
+    except (InvalidJob, ConfigError) as exc:
+        click.echo(f"longshore: {exc}", err=True)
+        sys.exit(PLATFORM_FAILURE)
+    click.echo(handle.id)
 
 
 @click.command()
@@ -217,6 +257,26 @@ def _get(job_id: str) -> Job:
         return _store().jobs.get(job_id if is_job_id(job_id) else rejected_id(job_id))
     except JobNotFound:
         raise click.ClickException(f"no job with id {job_id[:80]!r}") from None
+
+
+AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _since(raw: str | None) -> float | None:
+    """`--since` as epoch seconds: an age (90s, 15m, 2h, 7d) back from now, or an ISO 8601 time (UTC if no
+    zone is given)."""
+    if raw is None:
+        return None
+    age = AGE.fullmatch(raw.strip())
+    if age:
+        return time.time() - float(age.group(1)) * SECONDS_PER[age.group(2)]
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise click.BadParameter(f"{raw[:40]!r} is neither an age like 15m nor an ISO 8601 time",
+                                 param_hint="--since") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _time(value: float | None) -> str:

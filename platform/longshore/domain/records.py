@@ -27,6 +27,10 @@ class NewJob:
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
     retries: int = 0
     retry_delay_seconds: float = 0.0
+    priority: int = 0  #: 0-2: of a stack's queued jobs, higher priorities start first
+    delay_seconds: float = 0.0  #: it waits in the store this long before it is queued
+    label: str | None = None
+    retry_of: str | None = None  #: the finished job this one retries
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -63,6 +67,9 @@ class Job:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    priority: int = 0
+    label: str | None = None
+    retry_of: str | None = None
 
     @property
     def output_text(self) -> str:

@@ -32,6 +32,12 @@ _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-
 IMAGE_REFERENCE = re.compile(
     rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*"
     r"(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
+#: IronWorker's priorities: of a stack's queued jobs, higher ones start first.
+PRIORITIES = (0, 1, 2)
+#: IronWorker's longest delay.
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+#: A label: printable text, as a filter in `ls` and the API.
+LABEL = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 #: `\u0000` in JSON text, unless its backslash is itself escaped.
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -70,6 +76,9 @@ class JobRequest(BaseModel):
     disk: str | int | None = None
     retries: int = 0
     retry_delay: float = 0
+    priority: int = 0
+    delay: float = 0
+    label: str | None = None
     job_id: str | None = None
 
 
@@ -86,6 +95,9 @@ FIELD_RULES = {
     "cpus": "must be a number of CPUs, e.g. 0.5",
     "retries": "must be a whole number",
     "retry_delay": "must be a number of seconds",
+    "priority": "must be 0, 1 or 2",
+    "delay": "must be a number of seconds",
+    "label": "must be a string",
     "job_id": "must be a string",
 }
 FIELDS = ", ".join(JobRequest.model_fields)
@@ -124,8 +136,31 @@ def build_job(manifest: StackManifest, limits: JobLimits, /, **fields: Any) -> N
         disk_bytes=_disk(request.disk, stack),
         retries=_retries(request.retries, limits),
         retry_delay_seconds=_retry_delay(request.retry_delay, limits),
+        priority=_priority(request.priority),
+        delay_seconds=_delay(request.delay),
+        label=_label(request.label),
         **extra,
     )
+
+
+def _priority(priority: int) -> int:
+    if priority not in PRIORITIES:
+        raise InvalidJob(f"priority: {priority} must be 0, 1 or 2 (higher starts first)")
+    return priority
+
+
+def _delay(delay: float) -> float:
+    if not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise InvalidJob(f"delay: {delay:g} must be from 0 to {MAX_DELAY_SECONDS} seconds (7 days)")
+    return float(delay)
+
+
+def _label(label: str | None) -> str | None:
+    if label is None:
+        return None
+    if not LABEL.fullmatch(label):
+        raise InvalidJob("label: must be 1 to 100 printable characters (no control characters)")
+    return label
 
 
 def _type_errors(exc: ValidationError) -> str:

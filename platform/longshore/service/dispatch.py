@@ -20,11 +20,11 @@ from longshore.service.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def publish_attempt(rt: Runtime, job_id: str, attempt: int, stack: str) -> bool:
+def publish_attempt(rt: Runtime, job_id: str, attempt: int, stack: str, priority: int) -> bool:
     """Put an attempt's first step on its stack's queue and record it; False (left for `publish_due`)
     when the broker cannot be reached."""
     try:
-        rt.publisher.publish_pull(job_id, attempt, stack)
+        rt.publisher.publish_pull(job_id, attempt, stack, priority=priority)
     except PUBLISH_ERRORS:
         log.warning("could not publish job %s attempt %s; it waits in the store", job_id, attempt, exc_info=True)
         return False
@@ -43,7 +43,7 @@ def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers
         if not rt.store.reads.take_publish(due, by=rt.embedded_name):
             continue  # another publisher took it
         try:
-            rt.publisher.publish_pull(due.job_id, due.attempt, due.stack)
+            rt.publisher.publish_pull(due.job_id, due.attempt, due.stack, priority=due.priority)
         except PUBLISH_ERRORS:
             rt.store.reads.give_back_publish(due)
             log.warning("could not publish job %s attempt %s; trying again later", due.job_id, due.attempt)
@@ -80,5 +80,6 @@ def conclude(rt: Runtime, job_id: str, attempt: int, decision: Decision, *, stac
                                       not_before=not_before):
         return False
     if publish and not_before is None:  # a delayed attempt waits in the store: no message held for its delay
-        publish_attempt(rt, job_id, attempt + 1, stack or rt.store.jobs.get(job_id).stack)
+        job = rt.store.jobs.get(job_id)
+        publish_attempt(rt, job_id, attempt + 1, job.stack, job.priority)
     return True

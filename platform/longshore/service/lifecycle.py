@@ -82,7 +82,7 @@ class Next:
     release: bool = False  #: the attempt no longer holds a slot (its container exited, or never was)
     conclude: Decision | None = None
     send: Step | None = None  #: the attempt's next step, to the owner's own queue
-    hand_back: str | None = None  #: this worker is full: put the pull back on this stack's queue
+    hand_back: Job | None = None  #: this worker is full: put the pull back on this job's stack's queue
 
 
 NOTHING = Next()
@@ -95,7 +95,7 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
     rt, me = ctx.runtime, ctx.worker
     claim = _claim(ctx, job_id, attempt)
     if claim is Claim.FULL:
-        return Next(hand_back=rt.store.jobs.get(job_id).stack)
+        return Next(hand_back=rt.store.jobs.get(job_id))
     if claim not in (Claim.CLAIMED, Claim.MINE):
         return NOTHING  # another worker has it, or the job moved on: a duplicate is harmless
     job = rt.store.jobs.get(job_id)
@@ -244,7 +244,7 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
         if after.send is not None:
             rt.publisher.send_step(after.send, job_id, attempt, me.name)
         if after.hand_back is not None:
-            rt.publisher.publish_pull(job_id, attempt, after.hand_back)
+            rt.publisher.publish_pull(job_id, attempt, after.hand_back.stack, priority=after.hand_back.priority)
     except PUBLISH_ERRORS:
         # The broker is away: the watcher sends the attempt's next step again once it is back.
         log.warning("could not send the %s of %s attempt %s; the watcher will", after.send or "pull", job_id, attempt)
@@ -282,7 +282,7 @@ def hand_back(ctx: StepContext, job_id: str, attempt: int) -> None:
         job = rt.store.jobs.get(job_id)
         record = rt.store.jobs.attempt(job_id, attempt)
         if job.attempt == attempt and not job.status.final and record is not None and record.worker is None:
-            rt.publisher.publish_pull(job_id, attempt, job.stack)
+            rt.publisher.publish_pull(job_id, attempt, job.stack, priority=job.priority)
     except (*STORE_ERRORS, *PUBLISH_ERRORS):
         log.info("could not hand %s attempt %s back now; it is published again later", job_id, attempt)
 

@@ -11,8 +11,8 @@ from longshore.domain.steps import Step
 class Publisher(Protocol):
     """Puts lifecycle messages on the broker and asks it who is connected (`broker.publish.CeleryPublisher`)."""
 
-    def publish_pull(self, job_id: str, attempt: int, stack: str) -> None:
-        """Put an attempt's first step on its stack's queue."""
+    def publish_pull(self, job_id: str, attempt: int, stack: str, *, priority: int = 0) -> None:
+        """Put an attempt's first step on its stack's queue, with the job's priority (0-2)."""
 
     def send_step(self, step: Step, job_id: str, attempt: int, nodename: str) -> None:
         """Send an attempt's next step to the queue of the worker that owns it."""

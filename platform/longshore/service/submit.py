@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 from typing import Any
 
 from longshore.domain.records import NewJob
 from longshore.domain.spec import build_job, is_job_id
 from longshore.domain.stacks import STACK_NAME
+from longshore.domain.status import JobStatus
 from longshore.errors import InvalidJob, JobNotFound
 from longshore.service.dispatch import publish_attempt
 from longshore.service.runtime import Runtime
@@ -23,8 +26,27 @@ def submit(rt: Runtime, new: NewJob) -> str:
     """Store a validated job (its secrets sealed) and publish its first attempt; return its id. A publish that
     fails leaves the job safe in the store, published when due."""
     rt.store.jobs.create(new, sealed_secret_env=rt.sealer.seal(new.secret_env))
-    publish_attempt(rt, new.id, 1, new.stack)
+    if new.delay_seconds <= 0:  # a delayed job waits in the store, never as a message: `publish_due` queues it
+        publish_attempt(rt, new.id, 1, new.stack, new.priority)
     return new.id
+
+
+def retry(rt: Runtime, job_id: str, *, delay: float = 0, secret_env: dict[str, str] | None = None) -> str:
+    """Submit a finished job again: a new job with its stack, image, command, payload and settings, linked to
+    it (`retry_of`), checked against today's limits; return the new id. Secret variables are erased when a
+    job ends, so a job that had some must be given them again."""
+    job = rt.store.jobs.get(job_id)
+    if not job.status.final or job.status is JobStatus.REJECTED:
+        raise InvalidJob(f"job_id: job {job.id} is {job.status.value}; only a job that ran and ended can be retried")
+    given = sorted(secret_env or {})
+    if given != sorted(job.secret_names):
+        raise InvalidJob(f"secret_env: job {job.id} had secret variables {', '.join(job.secret_names) or 'none'}, "
+                         f"erased when it ended: give exactly those again (given: {', '.join(given) or 'none'})")
+    new = build_job(rt.manifest, rt.settings.job_limits, stack=job.stack, image=job.image, command=job.command,
+                    payload=json.loads(job.payload), env=job.env, secret_env=secret_env, timeout=job.timeout_seconds,
+                    memory=job.memory_bytes, cpus=job.cpus, disk=job.disk_bytes, retries=job.retries,
+                    retry_delay=job.retry_delay_seconds, priority=job.priority, label=job.label, delay=delay)
+    return submit(rt, dataclasses.replace(new, retry_of=job.id))
 
 
 def submit_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[str, Any]) -> str:

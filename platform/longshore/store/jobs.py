@@ -64,10 +64,12 @@ class JobRepository:
             seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
         return None
 
-    def create(self, new: NewJob, *, sealed_secret_env: str | None = None, not_before: float | None = None) -> str:
+    def create(self, new: NewJob, *, sealed_secret_env: str | None = None) -> str:
         """Insert a queued job and its first attempt; return the job id. Its secret variables are stored only
-        sealed (`sealed_secret_env`), never from `new`."""
+        sealed (`sealed_secret_env`), never from `new`. A delayed job waits in the store, unpublished, until
+        `now + delay` (then `publish_due` queues it, once, whoever runs it)."""
         now = time.time()
+        not_before = now + new.delay_seconds if new.delay_seconds > 0 else None
         with self.engine.begin() as conn:
             conn.execute(jobs.insert().values(
                 id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
@@ -75,7 +77,8 @@ class JobRepository:
                 cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
                 secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
                 requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
-                output_truncated=False, created_at=now,
+                output_truncated=False, created_at=now, priority=new.priority, label=new.label,
+                retry_of=new.retry_of,
             ))
             insert_attempt(conn, new.id, 1, now)
             count_submitted(conn, new.stack)

@@ -33,6 +33,7 @@ class Due:
     attempt: int
     stack: str
     published_by: str | None  #: the worker (or embedded process) it was handed to, if any
+    priority: int = 0
 
 
 class ReadModels:
@@ -41,13 +42,24 @@ class ReadModels:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def list_jobs(self, *, limit: int = 50, status: JobStatus | None = None) -> list[Job]:
-        """The newest jobs first."""
+    def list_jobs(self, *, limit: int = 50, status: JobStatus | None = None, stack: str | None = None,
+                  label: str | None = None, since: float | None = None) -> list[Job]:
+        """The newest jobs first, of a status, a stack, a label, created since a time (all optional)."""
         query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(max(limit, 0))
-        if status is not None:
-            query = query.where(jobs.c.status == status.value)
+        for column, wanted in ((jobs.c.status, status and status.value), (jobs.c.stack, stack),
+                               (jobs.c.label, label)):
+            if wanted is not None:
+                query = query.where(column == wanted)
+        if since is not None:
+            query = query.where(jobs.c.created_at >= since)
         with self.engine.connect() as conn:
             return [job_from_row(row) for row in conn.execute(query).mappings()]
+
+    def retried_as(self, job_id: str) -> list[str]:
+        """The jobs that retry `job_id` (`longshore retry`), oldest first."""
+        query = sa.select(jobs.c.id).where(jobs.c.retry_of == job_id).order_by(jobs.c.created_at)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def due(self, *, grace_seconds: float, stacks: list[str] | None = None, lost_publishers: list[str] = (),
             unclaimed_for_seconds: float | None = None, limit: int = 100) -> list[Due]:
@@ -64,15 +76,17 @@ class ReadModels:
             orphaned = sa.or_(orphaned, sa.and_(jobs.c.published_by.is_not(None),
                                                 jobs.c.published_at < now - unclaimed_for_seconds))
         query = (
-            sa.select(jobs.c.id, jobs.c.attempt, jobs.c.stack, jobs.c.published_by)
+            sa.select(jobs.c.id, jobs.c.attempt, jobs.c.stack, jobs.c.published_by, jobs.c.priority)
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
             .where(jobs.c.status == JobStatus.QUEUED.value, attempts.c.worker.is_(None),
                    sa.or_(unpublished, orphaned))
+            .order_by(jobs.c.priority.desc(), sa.func.coalesce(jobs.c.not_before, jobs.c.created_at))
             .limit(limit))
         if stacks is not None:
             query = query.where(jobs.c.stack.in_(stacks))
         with self.engine.connect() as conn:
-            return [Due(row.id, row.attempt, row.stack, row.published_by) for row in conn.execute(query)]
+            return [Due(row.id, row.attempt, row.stack, row.published_by, row.priority)
+                    for row in conn.execute(query)]
 
     def publishers_of_waiting_jobs(self) -> list[str]:
         """The embedded processes whose in-memory brokers hold unclaimed attempts of queued jobs."""

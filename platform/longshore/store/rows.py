@@ -21,7 +21,8 @@ def job_from_row(row: Any) -> Job:
         published_at=row["published_at"], exit_code=row["exit_code"], error=row["error"],
         result=_bytes(row["result_bytes"]), output=_bytes(row["output_bytes"]),
         output_truncated=bool(row["output_truncated"]), created_at=row["created_at"],
-        started_at=row["started_at"], finished_at=row["finished_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"], priority=row["priority"],
+        label=row["label"], retry_of=row["retry_of"],
     )
 
 

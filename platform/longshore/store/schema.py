@@ -16,7 +16,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
@@ -49,6 +49,9 @@ jobs = sa.Table(
     sa.Column("disk_bytes", sa.BigInteger, nullable=False, server_default=str(64 << 20)),
     sa.Column("secret_names", sa.JSON),
     sa.Column("secret_env", sa.Text),  #: sealed (Fernet); erased when the job ends
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),  #: 0-2, higher starts first
+    sa.Column("label", sa.String(100)),
+    sa.Column("retry_of", sa.String(64)),  #: the finished job this one retries (`longshore retry`)
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("retries", sa.Integer, nullable=False),
@@ -71,6 +74,8 @@ jobs = sa.Table(
     sa.Column("output", sa.Text),
     sa.Index("ix_jobs_created_at", "created_at"),
     sa.Index("ix_jobs_unpublished", "status", "published_at"),
+    sa.Index("ix_jobs_label", "label"),
+    sa.Index("ix_jobs_retry_of", "retry_of"),
 )
 
 attempts = sa.Table(

@@ -19,7 +19,7 @@ import time
 
 from kombu import Connection, Consumer, Producer, Queue
 
-from longshore.broker.routing import durable_queue, legacy_stack_queues, stack_queue
+from longshore.broker.routing import durable_queue, legacy_stack_queues, stack_queue_declaration
 from longshore.domain.records import WorkerIdentity
 from longshore.service.runtime import Runtime
 from longshore.store import STORE_ERRORS
@@ -144,7 +144,7 @@ class Admission(threading.Thread):
 
     def _queues(self, conn: Connection) -> list[Queue]:
         """The current stack queues, and earlier versions' queues that still exist (to drain them)."""
-        queues = [durable_queue(stack_queue(stack)) for stack in self.stacks]
+        queues = [stack_queue_declaration(stack) for stack in self.stacks]
         for stack in self.stacks:
             for name in legacy_stack_queues(stack):
                 channel = conn.channel()
