@@ -18,4 +18,4 @@ python3 -m venv "$VENV"
 PIP_ROOT_USER_ACTION=ignore "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
 export PATH="$VENV/bin:$PATH"
 if [[ $# -eq 0 ]]; then set -- tests/unit tests/integration; fi
-exec python -m pytest -q "$@"
+exec python -m pytest -q --durations=15 "$@"

@@ -7,11 +7,12 @@ never parses settings or connects anywhere by itself.
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["submit", "retry", "list_jobs", "JobHandle", "JobStatus", "__version__"]
+__all__ = ["submit", "retry", "list_jobs", "upload_code", "pause_code", "resume_code", "JobHandle", "JobStatus",
+           "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("submit", "retry", "list_jobs", "JobHandle"):
+    if name in ("submit", "retry", "list_jobs", "upload_code", "pause_code", "resume_code", "JobHandle"):
         from longshore import client
 
         return getattr(client, name)

@@ -10,7 +10,6 @@ import time
 from typing import Any, Mapping, Sequence
 
 from longshore.domain.records import Attempt, Job
-from longshore.domain.spec import build_job
 from longshore.domain.status import JobStatus
 from longshore.service import submit as submitting
 from longshore.service.cancel import request_cancel
@@ -104,11 +103,12 @@ def submit(
     memory: str | int | None = None,
     cpus: float | None = None,
     disk: str | int | None = None,
-    retries: int = 0,
-    retry_delay: float = 0,
-    priority: int = 0,
+    retries: int | None = None,
+    retry_delay: float | None = None,
+    priority: int | None = None,
     delay: float = 0,
     label: str | None = None,
+    code: str | None = None,
 ) -> JobHandle:
     """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input, naming the
     field and the rule; nothing is stored then.
@@ -116,13 +116,15 @@ def submit(
     `secret_env` variables reach the container like `env`, but are sealed at rest and never shown.
     `priority` (0-2): of a stack's queued jobs, higher ones start first. `delay` (seconds, up to 7 days): the
     job waits in the store until then. `label`: free text to find it by (`list_jobs(label=…)`).
+    `code` ("NAME" or "NAME@REVISION"): a job of that code (`upload_code`), its defaults under the fields
+    given here (env merged); None leaves a field to the code, the stack or the installation.
     With no broker configured this process starts an embedded worker first.
     """
     runtime = get_runtime()
-    new = build_job(runtime.manifest, runtime.settings.job_limits, stack=stack, command=command, payload=payload,
-                    env=_plain(env), secret_env=_plain(secret_env), timeout=timeout, image=image, memory=memory,
-                    cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay, priority=priority, delay=delay,
-                    label=label)
+    new = submitting.build(runtime, dict(
+        stack=stack, command=command, payload=payload, env=_plain(env), secret_env=_plain(secret_env),
+        timeout=timeout, image=image, memory=memory, cpus=cpus, disk=disk, retries=retries,
+        retry_delay=retry_delay, priority=priority, delay=delay, label=label, code=code))
     if runtime.settings.embedded:
         from longshore.worker.embedded import ensure_embedded_worker
 
@@ -143,11 +145,36 @@ def retry(job_id: str, *, delay: float = 0, secret_env: Mapping[str, str] | None
     return JobHandle(submitting.retry(runtime, job_id, delay=delay, secret_env=_plain(secret_env)), runtime)
 
 
+def upload_code(name: str, stack: str, *, image: str | None = None, command: Sequence[str] | None = None,
+                env: Mapping[str, str] | None = None, config: Any = None, timeout: float | None = None,
+                memory: str | int | None = None, cpus: float | None = None, disk: str | int | None = None,
+                priority: int | None = None, retries: int | None = None, retry_delay: float | None = None,
+                max_concurrency: int | None = None) -> int:
+    """Upload a new revision of code `name`: the defaults of the jobs queued for it (`submit(code=name)`),
+    validated as a job of `stack`; `config` (JSON) reaches its jobs as CONFIG_FILE; `max_concurrency` caps
+    how many of its jobs run at once across the installation. Returns the revision's number."""
+    return submitting.upload_code(get_runtime(), name, dict(
+        stack=stack, image=image, command=list(command) if command is not None else None, env=_plain(env),
+        config=config, timeout=timeout, memory=memory, cpus=cpus, disk=disk, priority=priority, retries=retries,
+        retry_delay=retry_delay, max_concurrency=max_concurrency))
+
+
+def pause_code(name: str) -> None:
+    """Pause a code: its queued jobs wait (in the store) until `resume_code`; running ones go on."""
+    get_runtime().store.codes.set_paused(name, True)
+
+
+def resume_code(name: str) -> None:
+    """Resume a paused code: its waiting jobs are queued again within a heartbeat."""
+    get_runtime().store.codes.set_paused(name, False)
+
+
 def list_jobs(*, status: JobStatus | str | None = None, stack: str | None = None, label: str | None = None,
-              since: float | None = None, limit: int = 50) -> list[Job]:
-    """The newest jobs first, filtered by status, stack, label and creation time (epoch seconds)."""
+              code: str | None = None, since: float | None = None, limit: int = 50) -> list[Job]:
+    """The newest jobs first, filtered by status, stack, label, code and creation time (epoch seconds)."""
     wanted = JobStatus(status) if status is not None else None
-    return get_runtime().store.reads.list_jobs(limit=limit, status=wanted, stack=stack, label=label, since=since)
+    return get_runtime().store.reads.list_jobs(limit=limit, status=wanted, stack=stack, label=label, code=code,
+                                               since=since)
 
 
 def _plain(mapping: Any) -> Any:

@@ -26,6 +26,10 @@ class UnknownStack(InvalidJob):
     """The job names a stack the manifest does not define."""
 
 
+class CodeNotFound(InvalidJob, LookupError):
+    """No code (or no such revision of it) is in the store: a job naming it is invalid."""
+
+
 class JobNotFound(LongshoreError, LookupError):
     """No job with that id is in the store."""
 

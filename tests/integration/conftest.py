@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from support.helpers import wait_until
 from support.services import DISTRIBUTED_ENV
 
 os.environ.update(DISTRIBUTED_ENV)
@@ -18,3 +21,14 @@ from support.services import (  # noqa: E402,F401  (fixtures)
 )
 from support.workers import start_worker  # noqa: E402,F401  (a fixture)
 from support.tls_engine import tls_engine  # noqa: E402,F401  (a fixture)
+
+
+@pytest.fixture
+def client(distributed, docker_engine):
+    """The Python API on the distributed test installation; after the test, every job's container has been
+    reaped (off the jobs' critical path) before its workers stop. Modules may define their own."""
+    import longshore
+
+    yield longshore
+    wait_until(lambda: not docker_engine.containers.list(all=True, filters={"label": "io.longshore.job"}),
+               timeout=30, what="every job's container to be reaped")

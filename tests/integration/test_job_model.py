@@ -4,27 +4,12 @@ the Python API and Celery-native submit, on RabbitMQ and PostgreSQL with real wo
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
 
-from support.helpers import wait_until
+from support.helpers import longshore_cli as cli, wait_until
 from support.services import BROKER_URL
-
-
-@pytest.fixture
-def client(distributed, docker_engine):
-    import longshore
-
-    yield longshore
-    # Every job's container is removed (off the job's critical path) before its worker stops
-    wait_until(lambda: not docker_engine.containers.list(all=True, filters={"label": "io.longshore.job"}),
-               timeout=30, what="every job's container to be reaped")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["longshore", *args], capture_output=True, text=True, timeout=60)
 
 
 def queue_depth(name: str) -> int:

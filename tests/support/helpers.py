@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import subprocess
 import time
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
@@ -18,6 +19,11 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.05, what: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def longshore_cli(*args: str) -> subprocess.CompletedProcess:
+    """`longshore ARGS…` in this process's environment, its output captured as text."""
+    return subprocess.run(["longshore", *args], capture_output=True, text=True, timeout=60)
 
 
 def free_port() -> int:

@@ -39,7 +39,7 @@ class WorkerProcess:
             time.sleep(0.1)
         raise AssertionError(f"worker {self.name} did not start:\n{self.log_path.read_text()[-3000:]}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         """Send `sig` to the worker and wait for it (SIGKILL to its process group after `timeout`)."""
         if self.process.poll() is None:
             # SIGTERM goes to the main process only, as `docker stop` and Kubernetes send it: Celery's warm

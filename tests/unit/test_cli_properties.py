@@ -31,7 +31,7 @@ class Accepted(Exception):
 @pytest.fixture(autouse=True)
 def validator_only(monkeypatch):
     def submit(**fields):
-        build_job(MANIFEST, LIMITS, **fields)
+        build_job(MANIFEST, LIMITS, **{key: value for key, value in fields.items() if value is not None})
         raise Accepted
 
     monkeypatch.setattr("longshore.client.submit", submit)

@@ -38,7 +38,7 @@ def test_any_submission_is_a_job_or_an_invalid_job_naming_a_field(fields):
     except InvalidJob as refused:
         words = str(refused)
         assert words and "\n" not in words and len(words) < 2000
-        named = re.match(r"'.*?'(?=:)|[^.:\[]*", words).group(0)
+        named = re.match(r"'.*?'(?=:)|\".*?\"(?=:)|[^.:\[]*", words).group(0)  # a repr may use either quote
         assert named in (*FIELDS, *fields, *(repr(str(key)[:64]) for key in fields)), words  # it names the field
         return
     assert isinstance(job, NewJob)
@@ -46,7 +46,7 @@ def test_any_submission_is_a_job_or_an_invalid_job_naming_a_field(fields):
 
 
 env_names = st.from_regex(ENV_NAME, fullmatch=True).filter(
-    lambda name: name not in {"TASK_ID", "PAYLOAD_FILE", "TASK_DIR", "RESULT_FILE", "HOME"})
+    lambda name: name not in {"TASK_ID", "PAYLOAD_FILE", "TASK_DIR", "RESULT_FILE", "HOME", "CONFIG_FILE"})
 text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=30)
 
 

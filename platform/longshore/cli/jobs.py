@@ -23,6 +23,7 @@ from longshore.errors import ConfigError, InvalidJob, JobNotFound
 
 @click.command(context_settings={"allow_interspersed_args": False})
 @click.option("--stack", help="The stack (runtime) to run on; default LONGSHORE_DEFAULT_STACK.")
+@click.option("--code", help="Run a job of this code (NAME or NAME@REVISION), its defaults under these options.")
 @click.option("--image", help="An image to use instead of the stack's own.")
 @click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="An environment variable (repeatable).")
 @click.option("--secret-env", "secret_pairs", multiple=True, metavar="K[=V]",
@@ -33,14 +34,14 @@ from longshore.errors import ConfigError, InvalidJob, JobNotFound
 @click.option("--memory", help="Memory limit, e.g. 128m.")
 @click.option("--cpus", type=float, help="CPU share, e.g. 0.5.")
 @click.option("--disk", help="Disk for TASK_DIR and /tmp, e.g. 256m (kept in memory, see docs/security.md).")
-@click.option("--retries", type=int, default=0, help="Attempts after the first when the command exits non-zero.")
-@click.option("--retry-delay", type=float, default=0, help="Seconds between those attempts.")
-@click.option("--priority", type=int, default=0, help="0, 1 or 2: of a stack's queued jobs, higher start first.")
+@click.option("--retries", type=int, help="Attempts after the first when the command exits non-zero (default 0).")
+@click.option("--retry-delay", type=float, help="Seconds between those attempts.")
+@click.option("--priority", type=int, help="0, 1 or 2: of a stack's queued jobs, higher start first (default 0).")
 @click.option("--delay", type=float, default=0, help="Seconds to wait before queueing it (at most 7 days).")
 @click.option("--label", help="Free text to find the job by (`ls --label`).")
 @click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(stack, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, priority,
+def run(stack, code, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, priority,
         delay, label, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     from longshore.client import submit
@@ -56,7 +57,7 @@ def run(stack, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, d
             stack=stack, command=list(command) or None, payload=_payload(payload),
             env=_env(env_pairs), secret_env=_secret_env(secret_pairs), timeout=timeout, image=image, memory=memory,
             cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay, priority=priority, delay=delay,
-            label=label,
+            label=label, code=code,
         )
     except (InvalidJob, ConfigError) as exc:
         click.echo(f"longshore: {exc}", err=True)
@@ -91,20 +92,21 @@ def _cancel_on_interrupt(handle):
             signal.signal(sig, handler)
 
 
-def _payload(raw: str | None) -> Any:
+def _payload(raw: str | None, option: str = "--payload") -> Any:
+    """JSON text, or @FILE to read it from a file."""
     if raw is None:
         return None
     if raw.startswith("@"):
         try:
             raw = Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read payload file: {exc}", param_hint="--payload") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {option[2:]} file: {exc}", param_hint=option) from None
     try:
         return json.loads(raw)
     except RecursionError:
-        raise click.BadParameter("nested too deeply to be read as JSON", param_hint="--payload") from None
+        raise click.BadParameter("nested too deeply to be read as JSON", param_hint=option) from None
     except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=option) from None
 
 
 def _env(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -152,7 +154,8 @@ def status(job_id: str, as_json: bool) -> None:
     click.echo(f"exit code: {job.exit_code if job.exit_code is not None else '-'}")
     if job.error:
         click.echo(f"error:     {job.error}")
-    click.echo(f"priority:  {job.priority}" + (f"\nlabel:     {job.label}" if job.label else ""))
+    click.echo(f"priority:  {job.priority}" + (f"\nlabel:     {job.label}" if job.label else "")
+               + (f"\ncode:      {job.code}@{job.code_revision}" if job.code else ""))
     if job.status is JobStatus.QUEUED and job.published_at is None and job.not_before:
         click.echo(f"delayed:   until {_time(job.not_before)}")
     if job.retry_of:
@@ -192,13 +195,14 @@ def cancel(job_id: str) -> None:
 @click.option("--status", "status_filter", type=click.Choice([s.value for s in JobStatus]))
 @click.option("--stack", help="Only jobs of this stack.")
 @click.option("--label", help="Only jobs with this label.")
+@click.option("--code", help="Only jobs of this code.")
 @click.option("--since", metavar="WHEN", help="Only jobs created since: an ISO 8601 time, or an age like 90s, 15m, 2h, 7d.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
-def list_jobs(status_filter: str | None, stack: str | None, label: str | None, since: str | None,
-              limit: int) -> None:
+def list_jobs(status_filter: str | None, stack: str | None, label: str | None, code: str | None,
+              since: str | None, limit: int) -> None:
     """List the newest jobs."""
     jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None,
-                                    stack=stack, label=label, since=_since(since))
+                                    stack=stack, label=label, code=code, since=_since(since))
     click.echo(f"{'ID':32}  {'STACK':10} {'STATUS':10} {'EXIT':>4}  {'CREATED':29}  LABEL")
     for job in jobs:
         exit_code = "-" if job.exit_code is None else str(job.exit_code)

@@ -31,6 +31,9 @@ class NewJob:
     delay_seconds: float = 0.0  #: it waits in the store this long before it is queued
     label: str | None = None
     retry_of: str | None = None  #: the finished job this one retries
+    code: str | None = None  #: the code it was queued for, and that code's revision
+    code_revision: int | None = None
+    config: str | None = None  #: the code's config (JSON text), given to the job as CONFIG_FILE
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -70,6 +73,9 @@ class Job:
     priority: int = 0
     label: str | None = None
     retry_of: str | None = None
+    code: str | None = None
+    code_revision: int | None = None
+    config: str | None = None
 
     @property
     def output_text(self) -> str:

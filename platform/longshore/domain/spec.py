@@ -23,7 +23,7 @@ from longshore.errors import InvalidJob
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 #: Names the platform sets inside the container; a job may not override them.
-RESERVED_ENV = frozenset({"TASK_ID", "PAYLOAD_FILE", "TASK_DIR", "RESULT_FILE", "HOME"})
+RESERVED_ENV = frozenset({"TASK_ID", "PAYLOAD_FILE", "TASK_DIR", "RESULT_FILE", "HOME", "CONFIG_FILE"})
 #: A job id a sender may choose (rq's rule): it names containers and labels, so nothing else.
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: The distribution project's image reference grammar: [registry[:port]/]path[:tag][@digest].

@@ -68,6 +68,7 @@ class ContainerSpec:
     labels: dict[str, str]
     payload: str
     output_limit_bytes: int
+    config: str | None = None  #: the code's config (JSON text): CONFIG_FILE
 
     @property
     def memory_limit_bytes(self) -> int:

@@ -16,18 +16,21 @@ CONTRACT_DIR = "/longshore"
 PAYLOAD_PATH = f"{CONTRACT_DIR}/payload.json"
 TASK_DIR = f"{CONTRACT_DIR}/task"
 RESULT_PATH = f"{CONTRACT_DIR}/result.json"
+CONFIG_PATH = f"{CONTRACT_DIR}/config.json"
 
 
-def contract_env(job_id: str) -> dict[str, str]:
-    """The variables the platform sets in every job's container (HOME too: the root is read-only)."""
-    return {"TASK_ID": job_id, "PAYLOAD_FILE": PAYLOAD_PATH, "TASK_DIR": TASK_DIR, "RESULT_FILE": RESULT_PATH,
-            "HOME": TASK_DIR}
+def contract_env(job_id: str, *, with_config: bool = False) -> dict[str, str]:
+    """The variables the platform sets in every job's container (HOME too: the root is read-only), and
+    CONFIG_FILE for a job of a code with a config."""
+    env = {"TASK_ID": job_id, "PAYLOAD_FILE": PAYLOAD_PATH, "TASK_DIR": TASK_DIR, "RESULT_FILE": RESULT_PATH,
+           "HOME": TASK_DIR}
+    return {**env, "CONFIG_FILE": CONFIG_PATH} if with_config else env
 
 
-def contract_archive(payload: str, user: str) -> bytes:
-    """A tar of the contract folder's contents, to extract into it: the payload (root's, read-only), the
-    empty result file (the job's `user`, "uid:gid"), and TASK_DIR's mount point (sticky, like /tmp: a
-    tmpfs mounted there takes its mode)."""
+def contract_archive(payload: str, user: str, *, config: str | None = None) -> bytes:
+    """A tar of the contract folder's contents, to extract into it: the payload and the config (root's,
+    read-only), the empty result file (the job's `user`, "uid:gid"), and TASK_DIR's mount point (sticky,
+    like /tmp: a tmpfs mounted there takes its mode)."""
     uid, gid = (int(part) for part in user.split(":"))
     now = time.time()
     buffer = io.BytesIO()
@@ -35,10 +38,13 @@ def contract_archive(payload: str, user: str) -> bytes:
         task = tarfile.TarInfo(_inside(TASK_DIR))
         task.type, task.mode, task.mtime = tarfile.DIRTYPE, 0o1777, now
         archive.addfile(task)
-        data = payload.encode()
-        payload_file = tarfile.TarInfo(_inside(PAYLOAD_PATH))
-        payload_file.size, payload_file.mode, payload_file.mtime = len(data), 0o444, now
-        archive.addfile(payload_file, io.BytesIO(data))
+        for path, text in ((PAYLOAD_PATH, payload), (CONFIG_PATH, config)):
+            if text is None:
+                continue
+            data = text.encode()
+            read_only = tarfile.TarInfo(_inside(path))
+            read_only.size, read_only.mode, read_only.mtime = len(data), 0o444, now
+            archive.addfile(read_only, io.BytesIO(data))
         result_file = tarfile.TarInfo(_inside(RESULT_PATH))
         result_file.mode, result_file.uid, result_file.gid, result_file.mtime = 0o644, uid, gid, now
         archive.addfile(result_file, io.BytesIO(b""))

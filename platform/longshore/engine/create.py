@@ -30,7 +30,7 @@ class CreateCalls(EngineCalls):
                     raise
                 raise explained from failure
         self._call("create", self._api.put_archive, container_id, CONTRACT_DIR,
-                   contract_archive(spec.payload, spec.sandbox.user))
+                   contract_archive(spec.payload, spec.sandbox.user, config=spec.config))
         missing = unapplied_limits(self._call("create", self._api.inspect_container, container_id), spec)
         if missing:
             raise DockerFailure("create", FailureKind.PERMANENT,

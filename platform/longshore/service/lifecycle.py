@@ -361,7 +361,7 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
         name=container_name(job.id, attempt),
         image=job.image,
         command=job.command,
-        env={**job.env, **rt.sealer.open(job.sealed_secret_env), **contract_env(job.id)},
+        env={**job.env, **rt.sealer.open(job.sealed_secret_env), **contract_env(job.id, with_config=job.config is not None)},
         memory_bytes=job.memory_bytes,
         cpus=job.cpus,
         disk_bytes=job.disk_bytes,
@@ -376,6 +376,7 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
         },
         payload=job.payload,
         output_limit_bytes=rt.settings.jobs.output_limit_bytes,
+        config=job.config,
     )
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from longshore.domain.codes import build_code, job_from_code, parse_reference
 from longshore.domain.records import NewJob
 from longshore.domain.spec import build_job, is_job_id
 from longshore.domain.stacks import STACK_NAME
@@ -20,6 +21,24 @@ log = logging.getLogger(__name__)
 
 #: The stack a rejected job is counted under when it named no stack this installation has.
 UNKNOWN_STACK = "-"
+
+
+def build(rt: Runtime, fields: dict[str, Any]) -> NewJob:
+    """Validate a request into a job: on its own, or (with `code`: NAME or NAME@REVISION) as a job of that
+    code's revision, its defaults overridden by the request's fields. Fields given as None are unset."""
+    fields = {key: value for key, value in fields.items() if value is not None}
+    if "code" not in fields:
+        return build_job(rt.manifest, rt.settings.job_limits, **fields)
+    name, number = parse_reference(fields.pop("code"))
+    revision = rt.store.codes.revision(name, number)
+    new = job_from_code(rt.manifest, rt.settings.job_limits, revision, fields)
+    return dataclasses.replace(new, code=name, code_revision=revision.revision, config=revision.config)
+
+
+def upload_code(rt: Runtime, name: str, fields: dict[str, Any]) -> int:
+    """Store a new revision of code `name` (its defaults validated as a job of its stack); its number."""
+    fields = {key: value for key, value in fields.items() if value is not None}
+    return rt.store.codes.upload(name, build_code(rt.manifest, rt.settings.job_limits, name, fields))
 
 
 def submit(rt: Runtime, new: NewJob) -> str:
@@ -46,7 +65,8 @@ def retry(rt: Runtime, job_id: str, *, delay: float = 0, secret_env: dict[str, s
                     payload=json.loads(job.payload), env=job.env, secret_env=secret_env, timeout=job.timeout_seconds,
                     memory=job.memory_bytes, cpus=job.cpus, disk=job.disk_bytes, retries=job.retries,
                     retry_delay=job.retry_delay_seconds, priority=job.priority, label=job.label, delay=delay)
-    return submit(rt, dataclasses.replace(new, retry_of=job.id))
+    return submit(rt, dataclasses.replace(new, retry_of=job.id, code=job.code, code_revision=job.code_revision,
+                                          config=job.config))
 
 
 def submit_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[str, Any]) -> str:
@@ -67,8 +87,7 @@ def submit_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[
         if args:
             raise InvalidJob(f"the message has {len(args)} positional argument(s); longshore.submit takes its "
                              "fields as keyword arguments only")
-        new = build_job(rt.manifest, rt.settings.job_limits, job_id=job_id, **fields)
-        return submit(rt, new)
+        return submit(rt, build(rt, {**fields, "job_id": job_id}))
     except InvalidJob as exc:
         stack = fields.get("stack") if isinstance(fields.get("stack"), str) else None
         known = stack if stack in rt.manifest.stacks and STACK_NAME.fullmatch(stack) else UNKNOWN_STACK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from longshore.store import schema
 from longshore.store.attempts import AttemptRepository, Claim, Owned
+from longshore.store.codes import CodeStore
 from longshore.store.database import STORE_ERRORS, TRANSIENT_ERRORS, StoreHealth, connect, is_postgres
 from longshore.store.jobs import JobRepository
 from longshore.store.notify import FinishListener
@@ -32,6 +33,7 @@ class Store:
         self.attempts = AttemptRepository(self.engine)
         self.workers = WorkerRegistry(self.engine)
         self.reads = ReadModels(self.engine)
+        self.codes = CodeStore(self.engine)
 
     def upgrade(self) -> int:
         """Migrate the schema to this code's version; return the version reached."""

@@ -23,7 +23,10 @@ from longshore.domain.status import JobStatus
 from longshore.domain.steps import TIMED_STEPS, Step
 from longshore.store.jobs import UNFINISHED, update_attempt
 from longshore.store.rows import attempt_from_row, job_from_row
-from longshore.store.schema import attempts, jobs, workers
+from longshore.store.schema import attempts, codes, jobs, workers
+
+#: A job whose code is at its max concurrency is looked at again after this long.
+CODE_FULL_RETRY_SECONDS = 1.0
 
 
 class Claim(StrEnum):
@@ -34,6 +37,7 @@ class Claim(StrEnum):
     TAKEN = "taken"  #: another worker owns it
     STALE = "stale"  #: the job ended or moved to a later attempt
     FULL = "full"  #: this worker's slots are all held
+    HELD = "held"  #: its code is paused or at its max concurrency: the job went back to wait in the store
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class AttemptRepository:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(workers.update().where(workers.c.name == worker).values(pid=workers.c.pid))
             row = conn.execute(
-                sa.select(jobs.c.status, jobs.c.attempt, attempts.c.worker)
+                sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, attempts.c.worker)
                 .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == number))
                 .where(jobs.c.id == job_id)).first()
             if row is None or row.attempt != number or JobStatus(row.status).final:
@@ -66,19 +70,23 @@ class AttemptRepository:
                 return Claim.MINE if row.worker == worker else Claim.TAKEN
             if self._holding(conn, worker) >= slots:
                 return Claim.FULL
+            if row.code is not None and self._hold_for_code(conn, job_id, row.code, now):
+                return Claim.HELD
             claimed = conn.execute(
                 attempts.update()
                 .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker.is_(None))
                 .values(worker=worker, engine=engine, host=host, claimed_at=now, progress_at=now)).rowcount
         return Claim.CLAIMED if claimed else Claim.TAKEN
 
-    def unclaimed(self, keys: set[tuple[str, int]]) -> set[tuple[str, int]]:
-        """Of these attempts, those still current and owned by no worker (their pull has not run yet)."""
+    def unclaimed(self, keys: set[tuple[str, int]], *, forwarded_to: str) -> set[tuple[str, int]]:
+        """Of these attempts, those still current, owned by no worker, and forwarded to `forwarded_to`
+        (their pull waits in its queue: not run yet)."""
         if not keys:
             return set()
         query = (sa.select(jobs.c.id, jobs.c.attempt, jobs.c.status)
                  .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
-                 .where(jobs.c.id.in_(sorted({job_id for job_id, _ in keys})), attempts.c.worker.is_(None)))
+                 .where(jobs.c.id.in_(sorted({job_id for job_id, _ in keys})), attempts.c.worker.is_(None),
+                        jobs.c.published_by == forwarded_to))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {(row.id, row.attempt) for row in rows if not JobStatus(row.status).final} & keys
@@ -94,6 +102,29 @@ class AttemptRepository:
             return conn.execute(sa.select(sa.func.count()).select_from(attempts).where(
                 attempts.c.worker == worker, attempts.c.released_at.is_(None),
                 attempts.c.started_at.is_not(None))).scalar() or 0
+
+    @staticmethod
+    def _hold_for_code(conn: sa.Connection, job_id: str, code: str, now: float) -> bool:
+        """If the job's code is paused, or has `max_concurrency` jobs holding slots, put the job back to
+        wait in the store (unpublished: `publish_due` queues it again once the code lets it) and say so.
+        The code's row is locked first, so claims of one code are counted one at a time."""
+        gate = conn.execute(sa.select(codes.c.paused, codes.c.max_concurrency).where(codes.c.name == code)
+                            .with_for_update()).first()
+        if gate is None or (not gate.paused and gate.max_concurrency is None):
+            return False
+        if not gate.paused:
+            running = conn.execute(sa.select(sa.func.count()).select_from(attempts)
+                                   .join(jobs, jobs.c.id == attempts.c.job_id)
+                                   .where(jobs.c.code == code, attempts.c.worker.is_not(None),
+                                          attempts.c.released_at.is_(None))).scalar() or 0
+            if running < gate.max_concurrency:
+                return False
+        # Paused: due now, but `publish_due` skips paused codes, so it is queued at the first look after
+        # `resume`. Full: it is looked at again shortly (a slot of the code may free).
+        not_before = now if gate.paused else now + CODE_FULL_RETRY_SECONDS
+        conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=None, published_by=None,
+                                                                   not_before=not_before))
+        return True
 
     @staticmethod
     def _holding(conn: sa.Connection, worker: str) -> int:

@@ -78,7 +78,7 @@ class JobRepository:
                 secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
                 requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
                 output_truncated=False, created_at=now, priority=new.priority, label=new.label,
-                retry_of=new.retry_of,
+                retry_of=new.retry_of, code=new.code, code_revision=new.code_revision, config=new.config,
             ))
             insert_attempt(conn, new.id, 1, now)
             count_submitted(conn, new.stack)

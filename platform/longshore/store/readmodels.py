@@ -12,7 +12,7 @@ from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
 from longshore.store.jobs import UNFINISHED
 from longshore.store.rows import attempt_from_row, job_from_row
-from longshore.store.schema import attempts, job_counts, jobs, workers
+from longshore.store.schema import attempts, codes, job_counts, jobs, workers
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,11 @@ class ReadModels:
         self.engine = engine
 
     def list_jobs(self, *, limit: int = 50, status: JobStatus | None = None, stack: str | None = None,
-                  label: str | None = None, since: float | None = None) -> list[Job]:
-        """The newest jobs first, of a status, a stack, a label, created since a time (all optional)."""
+                  label: str | None = None, code: str | None = None, since: float | None = None) -> list[Job]:
+        """The newest jobs first, of a status, a stack, a label, a code, created since a time (all optional)."""
         query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(max(limit, 0))
         for column, wanted in ((jobs.c.status, status and status.value), (jobs.c.stack, stack),
-                               (jobs.c.label, label)):
+                               (jobs.c.label, label), (jobs.c.code, code)):
             if wanted is not None:
                 query = query.where(column == wanted)
         if since is not None:
@@ -75,11 +75,12 @@ class ReadModels:
         if unclaimed_for_seconds is not None:
             orphaned = sa.or_(orphaned, sa.and_(jobs.c.published_by.is_not(None),
                                                 jobs.c.published_at < now - unclaimed_for_seconds))
+        paused = sa.select(codes.c.name).where(codes.c.paused.is_(True))
         query = (
             sa.select(jobs.c.id, jobs.c.attempt, jobs.c.stack, jobs.c.published_by, jobs.c.priority)
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
             .where(jobs.c.status == JobStatus.QUEUED.value, attempts.c.worker.is_(None),
-                   sa.or_(unpublished, orphaned))
+                   sa.or_(unpublished, orphaned), sa.or_(jobs.c.code.is_(None), jobs.c.code.not_in(paused)))
             .order_by(jobs.c.priority.desc(), sa.func.coalesce(jobs.c.not_before, jobs.c.created_at))
             .limit(limit))
         if stacks is not None:

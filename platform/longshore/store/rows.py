@@ -22,7 +22,8 @@ def job_from_row(row: Any) -> Job:
         result=_bytes(row["result_bytes"]), output=_bytes(row["output_bytes"]),
         output_truncated=bool(row["output_truncated"]), created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"], priority=row["priority"],
-        label=row["label"], retry_of=row["retry_of"],
+        label=row["label"], retry_of=row["retry_of"], code=row["code"], code_revision=row["code_revision"],
+        config=row["config"],
     )
 
 

@@ -52,6 +52,9 @@ jobs = sa.Table(
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),  #: 0-2, higher starts first
     sa.Column("label", sa.String(100)),
     sa.Column("retry_of", sa.String(64)),  #: the finished job this one retries (`longshore retry`)
+    sa.Column("code", sa.String(100)),  #: the code it was queued for (`codes`), and its revision
+    sa.Column("code_revision", sa.Integer),
+    sa.Column("config", sa.Text),  #: the code's config, as JSON text: CONFIG_FILE
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("retries", sa.Integer, nullable=False),
@@ -76,6 +79,32 @@ jobs = sa.Table(
     sa.Index("ix_jobs_unpublished", "status", "published_at"),
     sa.Index("ix_jobs_label", "label"),
     sa.Index("ix_jobs_retry_of", "retry_of"),
+    sa.Index("ix_jobs_code", "code"),
+)
+
+codes = sa.Table(
+    "codes",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("latest", sa.Integer, nullable=False),  #: its newest revision
+    sa.Column("stack", sa.String(64), nullable=False),  #: the newest revision's
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),  #: its jobs wait in the store
+    sa.Column("max_concurrency", sa.Integer),  #: at most this many of its jobs hold a slot at once
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("deleted_at", sa.Float),  #: deleted: no new jobs (its queued ones still run)
+)
+
+code_revisions = sa.Table(
+    "code_revisions",
+    metadata,
+    sa.Column("name", sa.String(100), sa.ForeignKey("codes.name"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("stack", sa.String(64), nullable=False),
+    sa.Column("defaults", sa.JSON, nullable=False),  #: job fields, validated at upload
+    sa.Column("config", sa.Text),
+    sa.Column("max_concurrency", sa.Integer),
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 attempts = sa.Table(

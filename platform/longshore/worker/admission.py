@@ -55,10 +55,12 @@ class Capacity:
             self._pending[key] = time.monotonic()
             return True
 
-    def pending(self) -> set[Key]:
-        """The pulls forwarded and not yet seen claimed."""
+    def pending(self, *, older_than: float = 0.0) -> set[Key]:
+        """The pulls forwarded (at least `older_than` seconds ago: their forwarding is recorded) and not yet
+        seen claimed."""
+        now = time.monotonic()
         with self._changed:
-            return set(self._pending)
+            return {key for key, at in self._pending.items() if now - at >= older_than}
 
     def update(self, holding: int, owned: set[Key], settled: set[Key] = frozenset()) -> None:
         """The watcher's count after a tick. Pulls it saw claimed are no longer pending, nor are pulls the

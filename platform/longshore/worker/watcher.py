@@ -92,8 +92,9 @@ class Watcher:
                     self.capacity.freed(key)
                     supervise.on_exit(self.rt, self.state, self.send, *key)
                 if time.monotonic() >= next_tick:
-                    pending = self.capacity.pending()
-                    settled = pending - self.rt.store.attempts.unclaimed(pending)  # asked before the tick's count
+                    pending = self.capacity.pending(older_than=1.0)
+                    # asked before the tick's count: settled pulls are claimed, ended, or back in the store
+                    settled = pending - self.rt.store.attempts.unclaimed(pending, forwarded_to=self.me.name)
                     supervise.tick(self.rt, self.me, self.state, self.send)
                     self.capacity.update(self.state.holding, self.state.owned, settled)
                     next_tick = time.monotonic() + interval

@@ -1,0 +1,113 @@
+"""Commands for codes (IronWorker's code packages): upload revisions, list them, pause, resume, delete."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from longshore.cli.exit_codes import PLATFORM_FAILURE
+from longshore.cli.jobs import _env, _payload, _time
+from longshore.errors import InvalidJob
+
+
+@click.group()
+def codes() -> None:
+    """Codes: named, revisioned job defaults that jobs are queued by (`run --code NAME`)."""
+
+
+@codes.command()
+@click.argument("name")
+@click.option("--stack", required=True, help="The stack its jobs run on.")
+@click.option("--image", help="An image instead of the stack's own (within the stack's `images`).")
+@click.option("--env", "env_pairs", multiple=True, metavar="K=V", help="A default variable (repeatable).")
+@click.option("--config", help="JSON given to each job as CONFIG_FILE, or @FILE.")
+@click.option("--timeout", type=float, help="Default seconds before a job is killed.")
+@click.option("--memory", help="Default memory limit, e.g. 128m.")
+@click.option("--cpus", type=float, help="Default CPU share.")
+@click.option("--disk", help="Default disk for TASK_DIR and /tmp.")
+@click.option("--priority", type=int, help="Default priority, 0-2.")
+@click.option("--retries", type=int, help="Default retries of a failing job.")
+@click.option("--retry-delay", type=float, help="Default seconds between those retries.")
+@click.option("--max-concurrency", type=int, help="At most this many of its jobs run at once, across workers.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def upload(name, stack, image, env_pairs, config, timeout, memory, cpus, disk, priority, retries, retry_delay,
+           max_concurrency, command) -> None:
+    """Upload a new revision of code NAME (made if new); COMMAND after `--` is its jobs' command. Prints
+    the revision's number."""
+    from longshore.client import upload_code
+
+    try:
+        revision = upload_code(name, stack, image=image, command=list(command) or None, env=_env(env_pairs),
+                               config=_payload(config, option="--config"), timeout=timeout, memory=memory,
+                               cpus=cpus, disk=disk, priority=priority, retries=retries, retry_delay=retry_delay,
+                               max_concurrency=max_concurrency)
+    except InvalidJob as exc:
+        click.echo(f"longshore: {exc}", err=True)
+        sys.exit(PLATFORM_FAILURE)
+    click.echo(f"{name} revision {revision}")
+
+
+@codes.command(name="ls")
+def list_codes() -> None:
+    """List the codes: latest revision, stack, gates."""
+    click.echo(f"{'NAME':24} {'REV':>4}  {'STACK':12} {'STATE':7} {'MAX':>5}  UPDATED")
+    for code in _store().codes.list():
+        state = "paused" if code.paused else "active"
+        click.echo(f"{code.name:24} {code.latest:>4}  {code.stack:12} {state:7} {code.max_concurrency or '-':>5}  "
+                   f"{_time(code.updated_at)}")
+
+
+@codes.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the revisions as JSON.")
+def revisions(name: str, as_json: bool) -> None:
+    """List a code's revisions, oldest first."""
+    found = _run(lambda: _store().codes.revisions(name))
+    if as_json:
+        click.echo(json.dumps([{"revision": r.revision, "stack": r.stack, "defaults": r.defaults,
+                                "config": None if r.config is None else json.loads(r.config),
+                                "max_concurrency": r.max_concurrency, "created_at": r.created_at}
+                               for r in found], indent=2))
+        return
+    for revision in found:
+        click.echo(f"{revision.revision:>4}  {_time(revision.created_at)}  {revision.defaults.get('image')}  "
+                   f"{json.dumps(revision.defaults.get('command'))}")
+
+
+@codes.command()
+@click.argument("name")
+def delete(name: str) -> None:
+    """Delete a code: no new jobs for it (its queued jobs still run)."""
+    _run(lambda: _store().codes.delete(name))
+    click.echo(f"{name} deleted")
+
+
+@click.command()
+@click.argument("name")
+def pause(name: str) -> None:
+    """Pause code NAME: its queued jobs wait until `resume`; running ones go on."""
+    _run(lambda: _store().codes.set_paused(name, True))
+    click.echo(f"{name} paused")
+
+
+@click.command()
+@click.argument("name")
+def resume(name: str) -> None:
+    """Resume code NAME: its waiting jobs are queued again."""
+    _run(lambda: _store().codes.set_paused(name, False))
+    click.echo(f"{name} resumed")
+
+
+def _store():
+    from longshore.service.runtime import get_runtime
+
+    return get_runtime().store
+
+
+def _run(action):
+    try:
+        return action()
+    except InvalidJob as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,87 @@
+"""Codes in the store: revisions made by uploads, the gates (pause, max concurrency) read by claims."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from longshore.domain.codes import Code, CodeRevision
+from longshore.errors import CodeNotFound
+from longshore.store.schema import code_revisions, codes
+
+
+class CodeStore:
+    """Uploads, lookups, listing, pause/resume and deletion of codes."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def upload(self, name: str, built: dict[str, Any]) -> int:
+        """Store a new revision of `name` (made, or made again after a delete); return its number."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(codes.c.latest).where(codes.c.name == name).with_for_update()).first()
+            revision = (row.latest if row else 0) + 1
+            values = dict(latest=revision, stack=built["stack"], max_concurrency=built["max_concurrency"],
+                          updated_at=now, deleted_at=None)
+            if row is None:
+                conn.execute(codes.insert().values(name=name, created_at=now, paused=False, **values))
+            else:
+                conn.execute(codes.update().where(codes.c.name == name).values(**values))
+            conn.execute(code_revisions.insert().values(
+                name=name, revision=revision, stack=built["stack"], defaults=built["defaults"],
+                config=built["config"], max_concurrency=built["max_concurrency"], created_at=now))
+        return revision
+
+    def revision(self, name: str, number: int | None = None) -> CodeRevision:
+        """Revision `number` of a code not deleted (its latest when None); CodeNotFound naming what is not."""
+        with self.engine.connect() as conn:
+            code = conn.execute(sa.select(codes).where(codes.c.name == name)).mappings().first()
+            if code is None or code["deleted_at"] is not None:
+                raise CodeNotFound(f"code: no code named {name!r}")
+            wanted = code["latest"] if number is None else number
+            row = conn.execute(sa.select(code_revisions).where(
+                code_revisions.c.name == name, code_revisions.c.revision == wanted)).mappings().first()
+        if row is None:
+            raise CodeNotFound(f"code: code {name!r} has no revision {wanted} (its latest is {code['latest']})")
+        return _revision(row)
+
+    def revisions(self, name: str) -> list[CodeRevision]:
+        """Every revision of a code not deleted, oldest first."""
+        self.revision(name)  # CodeNotFound if there is no such code
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(code_revisions).where(code_revisions.c.name == name)
+                                .order_by(code_revisions.c.revision)).mappings().all()
+        return [_revision(row) for row in rows]
+
+    def list(self) -> list[Code]:
+        """The codes not deleted, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(codes).where(codes.c.deleted_at.is_(None))
+                                .order_by(codes.c.name)).mappings().all()
+        return [Code(name=r["name"], latest=r["latest"], stack=r["stack"], paused=r["paused"],
+                     max_concurrency=r["max_concurrency"], created_at=r["created_at"], updated_at=r["updated_at"])
+                for r in rows]
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        """Pause (its jobs wait in the store) or resume a code; CodeNotFound if there is none."""
+        self._update(name, paused=paused)
+
+    def delete(self, name: str) -> None:
+        """No new jobs for the code; its revisions stay for the jobs that ran them."""
+        self._update(name, deleted_at=time.time(), paused=False)
+
+    def _update(self, name: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(codes.update().where(codes.c.name == name, codes.c.deleted_at.is_(None))
+                                   .values(updated_at=time.time(), **values)).rowcount
+        if not changed:
+            raise CodeNotFound(f"code: no code named {name!r}")
+
+
+def _revision(row: Any) -> CodeRevision:
+    return CodeRevision(name=row["name"], revision=row["revision"], stack=row["stack"], defaults=row["defaults"],
+                        config=row["config"], max_concurrency=row["max_concurrency"], created_at=row["created_at"])
