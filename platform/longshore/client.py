@@ -125,10 +125,7 @@ def submit(
         stack=stack, command=command, payload=payload, env=_plain(env), secret_env=_plain(secret_env),
         timeout=timeout, image=image, memory=memory, cpus=cpus, disk=disk, retries=retries,
         retry_delay=retry_delay, priority=priority, delay=delay, label=label, code=code))
-    if runtime.settings.embedded:
-        from longshore.worker.embedded import ensure_embedded_worker
-
-        ensure_embedded_worker()
+    _start_embedded_worker(runtime)
     submitting.submit(runtime, new)
     return JobHandle(new.id, runtime)
 
@@ -138,10 +135,7 @@ def retry(job_id: str, *, delay: float = 0, secret_env: Mapping[str, str] | None
     linked both ways (`job().retry_of`, `retried_as()`). Its secret variables were erased when it ended:
     give them again in `secret_env`. Raises InvalidJob (naming why) or JobNotFound."""
     runtime = get_runtime()
-    if runtime.settings.embedded:
-        from longshore.worker.embedded import ensure_embedded_worker
-
-        ensure_embedded_worker()
+    _start_embedded_worker(runtime)
     return JobHandle(submitting.retry(runtime, job_id, delay=delay, secret_env=_plain(secret_env)), runtime)
 
 
@@ -175,6 +169,14 @@ def list_jobs(*, status: JobStatus | str | None = None, stack: str | None = None
     wanted = JobStatus(status) if status is not None else None
     return get_runtime().store.reads.list_jobs(limit=limit, status=wanted, stack=stack, label=label, code=code,
                                                since=since)
+
+
+def _start_embedded_worker(runtime: Runtime) -> None:
+    """With no broker configured, this process runs the jobs it queues: start its worker first."""
+    if runtime.settings.embedded:
+        from longshore.worker.embedded import ensure_embedded_worker
+
+        ensure_embedded_worker()
 
 
 def _plain(mapping: Any) -> Any:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from longshore.cli.exit_codes import PLATFORM_FAILURE
-from longshore.cli.jobs import _env, _payload, _time
+from longshore.cli.jobs import _env, _payload, _store, _time
 from longshore.errors import InvalidJob
 
 
@@ -98,12 +98,6 @@ def resume(name: str) -> None:
     """Resume code NAME: its waiting jobs are queued again."""
     _run(lambda: _store().codes.set_paused(name, False))
     click.echo(f"{name} resumed")
-
-
-def _store():
-    from longshore.service.runtime import get_runtime
-
-    return get_runtime().store
 
 
 def _run(action):
