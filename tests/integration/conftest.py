@@ -11,7 +11,7 @@ import os
 import pytest
 
 from support.helpers import wait_until
-from support.services import DISTRIBUTED_ENV
+from support.services import DISTRIBUTED_ENV, this_sessions_containers
 
 os.environ.update(DISTRIBUTED_ENV)
 
@@ -30,5 +30,5 @@ def client(distributed, docker_engine):
     import longshore
 
     yield longshore
-    wait_until(lambda: not docker_engine.containers.list(all=True, filters={"label": "io.longshore.job"}),
+    wait_until(lambda: not docker_engine.containers.list(all=True, filters=this_sessions_containers()),
                timeout=30, what="every job's container to be reaped")

@@ -46,6 +46,7 @@ def test_bad_images_fail_within_seconds_without_retries(client, start_worker, re
     assert attempt.infra_retries == 0 and attempt.container_id is None
 
 
+@pytest.mark.serial
 def test_a_registry_briefly_down_is_retried_by_the_platform(client, start_worker, registry_only_image):
     # Given an image only in the registry, on an always-pull stack, and the registry down
     remote = registry_only_image
@@ -145,6 +146,7 @@ def test_a_worker_that_never_returns_has_its_job_adopted_by_another_on_the_same_
     assert wait_reaped([job.id], timeout=20) == []
 
 
+@pytest.mark.serial
 def test_a_lost_workers_unstarted_attempt_goes_back_to_its_stack_queue(client, start_worker, registry_only_image,
                                                                         wait_reaped):
     from longshore.service.janitor import run_janitor_pass
@@ -213,6 +215,7 @@ def short_consumer_timeout(rabbitmq):
     set_timeout(1800000, 60000)
 
 
+@pytest.mark.serial
 def test_a_job_longer_than_the_brokers_consumer_timeout_finishes(client, start_worker, short_consumer_timeout,
                                                                   wait_reaped):
     # Given a broker that closes channels holding a message unacknowledged for over 3 s

@@ -17,6 +17,7 @@ import pytest
 from support.services import REPO
 
 
+@pytest.mark.serial
 @pytest.mark.timeout(1200)
 def test_every_fault_loses_nothing_runs_nothing_twice_and_leaks_nothing(docker_engine, second_engine, rabbitmq,
                                                                         postgres, registry):

@@ -149,6 +149,7 @@ def test_a_worker_frozen_past_the_lost_window_never_lets_its_job_run_twice(
     assert wait_reaped([job.id], timeout=20) == []
 
 
+@pytest.mark.serial
 def test_a_duplicated_pull_for_a_claimed_attempt_runs_nothing(
         client, start_worker, docker_engine, second_engine, registry_only_image, wait_reaped):
     from longshore.broker.routing import stack_queue

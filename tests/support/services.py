@@ -40,6 +40,7 @@ REGISTRY_AUTH_CREDENTIALS = {"username": "longshore", "password": "registry-test
 DOCKER2_HOST = "unix:///var/run/longshore-docker2.sock"
 IMAGE = "longshore/busybox:1"
 LABEL_JOB = "io.longshore.job"
+LABEL_INSTALLATION = "io.longshore.installation"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 #: The test process itself is a distributed client: the integration tier's conftest sets
@@ -97,10 +98,18 @@ def docker_engine():
     assert not leftover, f"containers leaked by the tests: {leftover}"
 
 
+def this_sessions_containers() -> dict[str, list[str]]:
+    """The container filter for this session's jobs only: sessions running side by side (pytest-xdist)
+    share the engines, each with an installation (job store) of its own."""
+    from longshore.settings import get_settings
+
+    return {"label": [LABEL_JOB, f"{LABEL_INSTALLATION}={get_settings().installation}"]}
+
+
 def _wait_for_no_containers(client, *, timeout: float) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
-        leftover = [c["Names"][0] for c in client.api.containers(all=True, filters={"label": LABEL_JOB})]
+        leftover = [c["Names"][0] for c in client.api.containers(all=True, filters=this_sessions_containers())]
         if not leftover or time.monotonic() > deadline:
             return leftover
         time.sleep(0.2)
@@ -232,7 +241,7 @@ def wait_reaped(docker_engine):
         wanted = set(job_ids)
         deadline = time.monotonic() + timeout
         while True:
-            left = [c["Names"][0] for c in docker_engine.api.containers(all=True, filters={"label": LABEL_JOB})
+            left = [c["Names"][0] for c in docker_engine.api.containers(all=True, filters=this_sessions_containers())
                     if c["Labels"].get(LABEL_JOB) in wanted]
             if not left or time.monotonic() > deadline:
                 return left
