@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh docker rabbitmq postgres registry registry-auth prometheus runsc
-workers/build.sh busybox
+workers/build.sh busybox python
 scripts/services.sh docker2   # a second engine (a second host), given the busybox image built above
 VENV=${LONGSHORE_TEST_VENV:-/tmp/longshore-test-venv}
 rm -rf "$VENV"

@@ -7,12 +7,13 @@ never parses settings or connects anywhere by itself.
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["submit", "retry", "list_jobs", "upload_code", "pause_code", "resume_code", "JobHandle", "JobStatus",
-           "__version__"]
+API = ("submit", "retry", "list_jobs", "upload_code", "pause_code", "resume_code", "schedule", "list_schedules",
+       "pause_schedule", "resume_schedule", "delete_schedule", "JobHandle")
+__all__ = [*API, "JobStatus", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("submit", "retry", "list_jobs", "upload_code", "pause_code", "resume_code", "JobHandle"):
+    if name in API:
         from longshore import client
 
         return getattr(client, name)

@@ -5,14 +5,20 @@ With no broker configured, `submit` starts an embedded worker in this process fi
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
+import zipfile
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
+from longshore.errors import InvalidJob
 from longshore.service import submit as submitting
 from longshore.service.cancel import request_cancel
+from longshore.service.scheduling import create_schedule
 from longshore.service.runtime import Runtime, get_runtime
 
 
@@ -80,6 +86,10 @@ class JobHandle:
         """The jobs that retry this one (`retry`), oldest first; `job().retry_of` is the other direction."""
         return [JobHandle(job_id, self._runtime) for job_id in self._runtime.store.reads.retried_as(self.id)]
 
+    def webhook_deliveries(self) -> list:
+        """Each status change told (or still to tell) its webhook: tries, last answer, state; in order."""
+        return self._runtime.store.webhooks.of_job(self.id)
+
     def wait_reaped(self, timeout: float = 10.0) -> bool:
         """Block until the last attempt's container was removed; False if not within `timeout`."""
         deadline = time.monotonic() + timeout
@@ -109,6 +119,7 @@ def submit(
     delay: float = 0,
     label: str | None = None,
     code: str | None = None,
+    webhook: str | None = None,
 ) -> JobHandle:
     """Queue a job on its stack and return its handle. Raises InvalidJob at once for bad input, naming the
     field and the rule; nothing is stored then.
@@ -118,13 +129,14 @@ def submit(
     job waits in the store until then. `label`: free text to find it by (`list_jobs(label=…)`).
     `code` ("NAME" or "NAME@REVISION"): a job of that code (`upload_code`), its defaults under the fields
     given here (env merged); None leaves a field to the code, the stack or the installation.
+    `webhook`: a URL each of its status changes is POSTed to, signed (see docs/webhooks.md).
     With no broker configured this process starts an embedded worker first.
     """
     runtime = get_runtime()
     new = submitting.build(runtime, dict(
         stack=stack, command=command, payload=payload, env=_plain(env), secret_env=_plain(secret_env),
         timeout=timeout, image=image, memory=memory, cpus=cpus, disk=disk, retries=retries,
-        retry_delay=retry_delay, priority=priority, delay=delay, label=label, code=code))
+        retry_delay=retry_delay, priority=priority, delay=delay, label=label, code=code, webhook=webhook))
     _start_embedded_worker(runtime)
     submitting.submit(runtime, new)
     return JobHandle(new.id, runtime)
@@ -143,14 +155,77 @@ def upload_code(name: str, stack: str, *, image: str | None = None, command: Seq
                 env: Mapping[str, str] | None = None, config: Any = None, timeout: float | None = None,
                 memory: str | int | None = None, cpus: float | None = None, disk: str | int | None = None,
                 priority: int | None = None, retries: int | None = None, retry_delay: float | None = None,
-                max_concurrency: int | None = None) -> int:
+                max_concurrency: int | None = None, archive: bytes | str | os.PathLike | None = None,
+                entry: str | None = None) -> int:
     """Upload a new revision of code `name`: the defaults of the jobs queued for it (`submit(code=name)`),
     validated as a job of `stack`; `config` (JSON) reaches its jobs as CONFIG_FILE; `max_concurrency` caps
-    how many of its jobs run at once across the installation. Returns the revision's number."""
-    return submitting.upload_code(get_runtime(), name, dict(
+    how many of its jobs run at once across the installation. An archive code gives `archive` (a zip's
+    bytes, a .zip file, or a folder to zip) and `entry`, the file in it the stack runs, instead of a
+    command. Returns the revision's number."""
+    runtime = get_runtime()
+    zipped = None if archive is None else read_archive(archive, runtime.settings.archive_limits.zip_bytes)
+    return submitting.upload_code(runtime, name, dict(
         stack=stack, image=image, command=list(command) if command is not None else None, env=_plain(env),
         config=config, timeout=timeout, memory=memory, cpus=cpus, disk=disk, priority=priority, retries=retries,
-        retry_delay=retry_delay, max_concurrency=max_concurrency))
+        retry_delay=retry_delay, max_concurrency=max_concurrency, archive=zipped, entry=entry))
+
+
+def read_archive(archive: bytes | str | os.PathLike, limit_bytes: int) -> bytes:
+    """A code archive's zip: given as bytes, read from a .zip file, or made from a folder's files (links
+    refused). Reads at most one byte over the limit, for the validator to refuse."""
+    if isinstance(archive, (bytes, bytearray)):
+        return bytes(archive)
+    path = Path(archive)
+    try:
+        if not path.is_dir():
+            with path.open("rb") as file:
+                return file.read(limit_bytes + 1)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for item in sorted(path.rglob("*")):
+                if item.is_symlink():
+                    raise InvalidJob(f"archive: {item} is a link; a code archive holds files and folders only")
+                if item.is_file():
+                    zipped.write(item, item.relative_to(path).as_posix())
+                if buffer.tell() > limit_bytes:
+                    break
+        return buffer.getvalue()
+    except OSError as exc:
+        raise InvalidJob(f"archive: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def schedule(*, code: str | None = None, stack: str | None = None, command: Sequence[str] | None = None,
+             payload: Any = None, env: Mapping[str, str] | None = None, priority: int | None = None,
+             timeout: float | None = None, label: str | None = None, webhook: str | None = None,
+             start_at: float | str | None = None, run_every: float | None = None, run_times: int | None = None,
+             end_at: float | str | None = None, **job_fields: Any) -> str:
+    """Schedule jobs (of a code, or a stack and command): the first at `start_at` (a Unix time or an ISO
+    8601 time with its zone; default now), then every `run_every` seconds (at least 60), at most
+    `run_times` runs, none after `end_at`. Runs missed while nothing could make them are skipped, not
+    made up (only the latest due one runs). Returns the schedule's id; raises InvalidJob naming the field."""
+    return create_schedule(get_runtime(), dict(
+        code=code, stack=stack, command=list(command) if command is not None else None, payload=payload,
+        env=_plain(env), priority=priority, timeout=timeout, label=label, webhook=webhook, start_at=start_at,
+        run_every=run_every, run_times=run_times, end_at=end_at, **job_fields))
+
+
+def list_schedules(label: str | None = None) -> list:
+    """The schedules not deleted (`domain.schedules.Schedule`), oldest first."""
+    return get_runtime().store.schedules.list(label=label)
+
+
+def pause_schedule(schedule_id: str) -> None:
+    """No runs until `resume_schedule`; the runs missed meanwhile are skipped."""
+    get_runtime().store.schedules.set_paused(schedule_id, True)
+
+
+def resume_schedule(schedule_id: str) -> None:
+    get_runtime().store.schedules.set_paused(schedule_id, False)
+
+
+def delete_schedule(schedule_id: str) -> None:
+    """No more runs; the jobs it made stay."""
+    get_runtime().store.schedules.delete(schedule_id)
 
 
 def pause_code(name: str) -> None:

@@ -30,6 +30,14 @@ class CodeNotFound(InvalidJob, LookupError):
     """No code (or no such revision of it) is in the store: a job naming it is invalid."""
 
 
+class DuplicateJob(InvalidJob):
+    """A job with that id exists already (a caller's job_id used twice, or a schedule's occurrence made)."""
+
+
+class ScheduleNotFound(InvalidJob, LookupError):
+    """No schedule with that id (or it was deleted)."""
+
+
 class JobNotFound(LongshoreError, LookupError):
     """No job with that id is in the store."""
 

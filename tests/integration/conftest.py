@@ -19,7 +19,7 @@ from support.services import (  # noqa: E402,F401  (fixtures)
     _remove_test_home, distributed, docker_engine, embedded_env, postgres, private_image, rabbitmq, registry,
     registry_auth, registry_only_image, second_engine, wait_reaped,
 )
-from support.workers import start_worker  # noqa: E402,F401  (a fixture)
+from support.workers import background, start_worker  # noqa: E402,F401  (fixtures)
 from support.tls_engine import tls_engine  # noqa: E402,F401  (a fixture)
 
 

@@ -48,6 +48,67 @@ def test_an_image_code_runs_by_name_with_its_config_and_a_pinned_revision_still_
     assert name not in cli("codes", "ls").stdout
 
 
+HELLO = """\
+import json, os, sys
+from lib.greet import greet
+
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+payload = json.load(open(args["-payload"]))
+config = json.load(open(os.environ["CONFIG_FILE"]))
+with open(os.path.join(args["-d"], "scratch"), "w") as scratch:  # TASK_DIR is writable, the code is not
+    scratch.write("ok")
+print(sys.argv[0], greet(config["greeting"], payload["name"]), args["-id"] == os.environ["TASK_ID"],
+      args["-config"] == os.environ["CONFIG_FILE"], args["-d"] == os.environ["TASK_DIR"], os.getcwd())
+"""
+
+
+def test_a_zip_code_on_the_python_stack_reads_its_payload_and_config_and_a_pinned_revision_still_runs(
+        client, start_worker, tmp_path):
+    start_worker("python", slots=2)
+    name = unique("hello")
+    # Given an archive code made from a folder on the CLI: an entry file importing a module beside it
+    folder = tmp_path / "code"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "hello.py").write_text(HELLO)
+    (folder / "lib" / "greet.py").write_text("def greet(word, name):\n    return f'{word}, {name}!'\n")
+    uploaded = cli("codes", "upload", name, "--stack", "python", "--zip", str(folder), "--entry", "hello.py",
+                   "--config", '{"greeting": "hello"}')
+    assert uploaded.returncode == 0 and uploaded.stdout.strip() == f"{name} revision 1", uploaded.stderr
+    # When its job runs, it gets IronWorker's arguments, its payload and config, in its code's folder
+    first = client.submit(code=name, payload={"name": "Ada"})
+    assert first.wait(timeout=60).status.value == "succeeded", first.job().error
+    assert first.logs() == "hello.py hello, Ada! True True True /longshore/code\n"
+    # When revision 2 (a zip from Python) changes the module, new jobs run it and revision 1 still runs
+    (folder / "lib" / "greet.py").write_text("def greet(word, name):\n    return f'{word.upper()} {name}'\n")
+    assert client.upload_code(name, "python", archive=folder, entry="hello.py", config={"greeting": "hi"}) == 2
+    latest, pinned = client.submit(code=name, payload={"name": "Bo"}), client.submit(code=f"{name}@1",
+                                                                                      payload={"name": "Cy"})
+    assert latest.wait(timeout=60).status.value == "succeeded" and "HI Bo True" in latest.logs()
+    assert pinned.wait(timeout=60).status.value == "succeeded" and "hello, Cy! True" in pinned.logs()
+    revisions = json.loads(cli("codes", "revisions", name, "--json").stdout)
+    assert [(r["revision"], r["entry"]) for r in revisions] == [(1, "hello.py"), (2, "hello.py")]
+
+
+def test_unsafe_archives_are_refused_at_upload_and_nothing_is_stored(client, tmp_path):
+    import io
+    import zipfile
+
+    name = unique("evil")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.py", "print('hi')")
+        archive.writestr("../../etc/cron.d/evil", "* * * * * root sh")
+    (tmp_path / "evil.zip").write_bytes(buffer.getvalue())
+    refused = cli("codes", "upload", name, "--stack", "python", "--zip", str(tmp_path / "evil.zip"),
+                  "--entry", "hello.py")
+    assert refused.returncode == 125 and "'../../etc/cron.d/evil' would land outside" in refused.stderr
+    on_busybox = cli("codes", "upload", name, "--stack", "alpha", "--zip", str(tmp_path / "evil.zip"),
+                     "--entry", "hello.py")
+    assert on_busybox.returncode == 125 and "stack alpha runs no archive codes" in on_busybox.stderr
+    assert "Traceback" not in refused.stderr + on_busybox.stderr
+    assert name not in cli("codes", "ls").stdout
+
+
 def test_bad_codes_are_refused_with_a_clear_error(client):
     from longshore.errors import InvalidJob
 

@@ -166,3 +166,17 @@ def test_a_pull_left_in_the_previous_releases_queue_still_runs(client, start_wor
     # When a worker of this release starts, then it drains that queue and the job runs
     start_worker("busybox")
     assert job.wait(timeout=60).status.value == "succeeded" and job.logs() == "from v1\n"
+
+
+def test_progress_written_inside_a_running_job_shows_in_its_status_within_seconds(client, start_worker):
+    start_worker("busybox")
+    # Given a job that reports its progress twice as it runs (its network is off: it writes a file)
+    job = client.submit("busybox", ["sh", "-c", 'echo "30 reading input" > $PROGRESS_FILE; sleep 4; '
+                                                'echo "80 writing output" > $PROGRESS_FILE; sleep 4'])
+    # Then each report is seen while it runs, in the Python API and in `longshore status`
+    first = wait_until(lambda: (j := job.job()).progress == 30 and j, timeout=10, what="progress 30")
+    assert first.status.value == "running" and first.progress_message == "reading input"
+    wait_until(lambda: job.job().progress == 80, timeout=10, what="progress 80")
+    shown = cli("status", job.id)
+    assert "progress:  80% writing output" in shown.stdout and job.job().status.value == "running"
+    assert job.wait(timeout=30).status.value == "succeeded"

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import time
-from pathlib import Path
 from urllib.parse import quote
 from urllib.request import urlopen
 
 import pytest
 
 from support.helpers import free_port, sample_names, scrape, wait_until
-from support.services import DISTRIBUTED_ENV, REPO
+from support.services import REPO
 
 RULES = REPO / "monitoring" / "prometheus" / "rules.yml"
 DASHBOARD = REPO / "monitoring" / "grafana" / "longshore.json"
@@ -26,25 +23,6 @@ def client(distributed):
     import longshore
 
     return longshore
-
-
-@pytest.fixture
-def background(distributed, tmp_path):
-    """Start long-running helper processes (exporter, Flower, Prometheus); all stopped at the end."""
-    started = []
-
-    def start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(tmp_path / f"{Path(command[0]).name}-{len(started)}.log", "w")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, **DISTRIBUTED_ENV, **(env or {})})
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(20)
 
 
 def wait_http(url: str, timeout: float = 30) -> None:

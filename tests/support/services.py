@@ -55,8 +55,9 @@ DISTRIBUTED_ENV = {
     "LONGSHORE_HEARTBEAT_SECONDS": "0.5",
     "LONGSHORE_WORKER_LOST_SECONDS": "3",
     "LONGSHORE_REAP_GRACE_SECONDS": "1",
-    # A key of this session's own, to seal secret variables with.
+    # A key of this session's own, to seal secret variables with, and one to sign webhooks with.
     "LONGSHORE_SECRET_KEYS": Fernet.generate_key().decode(),
+    "LONGSHORE_WEBHOOK_SECRET": f"webhook-secret-of-{RUN_ID}",
 }
 
 

@@ -71,3 +71,29 @@ def start_worker(distributed, tmp_path):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def background(distributed, tmp_path):
+    """Start long-running helper processes (exporter, Flower, Prometheus, schedulers); all stopped at the end.
+    Each logs to a file beside the test's: `process.log_path`."""
+    started = []
+
+    def start(command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log_path = tmp_path / f"{Path(command[0]).name}-{len(started)}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       env={**os.environ, **DISTRIBUTED_ENV, **(env or {})})
+        process.log_path = log_path
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)

@@ -27,3 +27,12 @@ def test_every_final_status_but_rejected_is_reachable_from_queued_and_running():
 def test_every_final_job_status_of_a_job_that_ran_is_an_attempt_status():
     for status in FINAL_STATUSES - {JobStatus.REJECTED}:
         assert AttemptStatus.ended_as(status).value == status.value
+
+
+def test_every_status_maps_onto_one_of_ironworkers():
+    from longshore.domain.status import JobStatus
+
+    assert {s.ironworker for s in JobStatus} == {"queued", "running", "complete", "error", "cancelled", "killed",
+                                                 "timeout"}
+    assert (JobStatus.SUCCEEDED.ironworker, JobStatus.TIMED_OUT.ironworker, JobStatus.OOM_KILLED.ironworker) == (
+        "complete", "timeout", "killed")

@@ -42,6 +42,7 @@ STEP_TASKS = {
     Step.REAP: "longshore.reap_container",
 }
 SUBMIT_TASK = "longshore.submit"
+SCHEDULE_TASK = "longshore.schedule"
 JANITOR_TASK = "longshore.janitor"
 SWEEP_TASK = "longshore.sweep_engine"
 

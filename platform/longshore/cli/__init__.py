@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from longshore.cli import codes, jobs, operate
+from longshore.cli import codes, jobs, operate, schedules
 from longshore.errors import ConfigError
 
 
@@ -32,5 +32,6 @@ def cli() -> None:
 
 for command in (jobs.run, jobs.status, jobs.logs, jobs.cancel, jobs.retry, jobs.list_jobs, jobs.stacks,
                 operate.worker, operate.janitor, operate.exporter, operate.flower, operate.db, operate.settings,
-                operate.health, codes.codes, codes.pause, codes.resume):
+                operate.health, codes.codes, codes.pause, codes.resume, schedules.schedules,
+                schedules.scheduler):
     cli.add_command(command)

@@ -31,18 +31,20 @@ def codes() -> None:
 @click.option("--retries", type=int, help="Default retries of a failing job.")
 @click.option("--retry-delay", type=float, help="Default seconds between those retries.")
 @click.option("--max-concurrency", type=int, help="At most this many of its jobs run at once, across workers.")
+@click.option("--zip", "archive", metavar="PATH", help="An archive code: a .zip file, or a folder to zip.")
+@click.option("--entry", metavar="FILE", help="The archive's file the stack runs (e.g. hello.py).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def upload(name, stack, image, env_pairs, config, timeout, memory, cpus, disk, priority, retries, retry_delay,
-           max_concurrency, command) -> None:
-    """Upload a new revision of code NAME (made if new); COMMAND after `--` is its jobs' command. Prints
-    the revision's number."""
+           max_concurrency, archive, entry, command) -> None:
+    """Upload a new revision of code NAME (made if new): an image code, COMMAND after `--` its jobs'
+    command; or an archive code (--zip and --entry). Prints the revision's number."""
     from longshore.client import upload_code
 
     try:
         revision = upload_code(name, stack, image=image, command=list(command) or None, env=_env(env_pairs),
                                config=_payload(config, option="--config"), timeout=timeout, memory=memory,
                                cpus=cpus, disk=disk, priority=priority, retries=retries, retry_delay=retry_delay,
-                               max_concurrency=max_concurrency)
+                               max_concurrency=max_concurrency, archive=archive, entry=entry)
     except InvalidJob as exc:
         click.echo(f"longshore: {exc}", err=True)
         sys.exit(PLATFORM_FAILURE)
@@ -68,7 +70,8 @@ def revisions(name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{"revision": r.revision, "stack": r.stack, "defaults": r.defaults,
                                 "config": None if r.config is None else json.loads(r.config),
-                                "max_concurrency": r.max_concurrency, "created_at": r.created_at}
+                                "max_concurrency": r.max_concurrency, "created_at": r.created_at,
+                                "archive_sha256": r.archive_sha256, "entry": r.entry}
                                for r in found], indent=2))
         return
     for revision in found:

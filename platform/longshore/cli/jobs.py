@@ -39,10 +39,11 @@ from longshore.errors import ConfigError, InvalidJob, JobNotFound
 @click.option("--priority", type=int, help="0, 1 or 2: of a stack's queued jobs, higher start first (default 0).")
 @click.option("--delay", type=float, default=0, help="Seconds to wait before queueing it (at most 7 days).")
 @click.option("--label", help="Free text to find the job by (`ls --label`).")
+@click.option("--webhook", metavar="URL", help="POST each of its status changes here, signed (LONGSHORE_WEBHOOK_SECRET).")
 @click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(stack, code, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, priority,
-        delay, label, detach, command) -> None:
+        delay, label, webhook, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     from longshore.client import submit
     from longshore.service.runtime import get_runtime
@@ -57,7 +58,7 @@ def run(stack, code, image, env_pairs, secret_pairs, payload, timeout, memory, c
             stack=stack, command=list(command) or None, payload=_payload(payload),
             env=_env(env_pairs), secret_env=_secret_env(secret_pairs), timeout=timeout, image=image, memory=memory,
             cpus=cpus, disk=disk, retries=retries, retry_delay=retry_delay, priority=priority, delay=delay,
-            label=label, code=code,
+            label=label, code=code, webhook=webhook,
         )
     except (InvalidJob, ConfigError) as exc:
         click.echo(f"longshore: {exc}", err=True)
@@ -148,6 +149,7 @@ def status(job_id: str, as_json: bool) -> None:
         data.pop("output")
         data["attempts"] = [a.to_dict() for a in attempts]
         data["retried_as"] = retried_as
+        data["webhook_deliveries"] = [vars(d) for d in _store().webhooks.of_job(job.id)]
         click.echo(json.dumps(data, indent=2))
         return
     click.echo(f"id:        {job.id}\nstack:     {job.stack}\nimage:     {job.image}\nstatus:    {job.status.value}")
@@ -158,12 +160,19 @@ def status(job_id: str, as_json: bool) -> None:
                + (f"\ncode:      {job.code}@{job.code_revision}" if job.code else ""))
     if job.status is JobStatus.QUEUED and job.published_at is None and job.not_before:
         click.echo(f"delayed:   until {_time(job.not_before)}")
+    if job.progress is not None:
+        click.echo(f"progress:  {job.progress}%" + (f" {job.progress_message}" if job.progress_message else "")
+                   + f" (at {_time(job.progress_at)})")
     if job.retry_of:
         click.echo(f"retry of:  {job.retry_of}")
     if retried_as:
         click.echo(f"retried as: {', '.join(retried_as)}")
     click.echo(f"created:   {_time(job.created_at)}\nstarted:   {_time(job.started_at)}\n"
                f"finished:  {_time(job.finished_at)}")
+    for delivery in _store().webhooks.of_job(job.id):
+        change = json.loads(delivery.body)
+        click.echo(f"webhook {delivery.id}: {change['status']} {delivery.state} after {delivery.tries} tries"
+                   + (f" ({delivery.last_error})" if delivery.last_error else ""))
     for attempt in attempts:
         steps = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in attempt.step_seconds.items() if v is not None)
         click.echo(f"attempt {attempt.number}: {attempt.status.value} on {attempt.worker or '-'} {steps}")

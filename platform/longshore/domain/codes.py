@@ -1,11 +1,12 @@
 """Code packages (IronWorker's "codes"): a named, revisioned set of job defaults that tasks are queued by.
 
-A code names a stack and an image (the stack's own by default) with an optional command, and the defaults
-of the jobs queued for it: env, config (JSON given to the job as CONFIG_FILE), timeout, memory, cpus,
-priority, retries and their delay. Every upload is a new revision; a job runs the latest revision or a
-pinned one. A code also carries what gates its jobs across the installation: `max_concurrency` and
-whether it is paused (kept on the code, not the revision, so they change without an upload).
-Archives (zip) are not supported yet: a code is an image.
+A code names a stack and either an image (the stack's own by default) with an optional command, or an
+archive (zip) with an entry file that the stack's `entry_command` runs (`python3 hello.py` on the python
+stack) with IronWorker's arguments; and the defaults of the jobs queued for it: env, config (JSON given to
+the job as CONFIG_FILE), timeout, memory, cpus, priority, retries and their delay. Every upload is a new
+revision; a job runs the latest revision or a pinned one. A code also carries what gates its jobs across
+the installation: `max_concurrency` and whether it is paused (kept on the code, not the revision, so they
+change without an upload).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from longshore.domain.archives import ArchiveLimits, check_archive
 from longshore.domain.records import NewJob
 from longshore.domain.spec import ESCAPED_NUL, JobLimits, build_job
 from longshore.domain.stacks import StackManifest
@@ -28,9 +30,9 @@ MAX_CONFIG_BYTES = 64 << 10
 MAX_CONCURRENCY = 10_000
 #: The job fields a code gives defaults for (the job's own value wins; env is merged, the job's winning).
 DEFAULT_FIELDS = ("image", "command", "env", "timeout", "memory", "cpus", "disk", "priority", "retries",
-                  "retry_delay")
+                  "retry_delay", "webhook")
 #: What an upload may name besides those defaults.
-CODE_FIELDS = {"stack", "config", "max_concurrency", *DEFAULT_FIELDS}
+CODE_FIELDS = {"stack", "config", "max_concurrency", "archive", "entry", *DEFAULT_FIELDS}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +46,8 @@ class CodeRevision:
     config: str | None  #: JSON text, or None
     max_concurrency: int | None
     created_at: float
+    archive_sha256: str | None = None  #: an archive code's zip, by digest, and the entry file its stack runs
+    entry: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,9 +78,11 @@ def parse_reference(reference: Any) -> tuple[str, int | None]:
     return check_name(match.group("name")), int(match.group("revision")) if match.group("revision") else None
 
 
-def build_code(manifest: StackManifest, limits: JobLimits, name: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Validate an upload: its defaults must make a valid job on its stack. Returns what a revision stores
-    (`stack`, `defaults`, `config`, `max_concurrency`); raises InvalidJob naming the field."""
+def build_code(manifest: StackManifest, limits: JobLimits, name: str, fields: dict[str, Any],
+               archive_limits: ArchiveLimits | None = None) -> dict[str, Any]:
+    """Validate an upload: its defaults must make a valid job on its stack, its archive (if any) must be a
+    safe zip holding its entry file. Returns what a revision stores (`stack`, `defaults`, `config`,
+    `max_concurrency`, `archive`: (ArchiveInfo, bytes) or None, `entry`); raises InvalidJob naming the field."""
     check_name(name)
     unknown = sorted(set(fields) - CODE_FIELDS)
     if unknown:
@@ -84,14 +90,38 @@ def build_code(manifest: StackManifest, limits: JobLimits, name: str, fields: di
     if not isinstance(fields.get("stack"), str):
         raise InvalidJob("stack: a code must name its stack")
     defaults = {key: fields[key] for key in DEFAULT_FIELDS if fields.get(key) is not None}
+    archive = _archive(manifest, fields, defaults, archive_limits)
     job = build_job(manifest, limits, stack=fields["stack"], **defaults)  # the defaults make a valid job
     stored = {"image": job.image, "command": job.command, "env": job.env, "retries": job.retries,
               "retry_delay": job.retry_delay_seconds, "priority": job.priority}
+    if job.webhook:
+        stored["webhook"] = job.webhook
     stored.update({key: value for key, value in (("timeout", job.timeout_seconds), ("memory", job.memory_bytes),
                                                  ("cpus", job.cpus), ("disk", job.disk_bytes))
                    if key in defaults})  # unset ones follow the stack's defaults of the day
     return {"stack": job.stack, "defaults": stored, "config": _config(fields.get("config")),
-            "max_concurrency": _max_concurrency(fields.get("max_concurrency"))}
+            "max_concurrency": _max_concurrency(fields.get("max_concurrency")), "archive": archive,
+            "entry": archive[0].entry if archive else None}
+
+
+def _archive(manifest: StackManifest, fields: dict[str, Any], defaults: dict[str, Any],
+             archive_limits: ArchiveLimits | None) -> tuple[Any, bytes] | None:
+    """An archive code's zip, checked, with its entry run by the stack (set as the defaults' command)."""
+    if fields.get("archive") is None:
+        if fields.get("entry") is not None:
+            raise InvalidJob("entry: only an archive code has an entry file (give `archive` too)")
+        return None
+    if "command" in defaults:
+        raise InvalidJob("command: an archive code runs its entry file; give `entry`, not `command`")
+    stack = manifest.get(fields["stack"])
+    if not stack.entry_command:
+        raise InvalidJob(f"archive: stack {stack.name} runs no archive codes (it has no entry_command); "
+                         "upload an image code there, or use a stack that has one")
+    if archive_limits is None:
+        raise InvalidJob("archive: this installation takes no archive codes")
+    info = check_archive(fields["archive"], fields.get("entry"), archive_limits)
+    defaults["command"] = [*stack.entry_command, info.entry]
+    return info, bytes(fields["archive"])
 
 
 def job_from_code(manifest: StackManifest, limits: JobLimits, revision: CodeRevision,
@@ -100,6 +130,9 @@ def job_from_code(manifest: StackManifest, limits: JobLimits, revision: CodeRevi
     stack = fields.pop("stack", None)
     if stack is not None and stack != revision.stack:
         raise InvalidJob(f"stack: code {revision.name} runs on stack {revision.stack}, not {stack!r}")
+    if revision.archive_sha256 and fields.get("command") is not None:
+        raise InvalidJob(f"command: code {revision.name} is an archive: its jobs run its entry file "
+                         f"({revision.entry})")
     merged = dict(revision.defaults)
     for key, value in fields.items():
         if value is None:

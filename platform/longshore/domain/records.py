@@ -34,6 +34,9 @@ class NewJob:
     code: str | None = None  #: the code it was queued for, and that code's revision
     code_revision: int | None = None
     config: str | None = None  #: the code's config (JSON text), given to the job as CONFIG_FILE
+    webhook: str | None = None  #: a URL told of each of its status changes (signed)
+    schedule_id: str | None = None  #: the schedule that made it, and which of its occurrences
+    schedule_occurrence: int | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -76,6 +79,12 @@ class Job:
     code: str | None = None
     code_revision: int | None = None
     config: str | None = None
+    progress: int | None = None  #: 0-100, as the job last reported it while it ran, with its message
+    progress_message: str | None = None
+    progress_at: float | None = None
+    webhook: str | None = None
+    schedule_id: str | None = None
+    schedule_occurrence: int | None = None
 
     @property
     def output_text(self) -> str:
@@ -91,6 +100,7 @@ class Job:
         """A JSON-friendly view (status as its string, payload parsed, output and result as text)."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sealed_secret_env"}
         data["status"] = self.status.value
+        data["ironworker_status"] = self.status.ironworker
         data["payload"] = json.loads(self.payload)
         data["output"], data["result"] = self.output_text, self.result_text
         return data

@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -38,6 +39,9 @@ PRIORITIES = (0, 1, 2)
 MAX_DELAY_SECONDS = 7 * 24 * 3600
 #: A label: printable text, as a filter in `ls` and the API.
 LABEL = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+#: A webhook's URL: printable, no spaces.
+WEBHOOK_TEXT = re.compile(r"[!-~]+")
+MAX_WEBHOOK_BYTES = 2048
 #: `\u0000` in JSON text, unless its backslash is itself escaped.
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -79,6 +83,7 @@ class JobRequest(BaseModel):
     priority: int = 0
     delay: float = 0
     label: str | None = None
+    webhook: str | None = None
     job_id: str | None = None
 
 
@@ -98,6 +103,7 @@ FIELD_RULES = {
     "priority": "must be 0, 1 or 2",
     "delay": "must be a number of seconds",
     "label": "must be a string",
+    "webhook": "must be an http(s) URL (a string)",
     "job_id": "must be a string",
 }
 FIELDS = ", ".join(JobRequest.model_fields)
@@ -139,6 +145,7 @@ def build_job(manifest: StackManifest, limits: JobLimits, /, **fields: Any) -> N
         priority=_priority(request.priority),
         delay_seconds=_delay(request.delay),
         label=_label(request.label),
+        webhook=_webhook(request.webhook),
         **extra,
     )
 
@@ -161,6 +168,16 @@ def _label(label: str | None) -> str | None:
     if not LABEL.fullmatch(label):
         raise InvalidJob("label: must be 1 to 100 printable characters (no control characters)")
     return label
+
+
+def _webhook(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url) if len(url) <= MAX_WEBHOOK_BYTES and WEBHOOK_TEXT.fullmatch(url) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidJob(f"webhook: must be an http:// or https:// URL of at most {MAX_WEBHOOK_BYTES} characters, "
+                         "without spaces")
+    return url
 
 
 def _type_errors(exc: ValidationError) -> str:
@@ -187,7 +204,7 @@ def _no_nul(request: JobRequest) -> None:
     texts = {"stack": [request.stack], "image": [request.image], "job_id": [request.job_id],
              "command": request.command or [], "env": [*(request.env or {}).keys(), *(request.env or {}).values()],
              "secret_env": [*(request.secret_env or {}).keys(), *(request.secret_env or {}).values()],
-             "memory": [request.memory], "disk": [request.disk]}
+             "memory": [request.memory], "disk": [request.disk], "webhook": [request.webhook]}
     for field, values in texts.items():
         if any(isinstance(value, str) and "\x00" in value for value in values):
             raise InvalidJob(f"{field}: must not contain a NUL character")

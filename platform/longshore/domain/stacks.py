@@ -86,6 +86,9 @@ class Stack:
     maxima: Resources
     sandbox: Sandbox = field(default_factory=Sandbox)
     build: str | None = None
+    #: The program (and its first arguments) that runs an archive code's entry file, e.g. ("python3",);
+    #: empty: the stack takes no archive codes.
+    entry_command: tuple[str, ...] = ()
 
     def allows_image(self, image: str) -> bool:
         """True when a job of this stack may run `image`."""
@@ -168,7 +171,7 @@ class StackManifest:
 #: Every key a stack's table may hold; anything else is a typo the operator should hear about.
 STACK_KEYS = frozenset({
     "image", "images", "pull", "build", "runtime", "user", "memory", "max_memory", "cpus", "max_cpus", "disk",
-    "max_disk", "timeout_seconds", "max_timeout_seconds", "pids", "nofile", "nproc", "inodes"})
+    "max_disk", "timeout_seconds", "max_timeout_seconds", "pids", "nofile", "nproc", "inodes", "entry_command"})
 
 
 def _stack(name: str, entry: Any, ceiling: Ceiling) -> Stack:
@@ -200,6 +203,10 @@ def _stack(name: str, entry: Any, ceiling: Ceiling) -> Stack:
     images = entry.get("images", [])
     if not isinstance(images, list) or not all(isinstance(p, str) and p.strip() for p in images):
         raise ValueError("images must be a list of image patterns, e.g. [\"registry.example.com/team/*\"]")
+    entry_command = entry.get("entry_command", [])
+    if not isinstance(entry_command, list) or not all(isinstance(a, str) and a and "\x00" not in a
+                                                       for a in entry_command):
+        raise ValueError("entry_command must be a list of words, e.g. [\"python3\"]")
     return Stack(
         name=name,
         image=_text(entry, "image"),
@@ -209,6 +216,7 @@ def _stack(name: str, entry: Any, ceiling: Ceiling) -> Stack:
         maxima=maxima,
         sandbox=_sandbox(entry, ceiling),
         build=entry.get("build"),
+        entry_command=tuple(entry_command),
     )
 
 

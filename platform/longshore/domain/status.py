@@ -23,7 +23,20 @@ class JobStatus(StrEnum):
         """True when the job has ended for good."""
         return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
+    @property
+    def ironworker(self) -> str:
+        """The status IronWorker's API and clients know (queued, running, complete, error, cancelled,
+        killed, timeout)."""
+        return IRONWORKER_STATUSES[self]
 
+
+#: IronWorker names: a job the platform lost or refused is an `error` there, one the kernel killed for its
+#: memory is `killed` (IronWorker's word for a task it stopped for breaking a limit).
+IRONWORKER_STATUSES = {
+    JobStatus.QUEUED: "queued", JobStatus.RUNNING: "running", JobStatus.SUCCEEDED: "complete",
+    JobStatus.FAILED: "error", JobStatus.TIMED_OUT: "timeout", JobStatus.OOM_KILLED: "killed",
+    JobStatus.CANCELLED: "cancelled", JobStatus.LOST: "error", JobStatus.REJECTED: "error",
+}
 FINAL_STATUSES = frozenset(s for s in JobStatus if s.final)
 UNFINISHED_STATUSES = frozenset(s for s in JobStatus if not s.final)
 

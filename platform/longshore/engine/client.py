@@ -17,7 +17,7 @@ from typing import Any
 import docker
 
 from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB
-from longshore.engine.contract import RESULT_PATH, refuse_result, result_from_archive
+from longshore.engine.contract import PROGRESS_LIMIT_BYTES, PROGRESS_PATH, RESULT_PATH, refuse_result, result_from_archive
 from longshore.engine.create import CreateCalls
 from longshore.engine.images import ImageCalls
 from longshore.errors import DockerFailure, FailureKind
@@ -118,6 +118,25 @@ class DockerEngine(ImageCalls, CreateCalls):
             return None, refusal
         stream, _ = self._call("wait", self._api.get_archive, container_id, RESULT_PATH)
         return result_from_archive(stream, limit_bytes), None
+
+    def read_progress(self, container_id: str, seen: str | None) -> tuple[str, bytes | None] | None:
+        """The progress file's (modification time, bytes) if it changed since `seen` (bytes None when it is
+        not a regular file or is over PROGRESS_LIMIT_BYTES); None if unchanged or gone. Its stat first:
+        the content is read only when it changed."""
+        try:
+            stat = self._call("progress", _path_stat, self._api, container_id, PROGRESS_PATH,
+                              expected=(FailureKind.NOT_FOUND,))
+        except DockerFailure as failure:
+            if failure.kind is FailureKind.NOT_FOUND:
+                return None
+            raise
+        changed = f"{stat.get('mtime')}/{stat.get('size')}"
+        if changed == seen:
+            return None
+        if refuse_result(stat, PROGRESS_LIMIT_BYTES):
+            return changed, None
+        stream, _ = self._call("progress", self._api.get_archive, container_id, PROGRESS_PATH)
+        return changed, result_from_archive(stream, PROGRESS_LIMIT_BYTES)
 
     # -- reap, list ----------------------------------------------------------
 

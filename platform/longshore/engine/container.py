@@ -14,7 +14,7 @@ Every field is read back after create: an engine that dropped one fails the job 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from docker.types import LogConfig, Mount, Ulimit
@@ -69,6 +69,8 @@ class ContainerSpec:
     payload: str
     output_limit_bytes: int
     config: str | None = None  #: the code's config (JSON text): CONFIG_FILE
+    #: An archive code's files, as a tar to extract into the contract folder (under CODE_FOLDER)
+    code_files: bytes | None = field(default=None, repr=False)
 
     @property
     def memory_limit_bytes(self) -> int:

@@ -1,8 +1,8 @@
 """The job's contract inside its container (IronWorker's names): the payload going in, the result coming out.
 
 /longshore is the contract folder, a volume owned by root: the job reads `payload.json` there and
-may write only `result.json`, a file made for its user before it starts (it cannot be swapped for a
-directory or a link). TASK_DIR, its working directory, and /tmp are its scratch space (tmpfs).
+may write only `result.json` and `progress`, files made for its user before it starts (they cannot be
+swapped for a directory or a link). TASK_DIR, its working directory, and /tmp are its scratch space (tmpfs).
 """
 
 from __future__ import annotations
@@ -17,19 +17,32 @@ PAYLOAD_PATH = f"{CONTRACT_DIR}/payload.json"
 TASK_DIR = f"{CONTRACT_DIR}/task"
 RESULT_PATH = f"{CONTRACT_DIR}/result.json"
 CONFIG_PATH = f"{CONTRACT_DIR}/config.json"
+#: The job's progress, as it last wrote it: "PERCENT MESSAGE" (read while it runs).
+PROGRESS_PATH = f"{CONTRACT_DIR}/progress"
+#: The most of the progress file read; a larger one is ignored until it shrinks.
+PROGRESS_LIMIT_BYTES = 4096
+#: An archive code's files (root's, read-only): its jobs' working directory.
+CODE_DIR = f"{CONTRACT_DIR}/code"
+CODE_FOLDER = "code"  #: the same, as a member of a tar extracted at CONTRACT_DIR
+
+
+def ironworker_arguments(job_id: str, *, with_config: bool) -> list[str]:
+    """The arguments IronWorker gives an archive code's entry file after its name."""
+    config = ["-config", CONFIG_PATH] if with_config else []
+    return ["-payload", PAYLOAD_PATH, *config, "-id", job_id, "-d", TASK_DIR]
 
 
 def contract_env(job_id: str, *, with_config: bool = False) -> dict[str, str]:
     """The variables the platform sets in every job's container (HOME too: the root is read-only), and
     CONFIG_FILE for a job of a code with a config."""
     env = {"TASK_ID": job_id, "PAYLOAD_FILE": PAYLOAD_PATH, "TASK_DIR": TASK_DIR, "RESULT_FILE": RESULT_PATH,
-           "HOME": TASK_DIR}
+           "PROGRESS_FILE": PROGRESS_PATH, "HOME": TASK_DIR}
     return {**env, "CONFIG_FILE": CONFIG_PATH} if with_config else env
 
 
 def contract_archive(payload: str, user: str, *, config: str | None = None) -> bytes:
     """A tar of the contract folder's contents, to extract into it: the payload and the config (root's,
-    read-only), the empty result file (the job's `user`, "uid:gid"), and TASK_DIR's mount point (sticky,
+    read-only), the empty result and progress files (the job's `user`, "uid:gid"), and TASK_DIR's mount point (sticky,
     like /tmp: a tmpfs mounted there takes its mode)."""
     uid, gid = (int(part) for part in user.split(":"))
     now = time.time()
@@ -45,9 +58,10 @@ def contract_archive(payload: str, user: str, *, config: str | None = None) -> b
             read_only = tarfile.TarInfo(_inside(path))
             read_only.size, read_only.mode, read_only.mtime = len(data), 0o444, now
             archive.addfile(read_only, io.BytesIO(data))
-        result_file = tarfile.TarInfo(_inside(RESULT_PATH))
-        result_file.mode, result_file.uid, result_file.gid, result_file.mtime = 0o644, uid, gid, now
-        archive.addfile(result_file, io.BytesIO(b""))
+        for path in (RESULT_PATH, PROGRESS_PATH):
+            writable = tarfile.TarInfo(_inside(path))
+            writable.mode, writable.uid, writable.gid, writable.mtime = 0o644, uid, gid, now
+            archive.addfile(writable, io.BytesIO(b""))
     return buffer.getvalue()
 
 

@@ -6,7 +6,7 @@ import logging
 
 from longshore.engine.calls import EngineCalls
 from longshore.engine.container import ContainerSpec, belongs_to, container_labels, host_config, unapplied_limits
-from longshore.engine.contract import CONTRACT_DIR, TASK_DIR, contract_archive
+from longshore.engine.contract import CODE_DIR, CONTRACT_DIR, TASK_DIR, contract_archive
 from longshore.errors import DockerFailure, FailureKind
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ class CreateCalls(EngineCalls):
                 if explained is failure:
                     raise
                 raise explained from failure
+        if spec.code_files is not None:
+            self._call("create", self._api.put_archive, container_id, CONTRACT_DIR, spec.code_files)
         self._call("create", self._api.put_archive, container_id, CONTRACT_DIR,
                    contract_archive(spec.payload, spec.sandbox.user, config=spec.config))
         missing = unapplied_limits(self._call("create", self._api.inspect_container, container_id), spec)
@@ -66,7 +68,8 @@ class CreateCalls(EngineCalls):
     def _create(self, spec: ContainerSpec) -> str:
         response = self._api.create_container(
             spec.image, command=spec.command, name=spec.name, user=spec.sandbox.user,
-            environment=spec.env, labels=container_labels(spec), working_dir=TASK_DIR,
+            environment=spec.env, labels=container_labels(spec),
+            working_dir=CODE_DIR if spec.code_files is not None else TASK_DIR,
             host_config=self._api.create_host_config(**host_config(spec)),
         )
         return response["Id"]

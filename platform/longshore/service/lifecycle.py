@@ -42,8 +42,8 @@ from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_INSTALLATION, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER, \
     ContainerSpec, SandboxSpec
-from longshore.engine.contract import contract_env
-from longshore.errors import DockerFailure, TransientDockerFailure, UnknownStack
+from longshore.engine.contract import contract_env, ironworker_arguments
+from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, UnknownStack
 from longshore.service.dispatch import conclude
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
@@ -123,7 +123,7 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
         return NOTHING
     try:
         spec = container_spec(rt, job, attempt, ctx.worker.name)
-    except (SecretsUnavailable, UnknownStack) as exc:
+    except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # InvalidJob: its code's archive is gone
         return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
     try:
         container_id = rt.engine.create(spec)
@@ -357,10 +357,15 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
     """The container an attempt runs in: the stack's sandbox (from this worker's manifest), the job's
     resources, its variables (secrets opened here, for the engine only), the contract, the labels."""
     sandbox = rt.manifest.get(job.stack).sandbox
+    archive = rt.store.codes.archive_of(job.code, job.code_revision) if job.code else None
+    command, code_files = job.command, None
+    if archive is not None:  # an archive code: its files, its entry run with IronWorker's arguments
+        code_files = rt.code_files.tar(rt.store.codes, rt.settings.archive_limits, archive[0])
+        command = [*(job.command or []), *ironworker_arguments(job.id, with_config=job.config is not None)]
     return ContainerSpec(
         name=container_name(job.id, attempt),
         image=job.image,
-        command=job.command,
+        command=command,
         env={**job.env, **rt.sealer.open(job.sealed_secret_env), **contract_env(job.id, with_config=job.config is not None)},
         memory_bytes=job.memory_bytes,
         cpus=job.cpus,
@@ -377,6 +382,7 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
         payload=job.payload,
         output_limit_bytes=rt.settings.jobs.output_limit_bytes,
         config=job.config,
+        code_files=code_files,
     )
 
 

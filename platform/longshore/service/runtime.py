@@ -15,6 +15,7 @@ from longshore.broker.publish import CeleryPublisher
 from longshore.domain.stacks import StackManifest
 from longshore.engine import DockerEngine
 from longshore.errors import ConfigError
+from longshore.service.code_files import CodeFiles
 from longshore.service.ports import LifecycleEvents, Publisher
 from longshore.service.secrets import Sealer, sealer_for
 from longshore.settings import Settings, get_settings
@@ -31,6 +32,7 @@ class Runtime:
     publisher: Publisher
     sealer: Sealer
     events: LifecycleEvents = field(default_factory=LifecycleEvents)
+    code_files: CodeFiles = field(default_factory=CodeFiles)
     #: This process's embedded worker, if it runs one: what it publishes sits in its own memory.
     embedded_name: str | None = None
     _engine: DockerEngine | None = field(default=None, repr=False)

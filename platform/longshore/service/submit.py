@@ -38,12 +38,15 @@ def build(rt: Runtime, fields: dict[str, Any]) -> NewJob:
 def upload_code(rt: Runtime, name: str, fields: dict[str, Any]) -> int:
     """Store a new revision of code `name` (its defaults validated as a job of its stack); its number."""
     fields = {key: value for key, value in fields.items() if value is not None}
-    return rt.store.codes.upload(name, build_code(rt.manifest, rt.settings.job_limits, name, fields))
+    return rt.store.codes.upload(name, build_code(rt.manifest, rt.settings.job_limits, name, fields,
+                                                  rt.settings.archive_limits))
 
 
 def submit(rt: Runtime, new: NewJob) -> str:
     """Store a validated job (its secrets sealed) and publish its first attempt; return its id. A publish that
     fails leaves the job safe in the store, published when due."""
+    if new.webhook and rt.settings.scheduler.webhook_secret is None:
+        raise InvalidJob("webhook: this installation signs webhooks with LONGSHORE_WEBHOOK_SECRET, which is not set")
     rt.store.jobs.create(new, sealed_secret_env=rt.sealer.seal(new.secret_env))
     if new.delay_seconds <= 0:  # a delayed job waits in the store, never as a message: `publish_due` queues it
         publish_attempt(rt, new.id, 1, new.stack, new.priority)
@@ -64,7 +67,8 @@ def retry(rt: Runtime, job_id: str, *, delay: float = 0, secret_env: dict[str, s
     new = build_job(rt.manifest, rt.settings.job_limits, stack=job.stack, image=job.image, command=job.command,
                     payload=json.loads(job.payload), env=job.env, secret_env=secret_env, timeout=job.timeout_seconds,
                     memory=job.memory_bytes, cpus=job.cpus, disk=job.disk_bytes, retries=job.retries,
-                    retry_delay=job.retry_delay_seconds, priority=job.priority, label=job.label, delay=delay)
+                    retry_delay=job.retry_delay_seconds, priority=job.priority, label=job.label, delay=delay,
+                    webhook=job.webhook)
     return submit(rt, dataclasses.replace(new, retry_of=job.id, code=job.code, code_revision=job.code_revision,
                                           config=job.config))
 

@@ -27,6 +27,7 @@ from typing import Callable
 
 from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Requeue, requeue_or_lose
+from longshore.domain.progress import parse_progress
 from longshore.domain.records import WorkerIdentity
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, container_name
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, int]
 #: A wait sent for an exited container is sent again after this long if the attempt is still open.
 RESEND_WAIT_SECONDS = 5.0
+#: How often a running job's progress file is looked at (a stat; its content only when it changed).
+PROGRESS_SECONDS = 1.0
 
 
 @dataclass
@@ -52,6 +55,8 @@ class WatchState:
     deadlines: dict[str, float] = field(default_factory=dict)  #: container id → when it must be killed
     sent: dict[tuple[str, int, Step], float] = field(default_factory=dict)  #: when a step was last sent
     owned: set[Key] = field(default_factory=set)  #: attempts this worker owned at the last tick
+    #: running attempt → (when its progress file was last looked at, its mtime/size then)
+    progress: dict[Key, tuple[float, str | None]] = field(default_factory=dict)
     holding: int = 0  #: slots held at the last tick
     running: int = 0  #: containers running at the last tick
 
@@ -78,6 +83,8 @@ def tick(rt: Runtime, me: WorkerIdentity, state: WatchState, send: Send) -> None
         running += status == "running"
         holding += item.attempt.released_at is None and status not in ("exited", "dead")
     state.owned = {(o.job.id, o.attempt.number) for o in owned}
+    for gone in set(state.progress) - state.owned:
+        del state.progress[gone]
     state.holding, state.running = holding, running
     for sent_key, at in list(state.sent.items()):
         if now - at > 10 * rt.settings.worker.redrive_after_seconds:
@@ -136,6 +143,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
         deadline = _deadline(rt, state, container, job.timeout_seconds)  # containers made without the label
         if deadline is not None and now >= deadline:
             rt.engine.kill(container["Id"])  # the die event sends its wait
+        _read_progress(rt, state, key, container["Id"], now)
         return
     if status in ("exited", "dead"):
         if attempt.released_at is None:
@@ -160,6 +168,21 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
     log.warning("%s attempt %s made no progress for %.0fs: sending its %s again", job.id, attempt.number,
                 now - progress, step.value)
     _send(state, send, step, *key, redrive=True)  # counted once it is published
+
+
+def _read_progress(rt: Runtime, state: WatchState, key: Key, container_id: str, now: float) -> None:
+    """Once a PROGRESS_SECONDS, the running job's progress file, stored when it changed."""
+    looked, seen = state.progress.get(key, (0.0, None))
+    if now - looked < PROGRESS_SECONDS:
+        return
+    state.progress[key] = (now, seen)
+    changed = rt.engine.read_progress(container_id, seen)
+    if changed is None:
+        return
+    state.progress[key] = (now, changed[0])
+    parsed = parse_progress(changed[1]) if changed[1] is not None else None
+    if parsed is not None:
+        rt.store.jobs.set_progress(*key, *parsed)
 
 
 def _next_step(attempt, container_status: str | None) -> Step:

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from longshore.domain.archives import ArchiveLimits
 from longshore.domain.policy import Policies, StepRetry
 from longshore.domain.registries import RegistryAuths
 from longshore.domain.spec import JobLimits
@@ -27,7 +28,8 @@ from longshore.domain.steps import Step
 from longshore.errors import ConfigError
 from longshore.settings.readers import (  # noqa: F401  (DOCKER_CERT_FILES: part of this module's surface)
     BROKER_SCHEMES, DATABASE_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
-    _docker_switch, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _whole, variable,
+    _docker_switch, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _webhook_secret, _whole,
+    variable,
 )
 
 #: The manifest shipped in the repository, next to the package's source root.
@@ -66,6 +68,12 @@ class JobSettings:
         "docs/security.md)", read=_size, minimum=1 << 20, shown_default="`1g`")
     max_cpus: float = variable("LONGSHORE_MAX_CPUS", 8, "the most CPUs any stack may give a job", minimum=0.01,
                                maximum=1024)
+    code_archive_limit_bytes: int = variable(
+        "LONGSHORE_CODE_ARCHIVE_LIMIT", "32m", "the largest code archive (zip) accepted at upload", read=_size,
+        minimum=1 << 10, maximum=1 << 30, shown_default="`32m`")
+    code_unpacked_limit_bytes: int = variable(
+        "LONGSHORE_CODE_UNPACKED_LIMIT", "128m", "the most bytes a code archive may unpack to (checked while "
+        "inflating: zip bombs stop there)", read=_size, minimum=1 << 10, maximum=4 << 30, shown_default="`128m`")
     max_pids: int = variable("LONGSHORE_MAX_PIDS", 4096, "the most processes any stack may let a job run at once",
                              read=_whole, minimum=16, maximum=1 << 22)
     secret_keys: tuple[str, ...] = variable(
@@ -173,6 +181,29 @@ class JanitorSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SchedulerSettings:
+    """The scheduler, one active per installation (every worker and `longshore scheduler` compete for it):
+    it makes schedules' jobs and delivers webhooks."""
+
+    interval_seconds: float = variable("LONGSHORE_SCHEDULER_INTERVAL_SECONDS", 1,
+                                       "how often the active scheduler looks for due schedules and webhooks",
+                                       minimum=0.1, maximum=60)
+    webhook_secret: str | None = variable(
+        "LONGSHORE_WEBHOOK_SECRET", None, "the key webhooks are signed with (HMAC-SHA256, at least 16 "
+        "characters); without it jobs naming a webhook are refused", read=_webhook_secret,
+        shown_default="none")
+    webhook_timeout_seconds: float = variable("LONGSHORE_WEBHOOK_TIMEOUT_SECONDS", 10,
+                                              "how long a webhook's receiver may take to answer", minimum=1,
+                                              maximum=120)
+    webhook_max_tries: int = variable("LONGSHORE_WEBHOOK_MAX_TRIES", 25,
+                                      "tries of one delivery before it is abandoned", read=_whole, minimum=1,
+                                      maximum=1000)
+    webhook_max_backoff_seconds: float = variable(
+        "LONGSHORE_WEBHOOK_MAX_BACKOFF_SECONDS", 600,
+        "the longest wait between tries of a delivery (the waits double from 1 s)", minimum=1, maximum=86400)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything Longshore reads from its environment, validated."""
 
@@ -207,6 +238,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     janitor: JanitorSettings = field(default_factory=JanitorSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
 
     @property
     def embedded(self) -> bool:
@@ -219,6 +251,12 @@ class Settings:
         parts = urlsplit(self.database_url)
         where = f"{parts.scheme}://{parts.hostname or ''}:{parts.port or ''}{parts.path}"
         return hashlib.sha256(where.encode()).hexdigest()[:16]
+
+    @functools.cached_property
+    def archive_limits(self) -> ArchiveLimits:
+        """How big a code archive may be, zipped and unpacked."""
+        return ArchiveLimits(zip_bytes=self.jobs.code_archive_limit_bytes,
+                             unpacked_bytes=self.jobs.code_unpacked_limit_bytes)
 
     @functools.cached_property
     def job_limits(self) -> JobLimits:

@@ -125,6 +125,14 @@ def _secret_keys(env: Env, var: Variable, values: dict[str, Any]) -> tuple[str, 
     return keys
 
 
+def _webhook_secret(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
+    """A key to sign webhooks with: at least 16 characters. Never echoed."""
+    raw = _raw(env, var, values)
+    if raw is not None and len(raw.strip()) < 16:
+        raise ConfigError(f"{var.name}: must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+    return raw.strip() if raw else None
+
+
 def _registry_auths(env: Env, var: Variable, values: dict[str, Any]) -> RegistryAuths:
     raw = _raw(env, var, values)
     return RegistryAuths(var.name) if raw is None else load_registry_auths(Path(raw).expanduser(), var.name)

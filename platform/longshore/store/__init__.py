@@ -12,8 +12,11 @@ from longshore.store.attempts import AttemptRepository, Claim, Owned
 from longshore.store.codes import CodeStore
 from longshore.store.database import STORE_ERRORS, TRANSIENT_ERRORS, StoreHealth, connect, is_postgres
 from longshore.store.jobs import JobRepository
+from longshore.store.leases import Leases
 from longshore.store.notify import FinishListener
 from longshore.store.readmodels import InstallationCounts, ReadModels
+from longshore.store.schedules import ScheduleStore
+from longshore.store.webhooks import WebhookOutbox
 from longshore.store.workers import WorkerRegistry
 
 __all__ = ["Store", "Claim", "Owned", "STORE_ERRORS", "TRANSIENT_ERRORS", "InstallationCounts"]
@@ -34,6 +37,9 @@ class Store:
         self.workers = WorkerRegistry(self.engine)
         self.reads = ReadModels(self.engine)
         self.codes = CodeStore(self.engine)
+        self.webhooks = WebhookOutbox(self.engine)
+        self.schedules = ScheduleStore(self.engine)
+        self.leases = Leases(self.engine)
 
     def upgrade(self) -> int:
         """Migrate the schema to this code's version; return the version reached."""

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from longshore.domain.codes import Code, CodeRevision
 from longshore.errors import CodeNotFound
-from longshore.store.schema import code_revisions, codes
+from longshore.store.schema import code_archives, code_revisions, codes
 
 
 class CodeStore:
@@ -31,10 +31,39 @@ class CodeStore:
                 conn.execute(codes.insert().values(name=name, created_at=now, paused=False, **values))
             else:
                 conn.execute(codes.update().where(codes.c.name == name).values(**values))
+            archive = built.get("archive")
+            if archive is not None:
+                self._keep_archive(conn, *archive, now=now)
             conn.execute(code_revisions.insert().values(
                 name=name, revision=revision, stack=built["stack"], defaults=built["defaults"],
-                config=built["config"], max_concurrency=built["max_concurrency"], created_at=now))
+                config=built["config"], max_concurrency=built["max_concurrency"], created_at=now,
+                archive_sha256=archive[0].sha256 if archive else None, entry=built.get("entry")))
         return revision
+
+    @staticmethod
+    def _keep_archive(conn: Any, info: Any, data: bytes, *, now: float) -> None:
+        """Store an archive once: the same zip uploaded again (or by another code) is the same row."""
+        exists = conn.execute(sa.select(code_archives.c.sha256).where(code_archives.c.sha256 == info.sha256)).first()
+        if exists is None:
+            conn.execute(code_archives.insert().values(sha256=info.sha256, data=data, size_bytes=info.size_bytes,
+                                                       unpacked_bytes=info.unpacked_bytes, files=info.files,
+                                                       created_at=now))
+
+    def archive(self, sha256: str) -> bytes:
+        """An archive's zip by its digest (CodeNotFound if the store has none)."""
+        with self.engine.connect() as conn:
+            data = conn.execute(sa.select(code_archives.c.data).where(code_archives.c.sha256 == sha256)).scalar()
+        if data is None:
+            raise CodeNotFound(f"code: no archive {sha256[:12]} in the store")
+        return bytes(data)
+
+    def archive_of(self, name: str, number: int) -> tuple[str, str] | None:
+        """(digest, entry) of an archive revision, deleted code or not (its queued jobs still run); None
+        for an image code's."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(code_revisions.c.archive_sha256, code_revisions.c.entry).where(
+                code_revisions.c.name == name, code_revisions.c.revision == number)).first()
+        return (row.archive_sha256, row.entry) if row is not None and row.archive_sha256 else None
 
     def revision(self, name: str, number: int | None = None) -> CodeRevision:
         """Revision `number` of a code not deleted (its latest when None); CodeNotFound naming what is not."""
@@ -84,4 +113,5 @@ class CodeStore:
 
 def _revision(row: Any) -> CodeRevision:
     return CodeRevision(name=row["name"], revision=row["revision"], stack=row["stack"], defaults=row["defaults"],
-                        config=row["config"], max_concurrency=row["max_concurrency"], created_at=row["created_at"])
+                        config=row["config"], max_concurrency=row["max_concurrency"], created_at=row["created_at"],
+                        archive_sha256=row["archive_sha256"], entry=row["entry"])

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import Attempt, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus, sources_of
-from longshore.errors import JobNotFound
+from longshore.errors import DuplicateJob, JobNotFound
 from longshore.store.counts import count_move, count_submitted
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, jobs
+from longshore.store.webhooks import record_change
 
 UNFINISHED = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
 #: A compare-and-set that lost a race reads the job again this many times.
@@ -45,7 +46,7 @@ class JobRepository:
         allows it, and `attempt_guard` holds for that attempt's row; return the attempt moved, else None."""
         seen = None
         for _ in range(CAS_TRIES):
-            row = conn.execute(sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack)
+            row = conn.execute(sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook)
                                .where(jobs.c.id == job_id)).first()
             if row is None or (number is not None and row.attempt != number) or row == seen:
                 return None
@@ -60,6 +61,9 @@ class JobRepository:
                                                attempt_guard))
             if conn.execute(jobs.update().where(*where).values(status=target.value, **values)).rowcount == 1:
                 count_move(conn, row.stack, old.value, target.value)
+                if row.webhook:
+                    attempt = values.get("attempt", row.attempt)
+                    record_change(conn, job_id, row.webhook, _change(job_id, old, target, attempt, values), time.time())
                 return row.attempt
             seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
         return None
@@ -70,19 +74,11 @@ class JobRepository:
         `now + delay` (then `publish_due` queues it, once, whoever runs it)."""
         now = time.time()
         not_before = now + new.delay_seconds if new.delay_seconds > 0 else None
-        with self.engine.begin() as conn:
-            conn.execute(jobs.insert().values(
-                id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
-                payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
-                cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
-                secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
-                requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
-                output_truncated=False, created_at=now, priority=new.priority, label=new.label,
-                retry_of=new.retry_of, code=new.code, code_revision=new.code_revision, config=new.config,
-            ))
-            insert_attempt(conn, new.id, 1, now)
-            count_submitted(conn, new.stack)
-            count_move(conn, new.stack, None, JobStatus.QUEUED.value)
+        try:
+            with self.engine.begin() as conn:
+                _insert(conn, new, sealed_secret_env, now, not_before)
+        except sa.exc.IntegrityError:
+            raise DuplicateJob(f"job_id: a job with id {new.id!r} exists already") from None
         return new.id
 
     def reject(self, job_id: str, stack: str, error: str) -> bool:
@@ -180,6 +176,14 @@ class JobRepository:
         self.finishes.wake_local(job_id)
         return self.get(job_id), self.attempt(job_id, number)
 
+    def set_progress(self, job_id: str, number: int, percent: int, message: str) -> bool:
+        """Record a running attempt's progress; False if the job is not running that attempt."""
+        with self.engine.begin() as conn:
+            return conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number,
+                                                    jobs.c.status == JobStatus.RUNNING.value)
+                                .values(progress=percent, progress_message=message,
+                                        progress_at=time.time())).rowcount == 1
+
     def mark_published(self, job_id: str, number: int, *, by: str | None = None) -> None:
         """Record that attempt `number` reached the broker (closes the write-then-publish gap); `by` names
         the embedded process whose in-memory broker holds it."""
@@ -221,6 +225,32 @@ class JobRepository:
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
         return self.finishes.wait(job_id, self.get, timeout)
+
+
+def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now: float,
+            not_before: float | None) -> None:
+    """Insert a queued job, its first attempt, its first webhook change and its counts."""
+    conn.execute(jobs.insert().values(
+        id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
+        payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
+        cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
+        secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
+        requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
+        output_truncated=False, created_at=now, priority=new.priority, label=new.label,
+        retry_of=new.retry_of, code=new.code, code_revision=new.code_revision, config=new.config,
+        webhook=new.webhook, schedule_id=new.schedule_id, schedule_occurrence=new.schedule_occurrence,
+    ))
+    insert_attempt(conn, new.id, 1, now)
+    if new.webhook:
+        record_change(conn, new.id, new.webhook, _change(new.id, None, JobStatus.QUEUED, 1, {}), now)
+    count_submitted(conn, new.stack)
+    count_move(conn, new.stack, None, JobStatus.QUEUED.value)
+
+
+def _change(job_id: str, old: JobStatus | None, new: JobStatus, attempt: int, values: dict[str, Any]) -> dict:
+    """A status change as its webhook is told of it."""
+    return {"job_id": job_id, "status": new.value, "previous_status": old.value if old else None,
+            "attempt": attempt, "at": time.time(), "exit_code": values.get("exit_code"), "error": values.get("error")}
 
 
 def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) -> None:

@@ -43,11 +43,13 @@ class ReadModels:
         self.engine = engine
 
     def list_jobs(self, *, limit: int = 50, status: JobStatus | None = None, stack: str | None = None,
-                  label: str | None = None, code: str | None = None, since: float | None = None) -> list[Job]:
-        """The newest jobs first, of a status, a stack, a label, a code, created since a time (all optional)."""
+                  label: str | None = None, code: str | None = None, since: float | None = None,
+                  schedule_id: str | None = None) -> list[Job]:
+        """The newest jobs first, of a status, a stack, a label, a code, a schedule, created since a time
+        (all optional)."""
         query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(max(limit, 0))
         for column, wanted in ((jobs.c.status, status and status.value), (jobs.c.stack, stack),
-                               (jobs.c.label, label), (jobs.c.code, code)):
+                               (jobs.c.label, label), (jobs.c.code, code), (jobs.c.schedule_id, schedule_id)):
             if wanted is not None:
                 query = query.where(column == wanted)
         if since is not None:

@@ -23,7 +23,9 @@ def job_from_row(row: Any) -> Job:
         output_truncated=bool(row["output_truncated"]), created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"], priority=row["priority"],
         label=row["label"], retry_of=row["retry_of"], code=row["code"], code_revision=row["code_revision"],
-        config=row["config"],
+        config=row["config"], progress=row["progress"], progress_message=row["progress_message"],
+        progress_at=row["progress_at"], webhook=row["webhook"], schedule_id=row["schedule_id"],
+        schedule_occurrence=row["schedule_occurrence"],
     )
 
 

@@ -16,7 +16,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
@@ -55,6 +55,12 @@ jobs = sa.Table(
     sa.Column("code", sa.String(100)),  #: the code it was queued for (`codes`), and its revision
     sa.Column("code_revision", sa.Integer),
     sa.Column("config", sa.Text),  #: the code's config, as JSON text: CONFIG_FILE
+    sa.Column("schedule_id", sa.String(64)),  #: the schedule that made it, and which of its occurrences
+    sa.Column("schedule_occurrence", sa.Integer),
+    sa.Column("progress", sa.Integer),  #: 0-100, as the job last reported it, with its message
+    sa.Column("progress_message", sa.Text),
+    sa.Column("progress_at", sa.Float),
+    sa.Column("webhook", sa.Text),  #: a URL told of each of its status changes (signed)
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("retries", sa.Integer, nullable=False),
@@ -80,6 +86,7 @@ jobs = sa.Table(
     sa.Index("ix_jobs_label", "label"),
     sa.Index("ix_jobs_retry_of", "retry_of"),
     sa.Index("ix_jobs_code", "code"),
+    sa.Index("ix_jobs_schedule", "schedule_id", "schedule_occurrence", unique=True),  # one job per occurrence
 )
 
 codes = sa.Table(
@@ -105,6 +112,63 @@ code_revisions = sa.Table(
     sa.Column("config", sa.Text),
     sa.Column("max_concurrency", sa.Integer),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("archive_sha256", sa.String(64)),  #: an archive code's zip (`code_archives`), and its entry file
+    sa.Column("entry", sa.String(255)),
+)
+
+#: Code archives (zip), stored once by digest: workers on any host read them from here.
+code_archives = sa.Table(
+    "code_archives",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("unpacked_bytes", sa.BigInteger, nullable=False),
+    sa.Column("files", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("request", sa.JSON, nullable=False),  #: the job fields each occurrence is submitted with
+    sa.Column("label", sa.String(100)),
+    sa.Column("start_at", sa.Float, nullable=False),
+    sa.Column("run_every", sa.Float),
+    sa.Column("run_times", sa.Integer),
+    sa.Column("end_at", sa.Float),
+    sa.Column("next_occurrence", sa.Integer),  #: the next occurrence (0 first) and when it is due; None: ended
+    sa.Column("next_at", sa.Float),
+    sa.Column("runs", sa.Integer, nullable=False, server_default="0"),  #: occurrences that made a job
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),  #: occurrences missed while down
+    sa.Column("last_run_at", sa.Float),
+    sa.Column("last_job_id", sa.String(64)),
+    sa.Column("last_error", sa.Text),  #: why its last occurrence made no job (its code deleted, ...)
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("deleted_at", sa.Float),
+    sa.Index("ix_schedules_next_at", "next_at"),
+)
+
+#: The webhook outbox: each status change of a job with a webhook, delivered in order per job.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("delivered_at", sa.Float),
+    sa.Column("abandoned_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_webhook_deliveries_job", "job_id", "id"),
+    sa.Index("ix_webhook_deliveries_pending", "delivered_at", "abandoned_at", "next_at"),
 )
 
 attempts = sa.Table(

@@ -17,6 +17,7 @@ from longshore.service.janitor import sweep_engine
 from longshore.service.runtime import Runtime
 from longshore.worker.admission import Admission, Capacity
 from longshore.worker.heartbeat import Heartbeat
+from longshore.worker.scheduler import Scheduler
 from longshore.worker.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,14 @@ class Node:
     capacity: Capacity
     watcher: Watcher
     admission: Admission
+    scheduler: Scheduler
 
     def stop(self) -> None:
         """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
         and forget this worker if it owns nothing open."""
         self.admission.stopping.set()
         self.watcher.stopping.set()
+        self.scheduler.stop()
         try:
             sweep_engine(self.watcher.rt, grace_seconds=0)
         except Exception:  # the engine or the store is away: a later sweep removes them
@@ -57,7 +60,8 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     own_queue = worker_queue(me.name, expires_seconds=rt.settings.janitor.worker_queue_expires_seconds)
     admission = Admission(rt, me, own_queue, stacks, capacity)
     admission.start()
-    node = Node(me, heartbeat, capacity, watcher, admission)
+    scheduler = Scheduler(rt, name=me.name).start()
+    node = Node(me, heartbeat, capacity, watcher, admission, scheduler)
     _nodes.append(node)
     log.info("worker %s on engine %s: %s slots for %s", me.name, me.engine_id, me.slots, ", ".join(stacks) or "-")
     return node

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from celery import Task
 
 from longshore.broker.publish import PUBLISH_ERRORS
-from longshore.broker.routing import JANITOR_TASK, STEP_TASKS, SUBMIT_TASK, SWEEP_TASK
+from longshore.broker.routing import JANITOR_TASK, SCHEDULE_TASK, STEP_TASKS, SUBMIT_TASK, SWEEP_TASK
 from longshore.domain.steps import Step
 from longshore.errors import TransientDockerFailure
 from longshore.observability.metrics import PrometheusEvents
@@ -25,6 +25,7 @@ from longshore.service import janitor as janitor_service
 from longshore.service import lifecycle
 from longshore.service.lifecycle import Next, StepContext
 from longshore.service.runtime import get_runtime
+from longshore.service.scheduling import schedule_from_message
 from longshore.service.submit import submit_from_message
 from longshore.store import STORE_ERRORS, TRANSIENT_ERRORS
 from longshore.worker import signals  # noqa: F401  (connects the worker's signal handlers)
@@ -162,3 +163,11 @@ def submit_job(self: Task, *args: Any, **fields: Any) -> str:
     this message's id. Any signature binds, so a bad message reaches the validator and is recorded as
     rejected, never dropped by Celery's own argument check."""
     return submit_from_message(get_runtime(), self.request.id, args, fields)
+
+
+@app.task(bind=True, name=SCHEDULE_TASK, acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True,
+          retry_jitter=True, max_retries=runtime.settings.retry.step_retries)
+def create_schedule(self: Task, *args: Any, **fields: Any) -> str:
+    """Celery-native schedules: the fields of `longshore.schedule` as keyword arguments; the schedule's id
+    is this message's id. A bad message is stored as an ended schedule whose `last_error` says why."""
+    return schedule_from_message(get_runtime(), self.request.id, args, fields)
