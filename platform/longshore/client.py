@@ -129,7 +129,7 @@ def submit(
     job waits in the store until then. `label`: free text to find it by (`list_jobs(label=…)`).
     `code` ("NAME" or "NAME@REVISION"): a job of that code (`upload_code`), its defaults under the fields
     given here (env merged); None leaves a field to the code, the stack or the installation.
-    `webhook`: a URL each of its status changes is POSTed to, signed (see docs/webhooks.md).
+    `webhook`: a URL each of its status changes is POSTed to, signed (README: Webhooks).
     With no broker configured this process starts an embedded worker first.
     """
     runtime = get_runtime()
@@ -156,7 +156,7 @@ def upload_code(name: str, stack: str, *, image: str | None = None, command: Seq
                 memory: str | int | None = None, cpus: float | None = None, disk: str | int | None = None,
                 priority: int | None = None, retries: int | None = None, retry_delay: float | None = None,
                 max_concurrency: int | None = None, archive: bytes | str | os.PathLike | None = None,
-                entry: str | None = None) -> int:
+                entry: str | None = None, webhook: str | None = None) -> int:
     """Upload a new revision of code `name`: the defaults of the jobs queued for it (`submit(code=name)`),
     validated as a job of `stack`; `config` (JSON) reaches its jobs as CONFIG_FILE; `max_concurrency` caps
     how many of its jobs run at once across the installation. An archive code gives `archive` (a zip's
@@ -167,7 +167,7 @@ def upload_code(name: str, stack: str, *, image: str | None = None, command: Seq
     return submitting.upload_code(runtime, name, dict(
         stack=stack, image=image, command=list(command) if command is not None else None, env=_plain(env),
         config=config, timeout=timeout, memory=memory, cpus=cpus, disk=disk, priority=priority, retries=retries,
-        retry_delay=retry_delay, max_concurrency=max_concurrency, archive=zipped, entry=entry))
+        retry_delay=retry_delay, max_concurrency=max_concurrency, archive=zipped, entry=entry, webhook=webhook))
 
 
 def read_archive(archive: bytes | str | os.PathLike, limit_bytes: int) -> bytes:
@@ -192,6 +192,8 @@ def read_archive(archive: bytes | str | os.PathLike, limit_bytes: int) -> bytes:
         return buffer.getvalue()
     except OSError as exc:
         raise InvalidJob(f"archive: cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a file name that is not UTF-8
+        raise InvalidJob(f"archive: cannot zip {path}: {exc}") from None
 
 
 def schedule(*, code: str | None = None, stack: str | None = None, command: Sequence[str] | None = None,
@@ -215,7 +217,7 @@ def list_schedules(label: str | None = None) -> list:
 
 
 def pause_schedule(schedule_id: str) -> None:
-    """No runs until `resume_schedule`; the runs missed meanwhile are skipped."""
+    """No runs until `resume_schedule`; then the runs missed meanwhile collapse into one, run at once."""
     get_runtime().store.schedules.set_paused(schedule_id, True)
 
 

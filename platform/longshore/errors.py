@@ -34,6 +34,10 @@ class DuplicateJob(InvalidJob):
     """A job with that id exists already (a caller's job_id used twice, or a schedule's occurrence made)."""
 
 
+class ProjectNotFound(InvalidJob, LookupError):
+    """No project with that id or name."""
+
+
 class ScheduleNotFound(InvalidJob, LookupError):
     """No schedule with that id (or it was deleted)."""
 

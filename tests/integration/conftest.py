@@ -17,7 +17,7 @@ os.environ.update(DISTRIBUTED_ENV)
 
 from support.services import (  # noqa: E402,F401  (fixtures)
     _remove_test_home, distributed, docker_engine, embedded_env, postgres, private_image, rabbitmq, registry,
-    registry_auth, registry_only_image, second_engine, wait_reaped,
+    registry_auth, registry_only_image, second_engine, starts, wait_reaped,
 )
 from support.workers import background, start_worker  # noqa: E402,F401  (fixtures)
 from support.tls_engine import tls_engine  # noqa: E402,F401  (a fixture)
@@ -30,5 +30,5 @@ def client(distributed, docker_engine):
     import longshore
 
     yield longshore
-    wait_until(lambda: not docker_engine.containers.list(all=True, filters=this_sessions_containers()),
+    wait_until(lambda: not docker_engine.api.containers(all=True, filters=this_sessions_containers()),
                timeout=30, what="every job's container to be reaped")

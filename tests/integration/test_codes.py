@@ -154,8 +154,8 @@ def test_max_concurrency_holds_across_workers(client, start_worker, docker_engin
 
     def sample():
         while not stop.is_set():
-            running = docker_engine.containers.list(filters={"label": "io.longshore.job", "status": "running"})
-            seen.append(sum(1 for c in running if c.labels["io.longshore.job"] in ids))
+            running = docker_engine.api.containers(filters={"label": "io.longshore.job", "status": "running"})
+            seen.append(sum(1 for c in running if c["Labels"]["io.longshore.job"] in ids))
             time.sleep(0.1)
 
     jobs = [client.submit(code=name) for _ in range(6)]

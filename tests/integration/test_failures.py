@@ -127,7 +127,7 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(client, start_w
     assert wait_reaped([job.id]) == []
 
 
-def test_a_worker_that_never_returns_has_its_job_adopted_by_another_on_the_same_engine(
+def test_a_worker_that_never_returns_has_its_job_adopted_by_another_on_the_same_engine(starts,
         client, start_worker, wait_reaped, docker_engine):
     # Given a job running on a worker that is then killed for good, and another worker on the same engine
     lost = start_worker("alpha")
@@ -142,7 +142,7 @@ def test_a_worker_that_never_returns_has_its_job_adopted_by_another_on_the_same_
     assert job.logs() == "ok\n"
     [attempt] = attempts_of(job)
     assert attempt.worker == other.name and attempt.status == "succeeded"
-    assert _starts(docker_engine, job.id) == 1
+    assert starts(docker_engine, job.id) == 1
     assert wait_reaped([job.id], timeout=20) == []
 
 
@@ -174,16 +174,6 @@ def test_a_lost_workers_unstarted_attempt_goes_back_to_its_stack_queue(client, s
     assert second.worker == other.name and second.status == "succeeded"
     assert finished.requeues == 0  # a requeue before the job started says nothing against the job
     assert wait_reaped([job.id]) == []
-
-
-def _starts(docker_engine, job_id: str) -> int:
-    """How many times the engine started a container of this job (from its event log)."""
-    import time as clock
-
-    events = docker_engine.api.events(since=int(clock.time()) - 300, until=int(clock.time()) + 1, decode=True,
-                                      filters={"type": "container", "event": "start",
-                                               "label": f"io.longshore.job={job_id}"})
-    return sum(1 for _ in events)
 
 
 def test_the_janitor_removes_containers_of_unknown_jobs(client, distributed, docker_engine):

@@ -59,15 +59,7 @@ class Sampler(threading.Thread):
         self.join(5)
 
 
-def starts(client, job_id: str) -> int:
-    """How many containers of this job the engine started (from its event log)."""
-    now = int(time.time())
-    events = client.api.events(since=now - 600, until=now + 1, decode=True,
-                               filters={"type": "container", "event": "start", "label": f"{LABEL_JOB}={job_id}"})
-    return sum(1 for _ in events)
-
-
-def test_slots_cap_the_containers_a_worker_runs(client, start_worker, docker_engine, wait_reaped):
+def test_slots_cap_the_containers_a_worker_runs(starts, client, start_worker, docker_engine, wait_reaped):
     # Given a worker with 2 slots and a backlog of 8 jobs longer than a step
     worker = start_worker("busybox", slots=2)
     with Sampler(docker_engine) as sampler:
@@ -120,7 +112,7 @@ def test_no_message_is_held_while_a_container_runs(client, start_worker, rabbitm
     assert worker.name
 
 
-def test_a_worker_frozen_past_the_lost_window_never_lets_its_job_run_twice(
+def test_a_worker_frozen_past_the_lost_window_never_lets_its_job_run_twice(starts,
         client, start_worker, docker_engine, second_engine, wait_reaped):
     from longshore.service.janitor import run_janitor_pass
     from longshore.service.runtime import get_runtime
@@ -150,7 +142,7 @@ def test_a_worker_frozen_past_the_lost_window_never_lets_its_job_run_twice(
 
 
 @pytest.mark.serial
-def test_a_duplicated_pull_for_a_claimed_attempt_runs_nothing(
+def test_a_duplicated_pull_for_a_claimed_attempt_runs_nothing(starts,
         client, start_worker, docker_engine, second_engine, registry_only_image, wait_reaped):
     from longshore.broker.routing import stack_queue
     from longshore.service.runtime import get_runtime

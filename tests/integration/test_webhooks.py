@@ -108,7 +108,7 @@ def test_every_change_arrives_signed_and_in_order_despite_a_receiver_down_and_a_
 def test_a_bad_webhook_is_refused_at_submit(client):
     from longshore.errors import InvalidJob
 
-    for bad in ("ftp://example.com/x", "http://", "http://a b", "x" * 3000):
+    for bad in ("ftp://example.com/x", "http://", "http://a b", "x" * 3000, "http://[::1", "http://h:port/"):
         with pytest.raises(InvalidJob, match="webhook: must be an http:// or https:// URL"):
             client.submit("busybox", ["true"], webhook=bad)
     refused = cli("run", "--stack", "busybox", "--webhook", "not a url", "--", "true")

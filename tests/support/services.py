@@ -12,8 +12,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError
@@ -58,6 +60,8 @@ DISTRIBUTED_ENV = {
     # A key of this session's own, to seal secret variables with, and one to sign webhooks with.
     "LONGSHORE_SECRET_KEYS": Fernet.generate_key().decode(),
     "LONGSHORE_WEBHOOK_SECRET": f"webhook-secret-of-{RUN_ID}",
+    # The tests' webhook receivers listen on 127.0.0.1, which webhooks may not reach by default.
+    "LONGSHORE_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
 }
 
 
@@ -93,6 +97,7 @@ def docker_engine():
     if not client.images.list(name=IMAGE):
         built = _run(str(REPO / "workers" / "build.sh"), "busybox")
         assert built.returncode == 0, built.stderr
+    follow_starts(client)
     yield client
     # After the suite, nothing the tests made may be left behind.
     leftover = _wait_for_no_containers(client, timeout=20)
@@ -127,6 +132,7 @@ def second_engine(docker_engine):
         client.images.get(IMAGE)
     except Exception as exc:  # any failure to reach it means it is missing
         missing("second Docker engine", repr(exc))
+    follow_starts(client)
     yield client
     leftover = _wait_for_no_containers(client, timeout=20)
     assert not leftover, f"containers leaked on the second engine: {leftover}"
@@ -258,3 +264,57 @@ def embedded_env(tmp_path):
     env["LONGSHORE_HOME"] = str(tmp_path / "home")
     env["LONGSHORE_STACKS"] = str(TEST_STACKS)
     return env
+
+
+class StartCounter(threading.Thread):
+    """Counts an engine's container starts per job, following its event stream live from the session's
+    start. Asking the engine afterwards is not enough: it keeps only its last ~1000 events, which sessions
+    running side by side use up in minutes. Follows the engine again (from the last event seen) after an
+    engine restart."""
+
+    def __init__(self, client):
+        super().__init__(daemon=True)
+        self.client, self.since = client, int(time.time())
+        self.seen: set[tuple[str, int]] = set()
+        self.counts: Counter = Counter()
+        self.following = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                stream = self.client.api.events(since=self.since, decode=True, filters={
+                    "type": "container", "event": "start", "label": LABEL_JOB})
+                self.following.set()
+                for event in stream:
+                    key = (event.get("id", ""), event.get("timeNano", 0))
+                    if key not in self.seen:
+                        self.seen.add(key)
+                        self.counts[(event.get("Actor") or {}).get("Attributes", {}).get(LABEL_JOB)] += 1
+                    self.since = max(self.since, int(event.get("time", self.since)))
+            except Exception:  # the engine restarted (the fault suite): follow it again
+                time.sleep(1)
+
+    def count(self, job_id: str) -> int:
+        time.sleep(0.5)  # a start event reaches the stream a moment after the engine sent it
+        return self.counts[job_id]
+
+
+_counters: dict[int, StartCounter] = {}  # by client: two unix sockets share one base_url
+
+
+@pytest.fixture(scope="session")
+def starts(docker_engine):
+    """starts(client, job_id): how many containers of the job that engine started during the session."""
+
+    def count(client, job_id: str) -> int:
+        return _counters[id(client)].count(job_id)
+
+    return count
+
+
+def follow_starts(client) -> None:
+    """Start counting this engine's container starts (once per engine and session)."""
+    if id(client) not in _counters:
+        counter = _counters[id(client)] = StartCounter(client)
+        counter.start()
+        counter.following.wait(10)

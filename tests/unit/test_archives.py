@@ -87,3 +87,21 @@ def test_the_tar_holds_the_files_read_only_and_owned_by_root_under_its_folder():
     assert (members["code/hello.py"].mode, members["code/bin/run.sh"].mode, members["code/bin"].mode) == (
         0o444, 0o555, 0o555)
 
+
+
+def test_bzip2_and_lzma_members_are_refused_before_inflating():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("hello.py", b"\0" * (4 << 20))  # a few hundred bytes that inflate to 4 MiB
+    with pytest.raises(InvalidJob, match="compressed with method 12; only stored and deflated"):
+        check_archive(buffer.getvalue(), "hello.py", LIMITS)
+
+
+def test_folders_count_as_members_and_their_depth_is_bounded():
+    deep = "/".join(f"d{i}" for i in range(40)) + "/f"
+    with pytest.raises(InvalidJob, match="more than 32 folders deep"):
+        check_archive(zipped(("hello.py", b""), (deep, b"")), "hello.py", LIMITS)
+    # 10 files, each 5 folders deep in folders of its own: 60 files and folders, over a limit of 50
+    many = [(f"a{i}/b/c/d/e/f", b"") for i in range(10)]
+    with pytest.raises(InvalidJob, match="more than 50 files and folders"):
+        check_archive(zipped(("hello.py", b""), *many), "hello.py", LIMITS)

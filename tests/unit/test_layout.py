@@ -44,3 +44,9 @@ def test_no_class_is_too_long(path):
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ClassDef):
             assert node.end_lineno - node.lineno + 1 <= MAX_CLASS_LINES, f"class {node.name} in {path.name}"
+
+
+def test_no_two_test_modules_share_a_basename():
+    # pytest imports test modules by basename (rootdir-relative, no packages): two of a name cannot both run.
+    names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []

@@ -17,3 +17,8 @@ from longshore.domain.progress import parse_progress
 ])
 def test_a_jobs_progress_is_read_from_what_it_wrote(data, parsed):
     assert parse_progress(data) == parsed
+
+
+@pytest.mark.parametrize("data", [b"[" * 3000, b'{"percent": true}', b'{"percent": 1e999}'])
+def test_nonsense_progress_is_ignored_not_raised(data):
+    assert parse_progress(data) is None

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from longshore.cli import codes, jobs, operate, schedules
+from longshore.cli import codes, jobs, operate, projects, schedules
 from longshore.errors import ConfigError
 
 
@@ -33,5 +33,5 @@ def cli() -> None:
 for command in (jobs.run, jobs.status, jobs.logs, jobs.cancel, jobs.retry, jobs.list_jobs, jobs.stacks,
                 operate.worker, operate.janitor, operate.exporter, operate.flower, operate.db, operate.settings,
                 operate.health, codes.codes, codes.pause, codes.resume, schedules.schedules,
-                schedules.scheduler):
+                schedules.scheduler, projects.projects, projects.tokens, operate.api):
     cli.add_command(command)

@@ -33,9 +33,10 @@ def codes() -> None:
 @click.option("--max-concurrency", type=int, help="At most this many of its jobs run at once, across workers.")
 @click.option("--zip", "archive", metavar="PATH", help="An archive code: a .zip file, or a folder to zip.")
 @click.option("--entry", metavar="FILE", help="The archive's file the stack runs (e.g. hello.py).")
+@click.option("--webhook", metavar="URL", help="Its jobs' status changes are POSTed here, signed.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def upload(name, stack, image, env_pairs, config, timeout, memory, cpus, disk, priority, retries, retry_delay,
-           max_concurrency, archive, entry, command) -> None:
+           max_concurrency, archive, entry, webhook, command) -> None:
     """Upload a new revision of code NAME (made if new): an image code, COMMAND after `--` its jobs'
     command; or an archive code (--zip and --entry). Prints the revision's number."""
     from longshore.client import upload_code
@@ -44,7 +45,7 @@ def upload(name, stack, image, env_pairs, config, timeout, memory, cpus, disk, p
         revision = upload_code(name, stack, image=image, command=list(command) or None, env=_env(env_pairs),
                                config=_payload(config, option="--config"), timeout=timeout, memory=memory,
                                cpus=cpus, disk=disk, priority=priority, retries=retries, retry_delay=retry_delay,
-                               max_concurrency=max_concurrency, archive=archive, entry=entry)
+                               max_concurrency=max_concurrency, archive=archive, entry=entry, webhook=webhook)
     except InvalidJob as exc:
         click.echo(f"longshore: {exc}", err=True)
         sys.exit(PLATFORM_FAILURE)

@@ -153,3 +153,18 @@ def settings() -> None:
     from longshore.settings import settings_table
 
     click.echo(settings_table())
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def api(host: str, port: int) -> None:
+    """Serve the HTTP API: IronWorker's API v2 at /2/projects/{id}/… for each project's tokens."""
+    import uvicorn
+
+    from longshore.api.app import create_app
+    from longshore.service.runtime import get_runtime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # No access log: a token given as ?oauth= would land in it.
+    uvicorn.run(create_app(get_runtime()), host=host, port=port, access_log=False, log_level="info")

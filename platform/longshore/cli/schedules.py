@@ -80,7 +80,7 @@ def show(schedule_id: str) -> None:
 @schedules.command()
 @click.argument("schedule_id")
 def pause(schedule_id: str) -> None:
-    """Pause a schedule: no runs until `resume` (the ones missed meanwhile are skipped)."""
+    """Pause a schedule: no runs until `resume` (then the runs missed meanwhile collapse into one, run at once)."""
     _run(lambda: _store().schedules.set_paused(schedule_id, True))
     click.echo(f"{schedule_id} paused")
 

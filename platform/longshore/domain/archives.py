@@ -21,8 +21,14 @@ from longshore.errors import InvalidJob
 
 #: The most members an archive may hold.
 MAX_FILES = 10_000
-#: A member's name, at most.
+#: A member's name, at most, and its folders' depth.
 MAX_NAME_BYTES = 255
+MAX_DEPTH = 32
+#: What each file or folder costs in the tar (its header), counted toward the unpacked limit.
+TAR_HEADER_BYTES = 512
+#: Only these are inflated: zipfile inflates bzip2 and LZMA members without bounding their output.
+COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_END_OF_DIRECTORY = b"PK\x05\x06"
 _CHUNK = 1 << 16
 
 
@@ -101,8 +107,20 @@ def _members(data: bytes, limits: ArchiveLimits):
         yield name, content
 
 
+def _declared_members(data: bytes) -> int | None:
+    """The member count the zip's end record declares (read before zipfile parses every entry)."""
+    at = data.rfind(_END_OF_DIRECTORY, max(0, len(data) - (1 << 16) - 22))
+    return int.from_bytes(data[at + 10:at + 12], "little") if at >= 0 and len(data) >= at + 22 else None
+
+
 def _members_with_modes(data: bytes, limits: ArchiveLimits):
-    """(name, bytes, executable) of each file member, every rule checked; folders are implied."""
+    """(name, bytes, executable) of each file member, every rule checked; folders are implied, and count
+    as members (and as a tar header's bytes each) like files."""
+    if len(data) > limits.zip_bytes:
+        raise InvalidJob(f"archive: {len(data)} bytes, over the limit of {limits.zip_bytes}")
+    declared = _declared_members(data)
+    if declared is not None and declared > limits.files:  # 0xFFFF (zip64) is over any limit we allow
+        raise InvalidJob(f"archive: {declared} members, over the limit of {limits.files}")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -116,8 +134,13 @@ def _members_with_modes(data: bytes, limits: ArchiveLimits):
     for info in infos:
         name = _safe_name(info.filename, "archive")
         kind = stat.S_IFMT(info.external_attr >> 16)
+        if len(PurePosixPath(name).parts) > MAX_DEPTH:
+            raise InvalidJob(f"archive: member {name[:80]!r} is more than {MAX_DEPTH} folders deep")
         if info.is_dir():
             continue
+        if info.compress_type not in COMPRESSIONS:
+            raise InvalidJob(f"archive: member {name!r} is compressed with method {info.compress_type}; only "
+                             "stored and deflated members are taken")
         if kind not in (0, stat.S_IFREG):
             raise InvalidJob(f"archive: member {name!r} is a link or a special file; only files and folders "
                              "may be in a code archive")
@@ -127,8 +150,15 @@ def _members_with_modes(data: bytes, limits: ArchiveLimits):
         if name in folders or parents & seen:
             raise InvalidJob(f"archive: member {name!r} is both a file and a folder")
         seen.add(name)
+        unpacked += TAR_HEADER_BYTES * (1 + len(parents - folders))
         folders |= parents
-        content = _inflate(archive, info, name, limits.unpacked_bytes - unpacked, limits)
+        if len(seen) + len(folders) > limits.files:
+            raise InvalidJob(f"archive: more than {limits.files} files and folders")
+        room = limits.unpacked_bytes - unpacked
+        if info.file_size > room:
+            raise InvalidJob(f"archive: unpacks to more than {limits.unpacked_bytes} bytes "
+                             f"(LONGSHORE_CODE_UNPACKED_LIMIT), passed at member {name!r}")
+        content = _inflate(archive, info, name, room, limits)
         unpacked += len(content)
         yield name, content, bool((info.external_attr >> 16) & 0o111)
 
@@ -143,7 +173,8 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, room: i
         with archive.open(info) as stream:
             while (chunk := stream.read(_CHUNK)) and len(out) <= room:
                 out += chunk
-    except (zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError, RuntimeError, ValueError) as exc:
+    except (zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError, RuntimeError, ValueError,
+            MemoryError) as exc:
         raise InvalidJob(f"archive: member {name!r} cannot be read ({str(exc)[:100]})") from None
     if len(out) > room:
         raise InvalidJob(f"archive: unpacks to more than {limits.unpacked_bytes} bytes "

@@ -22,7 +22,7 @@ def parse_progress(data: bytes) -> tuple[int, str] | None:
     if text.startswith("{"):
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(document, dict):
             return None
@@ -30,9 +30,11 @@ def parse_progress(data: bytes) -> tuple[int, str] | None:
     else:
         first, _, message = text.partition(" ")
         number = first.rstrip("%")
+    if isinstance(number, bool):
+        return None
     try:
         percent = float(number)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not math.isfinite(percent) or not 0 <= percent <= 100:
         return None

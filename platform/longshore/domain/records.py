@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.domain.status import AttemptStatus, JobStatus
 
 
@@ -37,6 +38,7 @@ class NewJob:
     webhook: str | None = None  #: a URL told of each of its status changes (signed)
     schedule_id: str | None = None  #: the schedule that made it, and which of its occurrences
     schedule_occurrence: int | None = None
+    project_id: str = DEFAULT_PROJECT  #: whose job it is (see `domain.projects`)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -85,6 +87,7 @@ class Job:
     webhook: str | None = None
     schedule_id: str | None = None
     schedule_occurrence: int | None = None
+    project_id: str = DEFAULT_PROJECT
 
     @property
     def output_text(self) -> str:
@@ -101,7 +104,10 @@ class Job:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "sealed_secret_env"}
         data["status"] = self.status.value
         data["ironworker_status"] = self.status.ironworker
-        data["payload"] = json.loads(self.payload)
+        try:
+            data["payload"] = json.loads(self.payload)
+        except ValueError:  # a payload given as text (IronWorker's), not JSON
+            data["payload"] = self.payload
         data["output"], data["result"] = self.output_text, self.result_text
         return data
 

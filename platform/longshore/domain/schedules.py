@@ -4,8 +4,8 @@ at most `run_times` times and not after `end_at`, with IronWorker's field names.
 Occurrence `i` is due at `start_at + i * run_every`; each makes at most one job (the store's unique index
 on the job's schedule and occurrence). **Catch-up rule:** when the scheduler looks after downtime (or a
 pause) and several occurrences are due, only the latest is run, at once; the ones before it are counted
-as skipped, never run. So a schedule never floods its stack after an outage, and a pause means "not
-then", not "later".
+as skipped, never run. So a schedule never floods its stack after an outage. No occurrence due after
+`end_at` is ever run (one due before it may run late, by this rule).
 """
 
 from __future__ import annotations
@@ -17,13 +17,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.errors import InvalidJob
 
 MIN_RUN_EVERY_SECONDS = 60
 #: How far ahead a schedule may start or end (ten years).
 MAX_AHEAD_SECONDS = 10 * 366 * 86400
 MAX_RUN_TIMES = 1_000_000
-SCHEDULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A schedule's id: its jobs' ids are the id, '-' and the occurrence's number (at most 10 digits), in 64.
+SCHEDULE_ID = re.compile(r"[A-Za-z0-9_-]{1,53}")
+#: How far back a schedule may start (ten years): occurrence numbers stay small.
+MAX_BEHIND_SECONDS = 10 * 366 * 86400
 #: The fields of a schedule; every other field of a request is the job's (`longshore.submit`'s fields).
 SCHEDULE_FIELDS = ("start_at", "run_every", "run_times", "end_at")
 
@@ -47,7 +51,16 @@ class Timing:
             return 0
         if self.end_at is None:
             return None
-        return math.floor((self.end_at - self.start_at) / self.run_every)
+        return self.latest_due_by(self.end_at)
+
+    def latest_due_by(self, when: float) -> int:
+        """The last occurrence due at or before `when` (-1 if none), exact where division rounds."""
+        latest = math.floor((when - self.start_at) / self.run_every)
+        while self.due_at(latest + 1) <= when:
+            latest += 1
+        while latest >= 0 and self.due_at(latest) > when:
+            latest -= 1
+        return latest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +81,7 @@ class Schedule:
     paused: bool
     created_at: float
     updated_at: float
+    project_id: str = DEFAULT_PROJECT
 
     @property
     def state(self) -> str:
@@ -89,9 +103,11 @@ def plan(timing: Timing, next_occurrence: int, runs: int, now: float) -> Plan | 
     skip the rest; None if none is due."""
     if now < timing.due_at(next_occurrence):
         return None
-    latest = next_occurrence if timing.run_every is None else math.floor((now - timing.start_at) / timing.run_every)
+    latest = next_occurrence if timing.run_every is None else max(next_occurrence, timing.latest_due_by(now))
     last = timing.last_occurrence()
     if last is not None:
+        if next_occurrence > last:
+            return None
         latest = min(latest, last)
     following = latest + 1
     if (last is not None and following > last) or timing.run_every is None:
@@ -105,10 +121,12 @@ def build_timing(fields: dict[str, Any], now: float | None = None) -> Timing:
     """Check a schedule's timing fields; raise InvalidJob naming the field. `start_at` defaults to now."""
     now = time.time() if now is None else now
     start_at = _time(fields.get("start_at"), "start_at", now) if fields.get("start_at") is not None else now
+    if start_at < now - MAX_BEHIND_SECONDS:
+        raise InvalidJob("start_at: is more than ten years ago")
     run_every = fields.get("run_every")
     if run_every is not None:
-        if isinstance(run_every, bool) or not isinstance(run_every, (int, float)) or not math.isfinite(run_every) \
-                or not MIN_RUN_EVERY_SECONDS <= run_every <= MAX_AHEAD_SECONDS:
+        if isinstance(run_every, bool) or not isinstance(run_every, (int, float)) \
+                or not MIN_RUN_EVERY_SECONDS <= run_every <= MAX_AHEAD_SECONDS:  # NaN fails this too
             raise InvalidJob(f"run_every: must be a number of seconds, at least {MIN_RUN_EVERY_SECONDS}")
         run_every = float(run_every)
     run_times = fields.get("run_times")
@@ -145,7 +163,7 @@ def _time(value: Any, field: str, now: float) -> float:
         if parsed.tzinfo is None:
             raise InvalidJob(f"{field}: {value[:40]!r} has no time zone (add Z or +01:00)")
         value = parsed.timestamp()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1e12 < value < 1e12:
         raise InvalidJob(f"{field}: must be a Unix time or an ISO 8601 time such as 2026-11-28T09:00:00Z")
     if value > now + MAX_AHEAD_SECONDS:
         raise InvalidJob(f"{field}: is more than ten years ahead")

@@ -84,12 +84,14 @@ class JobRequest(BaseModel):
     delay: float = 0
     label: str | None = None
     webhook: str | None = None
+    payload_text: str | None = None
     job_id: str | None = None
 
 
 #: A type error, in words, for each field.
 FIELD_RULES = {
     "stack": "must be a stack name (a string)",
+    "payload_text": "must be a string (the payload file's exact text)",
     "command": "must be a list of strings, e.g. [\"echo\", \"hello\"]",
     "env": "must be a mapping of variable names to strings",
     "secret_env": "must be a mapping of variable names to strings",
@@ -135,7 +137,7 @@ def build_job(manifest: StackManifest, limits: JobLimits, /, **fields: Any) -> N
         command=command,
         env=env,
         secret_env=secret_env,
-        payload=_payload(request.payload, limits),
+        payload=_payload(request.payload, limits) if request.payload_text is None else _payload_text(request, limits),
         timeout_seconds=_timeout(request.timeout, stack, limits),
         memory_bytes=_memory(request.memory, stack),
         cpus=_cpus(request.cpus, stack),
@@ -173,8 +175,12 @@ def _label(label: str | None) -> str | None:
 def _webhook(url: str | None) -> str | None:
     if url is None:
         return None
-    parts = urlsplit(url) if len(url) <= MAX_WEBHOOK_BYTES and WEBHOOK_TEXT.fullmatch(url) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url) if len(url) <= MAX_WEBHOOK_BYTES and WEBHOOK_TEXT.fullmatch(url) else None
+        port_ok = parts is not None and (parts.port or 1) > 0
+    except ValueError:  # an unclosed [ or a port that is not a number
+        parts, port_ok = None, False
+    if parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidJob(f"webhook: must be an http:// or https:// URL of at most {MAX_WEBHOOK_BYTES} characters, "
                          "without spaces")
     return url
@@ -267,6 +273,19 @@ def _payload(payload: Any, limits: JobLimits) -> str:
         raise InvalidJob("payload: must not contain a NUL character")
     if len(text) > limits.payload_limit_bytes:  # ASCII: json.dumps escapes everything else
         raise InvalidJob(f"payload: {len(text)} bytes as JSON, over the limit of {limits.payload_limit_bytes}")
+    return text
+
+
+def _payload_text(request: JobRequest, limits: JobLimits) -> str:
+    """A payload given as the exact text of its file (IronWorker's payload is a string: JSON or not)."""
+    if request.payload is not None:
+        raise InvalidJob("payload_text: give payload or payload_text, not both")
+    text = request.payload_text
+    if "\x00" in text:
+        raise InvalidJob("payload_text: must not contain a NUL character")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.payload_limit_bytes:
+        raise InvalidJob(f"payload_text: {size} bytes, over the limit of {limits.payload_limit_bytes}")
     return text
 
 

@@ -24,12 +24,11 @@ class CodeFiles:
 
     def tar(self, codes: CodeStore, limits: ArchiveLimits, sha256: str) -> bytes:
         """The archive's files as a tar under CODE_FOLDER (checked again as it is made)."""
-        with self._lock:
+        with self._lock:  # held while a tar is made: one build per digest, never several side by side
             if sha256 in self._tars:
                 self._tars.move_to_end(sha256)
                 return self._tars[sha256]
-        made = archive_as_tar(codes.archive(sha256), CODE_FOLDER, limits)
-        with self._lock:
+            made = archive_as_tar(codes.archive(sha256), CODE_FOLDER, limits)
             self._tars[sha256] = made
             while sum(map(len, self._tars.values())) > self.max_bytes and len(self._tars) > 1:
                 self._tars.popitem(last=False)

@@ -357,7 +357,7 @@ def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> Contai
     """The container an attempt runs in: the stack's sandbox (from this worker's manifest), the job's
     resources, its variables (secrets opened here, for the engine only), the contract, the labels."""
     sandbox = rt.manifest.get(job.stack).sandbox
-    archive = rt.store.codes.archive_of(job.code, job.code_revision) if job.code else None
+    archive = rt.store.codes.archive_of(job.code, job.code_revision, project=job.project_id) if job.code else None
     command, code_files = job.command, None
     if archive is not None:  # an archive code: its files, its entry run with IronWorker's arguments
         code_files = rt.code_files.tar(rt.store.codes, rt.settings.archive_limits, archive[0])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from typing import Any
 
 from longshore.domain.codes import build_code, job_from_code, parse_reference
+from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.domain.records import NewJob
 from longshore.domain.spec import build_job, is_job_id
 from longshore.domain.stacks import STACK_NAME
@@ -23,34 +23,41 @@ log = logging.getLogger(__name__)
 UNKNOWN_STACK = "-"
 
 
-def build(rt: Runtime, fields: dict[str, Any]) -> NewJob:
-    """Validate a request into a job: on its own, or (with `code`: NAME or NAME@REVISION) as a job of that
-    code's revision, its defaults overridden by the request's fields. Fields given as None are unset."""
+def build(rt: Runtime, fields: dict[str, Any], *, project: str = DEFAULT_PROJECT) -> NewJob:
+    """Validate a request into a job of `project`: on its own, or (with `code`: NAME or NAME@REVISION) as a
+    job of that code's revision (a code of the same project), its defaults overridden by the request's
+    fields. Fields given as None are unset."""
     fields = {key: value for key, value in fields.items() if value is not None}
     if "code" not in fields:
-        return build_job(rt.manifest, rt.settings.job_limits, **fields)
+        return dataclasses.replace(build_job(rt.manifest, rt.settings.job_limits, **fields), project_id=project)
     name, number = parse_reference(fields.pop("code"))
-    revision = rt.store.codes.revision(name, number)
+    revision = rt.store.codes.revision(name, number, project=project)
     new = job_from_code(rt.manifest, rt.settings.job_limits, revision, fields)
-    return dataclasses.replace(new, code=name, code_revision=revision.revision, config=revision.config)
+    return dataclasses.replace(new, code=name, code_revision=revision.revision, config=revision.config,
+                               project_id=project)
 
 
-def upload_code(rt: Runtime, name: str, fields: dict[str, Any]) -> int:
+def upload_code(rt: Runtime, name: str, fields: dict[str, Any], *, project: str = DEFAULT_PROJECT) -> int:
     """Store a new revision of code `name` (its defaults validated as a job of its stack); its number."""
     fields = {key: value for key, value in fields.items() if value is not None}
     return rt.store.codes.upload(name, build_code(rt.manifest, rt.settings.job_limits, name, fields,
-                                                  rt.settings.archive_limits))
+                                                  rt.settings.archive_limits), project=project)
 
 
 def submit(rt: Runtime, new: NewJob) -> str:
     """Store a validated job (its secrets sealed) and publish its first attempt; return its id. A publish that
     fails leaves the job safe in the store, published when due."""
-    if new.webhook and rt.settings.scheduler.webhook_secret is None:
-        raise InvalidJob("webhook: this installation signs webhooks with LONGSHORE_WEBHOOK_SECRET, which is not set")
+    check_webhook_secret(rt, new)
     rt.store.jobs.create(new, sealed_secret_env=rt.sealer.seal(new.secret_env))
     if new.delay_seconds <= 0:  # a delayed job waits in the store, never as a message: `publish_due` queues it
         publish_attempt(rt, new.id, 1, new.stack, new.priority)
     return new.id
+
+
+def check_webhook_secret(rt: Runtime, new: NewJob) -> None:
+    """A job naming a webhook needs the installation's signing key."""
+    if new.webhook and rt.settings.scheduler.webhook_secret is None:
+        raise InvalidJob("webhook: this installation signs webhooks with LONGSHORE_WEBHOOK_SECRET, which is not set")
 
 
 def retry(rt: Runtime, job_id: str, *, delay: float = 0, secret_env: dict[str, str] | None = None) -> str:
@@ -65,12 +72,12 @@ def retry(rt: Runtime, job_id: str, *, delay: float = 0, secret_env: dict[str, s
         raise InvalidJob(f"secret_env: job {job.id} had secret variables {', '.join(job.secret_names) or 'none'}, "
                          f"erased when it ended: give exactly those again (given: {', '.join(given) or 'none'})")
     new = build_job(rt.manifest, rt.settings.job_limits, stack=job.stack, image=job.image, command=job.command,
-                    payload=json.loads(job.payload), env=job.env, secret_env=secret_env, timeout=job.timeout_seconds,
+                    payload_text=job.payload, env=job.env, secret_env=secret_env, timeout=job.timeout_seconds,
                     memory=job.memory_bytes, cpus=job.cpus, disk=job.disk_bytes, retries=job.retries,
                     retry_delay=job.retry_delay_seconds, priority=job.priority, label=job.label, delay=delay,
                     webhook=job.webhook)
     return submit(rt, dataclasses.replace(new, retry_of=job.id, code=job.code, code_revision=job.code_revision,
-                                          config=job.config))
+                                          config=job.config, project_id=job.project_id))
 
 
 def submit_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[str, Any]) -> str:

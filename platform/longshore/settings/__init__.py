@@ -28,8 +28,8 @@ from longshore.domain.steps import Step
 from longshore.errors import ConfigError
 from longshore.settings.readers import (  # noqa: F401  (DOCKER_CERT_FILES: part of this module's surface)
     BROKER_SCHEMES, DATABASE_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
-    _docker_switch, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _webhook_secret, _whole,
-    variable,
+    _docker_switch, _networks, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _webhook_secret,
+    _whole, variable,
 )
 
 #: The manifest shipped in the repository, next to the package's source root.
@@ -192,6 +192,9 @@ class SchedulerSettings:
         "LONGSHORE_WEBHOOK_SECRET", None, "the key webhooks are signed with (HMAC-SHA256, at least 16 "
         "characters); without it jobs naming a webhook are refused", read=_webhook_secret,
         shown_default="none")
+    webhook_allow_networks: tuple = variable(
+        "LONGSHORE_WEBHOOK_ALLOW_NETWORKS", "", "networks (CIDR, comma-separated) webhooks may reach although "
+        "they are loopback or private (which are refused otherwise)", read=_networks, shown_default="none")
     webhook_timeout_seconds: float = variable("LONGSHORE_WEBHOOK_TIMEOUT_SECONDS", 10,
                                               "how long a webhook's receiver may take to answer", minimum=1,
                                               maximum=120)

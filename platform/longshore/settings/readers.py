@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from longshore.domain.registries import RegistryAuths, load_registry_auths
 from longshore.domain.stacks import parse_size
+from longshore.domain.webhooks import parse_networks
 from longshore.errors import ConfigError, InvalidJob
 
 BROKER_SCHEMES = frozenset({"amqp", "amqps", "pyamqp", "memory"})
@@ -131,6 +132,14 @@ def _webhook_secret(env: Env, var: Variable, values: dict[str, Any]) -> str | No
     if raw is not None and len(raw.strip()) < 16:
         raise ConfigError(f"{var.name}: must be at least 16 characters (e.g. `openssl rand -hex 32`)")
     return raw.strip() if raw else None
+
+
+def _networks(env: Env, var: Variable, values: dict[str, Any]) -> tuple:
+    """CIDR networks, comma-separated."""
+    try:
+        return parse_networks(_raw(env, var, values) or "")
+    except ValueError as exc:
+        raise ConfigError(f"{var.name}: {exc} (give networks like 10.1.0.0/16, comma-separated)") from None
 
 
 def _registry_auths(env: Env, var: Variable, values: dict[str, Any]) -> RegistryAuths:

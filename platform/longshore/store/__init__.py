@@ -13,6 +13,7 @@ from longshore.store.codes import CodeStore
 from longshore.store.database import STORE_ERRORS, TRANSIENT_ERRORS, StoreHealth, connect, is_postgres
 from longshore.store.jobs import JobRepository
 from longshore.store.leases import Leases
+from longshore.store.projects import ProjectStore
 from longshore.store.notify import FinishListener
 from longshore.store.readmodels import InstallationCounts, ReadModels
 from longshore.store.schedules import ScheduleStore
@@ -40,6 +41,7 @@ class Store:
         self.webhooks = WebhookOutbox(self.engine)
         self.schedules = ScheduleStore(self.engine)
         self.leases = Leases(self.engine)
+        self.projects = ProjectStore(self.engine)
 
     def upgrade(self) -> int:
         """Migrate the schema to this code's version; return the version reached."""

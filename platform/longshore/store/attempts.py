@@ -61,7 +61,7 @@ class AttemptRepository:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(workers.update().where(workers.c.name == worker).values(pid=workers.c.pid))
             row = conn.execute(
-                sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, attempts.c.worker)
+                sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker)
                 .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == number))
                 .where(jobs.c.id == job_id)).first()
             if row is None or row.attempt != number or JobStatus(row.status).final:
@@ -70,7 +70,7 @@ class AttemptRepository:
                 return Claim.MINE if row.worker == worker else Claim.TAKEN
             if self._holding(conn, worker) >= slots:
                 return Claim.FULL
-            if row.code is not None and self._hold_for_code(conn, job_id, row.code, now):
+            if row.code is not None and self._hold_for_code(conn, job_id, row.project_id, row.code, now):
                 return Claim.HELD
             claimed = conn.execute(
                 attempts.update()
@@ -104,18 +104,20 @@ class AttemptRepository:
                 attempts.c.started_at.is_not(None))).scalar() or 0
 
     @staticmethod
-    def _hold_for_code(conn: sa.Connection, job_id: str, code: str, now: float) -> bool:
+    def _hold_for_code(conn: sa.Connection, job_id: str, project_id: str, code: str, now: float) -> bool:
         """If the job's code is paused, or has `max_concurrency` jobs holding slots, put the job back to
         wait in the store (unpublished: `publish_due` queues it again once the code lets it) and say so.
         The code's row is locked first, so claims of one code are counted one at a time."""
-        gate = conn.execute(sa.select(codes.c.paused, codes.c.max_concurrency).where(codes.c.name == code)
+        gate = conn.execute(sa.select(codes.c.paused, codes.c.max_concurrency)
+                            .where(codes.c.project_id == project_id, codes.c.name == code)
                             .with_for_update()).first()
         if gate is None or (not gate.paused and gate.max_concurrency is None):
             return False
         if not gate.paused:
             running = conn.execute(sa.select(sa.func.count()).select_from(attempts)
                                    .join(jobs, jobs.c.id == attempts.c.job_id)
-                                   .where(jobs.c.code == code, attempts.c.worker.is_not(None),
+                                   .where(jobs.c.project_id == project_id, jobs.c.code == code,
+                                          attempts.c.worker.is_not(None),
                                           attempts.c.released_at.is_(None))).scalar() or 0
             if running < gate.max_concurrency:
                 return False

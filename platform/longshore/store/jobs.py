@@ -239,6 +239,7 @@ def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now
         output_truncated=False, created_at=now, priority=new.priority, label=new.label,
         retry_of=new.retry_of, code=new.code, code_revision=new.code_revision, config=new.config,
         webhook=new.webhook, schedule_id=new.schedule_id, schedule_occurrence=new.schedule_occurrence,
+        project_id=new.project_id,
     ))
     insert_attempt(conn, new.id, 1, now)
     if new.webhook:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -42,18 +43,26 @@ class ReadModels:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def list_jobs(self, *, limit: int = 50, status: JobStatus | None = None, stack: str | None = None,
-                  label: str | None = None, code: str | None = None, since: float | None = None,
-                  schedule_id: str | None = None) -> list[Job]:
-        """The newest jobs first, of a status, a stack, a label, a code, a schedule, created since a time
-        (all optional)."""
-        query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(max(limit, 0))
-        for column, wanted in ((jobs.c.status, status and status.value), (jobs.c.stack, stack),
-                               (jobs.c.label, label), (jobs.c.code, code), (jobs.c.schedule_id, schedule_id)):
+    def list_jobs(self, *, limit: int = 50, status: JobStatus | Collection[JobStatus] | None = None,
+                  stack: str | None = None, label: str | None = None, code: str | None = None,
+                  since: float | None = None, until: float | None = None, schedule_id: str | None = None,
+                  project: str | None = None, offset: int = 0) -> list[Job]:
+        """The newest jobs first, of a status (or any of several), a stack, a label, a code, a schedule, a
+        project, created in a time range (all optional); `offset` skips that many (pages)."""
+        query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(max(limit, 0))
+        if offset:
+            query = query.offset(offset)
+        for column, wanted in ((jobs.c.stack, stack), (jobs.c.label, label), (jobs.c.code, code),
+                               (jobs.c.schedule_id, schedule_id), (jobs.c.project_id, project)):
             if wanted is not None:
                 query = query.where(column == wanted)
+        if status is not None:
+            wanted = [status] if isinstance(status, JobStatus) else list(status)
+            query = query.where(jobs.c.status.in_([s.value for s in wanted]))
         if since is not None:
             query = query.where(jobs.c.created_at >= since)
+        if until is not None:
+            query = query.where(jobs.c.created_at <= until)
         with self.engine.connect() as conn:
             return [job_from_row(row) for row in conn.execute(query).mappings()]
 
@@ -77,12 +86,13 @@ class ReadModels:
         if unclaimed_for_seconds is not None:
             orphaned = sa.or_(orphaned, sa.and_(jobs.c.published_by.is_not(None),
                                                 jobs.c.published_at < now - unclaimed_for_seconds))
-        paused = sa.select(codes.c.name).where(codes.c.paused.is_(True))
+        paused = sa.exists().where(codes.c.paused.is_(True), codes.c.project_id == jobs.c.project_id,
+                                   codes.c.name == jobs.c.code)
         query = (
             sa.select(jobs.c.id, jobs.c.attempt, jobs.c.stack, jobs.c.published_by, jobs.c.priority)
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
             .where(jobs.c.status == JobStatus.QUEUED.value, attempts.c.worker.is_(None),
-                   sa.or_(unpublished, orphaned), sa.or_(jobs.c.code.is_(None), jobs.c.code.not_in(paused)))
+                   sa.or_(unpublished, orphaned), sa.or_(jobs.c.code.is_(None), ~paused))
             .order_by(jobs.c.priority.desc(), sa.func.coalesce(jobs.c.not_before, jobs.c.created_at))
             .limit(limit))
         if stacks is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.domain.schedules import Plan, Schedule, Timing
 from longshore.errors import ScheduleNotFound
 from longshore.store.schema import schedules
@@ -21,11 +22,12 @@ class ScheduleStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def create(self, schedule_id: str, request: dict[str, Any], timing: Timing, label: str | None) -> str:
+    def create(self, schedule_id: str, request: dict[str, Any], timing: Timing, label: str | None, *,
+               project: str = DEFAULT_PROJECT) -> str:
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(schedules.insert().values(
-                id=schedule_id, request=request, label=label, start_at=timing.start_at, run_every=timing.run_every,
+                id=schedule_id, project_id=project, request=request, label=label, start_at=timing.start_at, run_every=timing.run_every,
                 run_times=timing.run_times, end_at=timing.end_at, next_occurrence=0, next_at=timing.start_at,
                 runs=0, skipped=0, paused=False, created_at=now, updated_at=now))
         return schedule_id
@@ -48,8 +50,11 @@ class ScheduleStore:
             raise ScheduleNotFound(f"schedule_id: no schedule {schedule_id!r}")
         return _schedule(row)
 
-    def list(self, *, label: str | None = None) -> list[Schedule]:
+    def list(self, *, label: str | None = None, project: str | None = None) -> list[Schedule]:
+        """Schedules not deleted, oldest first (of a label, of a project: all when None)."""
         query = sa.select(schedules).where(LIVE).order_by(schedules.c.created_at)
+        if project is not None:
+            query = query.where(schedules.c.project_id == project)
         if label is not None:
             query = query.where(schedules.c.label == label)
         with self.engine.connect() as conn:
@@ -77,6 +82,13 @@ class ScheduleStore:
                 last_run_at=now, last_job_id=job_id, last_error=error, updated_at=now,
             )).rowcount == 1
 
+    def postpone(self, schedule: Schedule, until: float, error: str) -> None:
+        """Look at a schedule again at `until` (its round failed), saying why."""
+        with self.engine.begin() as conn:
+            conn.execute(schedules.update().where(schedules.c.id == schedule.id, LIVE,
+                                                  schedules.c.next_occurrence == schedule.next_occurrence)
+                         .values(next_at=until, last_error=error[:2000], updated_at=time.time()))
+
     def set_paused(self, schedule_id: str, paused: bool) -> None:
         self._update(schedule_id, paused=paused)
 
@@ -99,4 +111,5 @@ def _schedule(row: Any) -> Schedule:
                       end_at=row["end_at"]),
         next_occurrence=row["next_occurrence"], next_at=row["next_at"], runs=row["runs"], skipped=row["skipped"],
         last_run_at=row["last_run_at"], last_job_id=row["last_job_id"], last_error=row["last_error"],
-        paused=bool(row["paused"]), created_at=row["created_at"], updated_at=row["updated_at"])
+        paused=bool(row["paused"]), created_at=row["created_at"], updated_at=row["updated_at"],
+        project_id=row["project_id"])

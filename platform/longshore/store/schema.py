@@ -11,12 +11,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.domain.steps import TIMED_STEPS
 from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
@@ -34,10 +35,31 @@ BASELINE_COLUMNS = {
 
 metadata = sa.MetaData()
 
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+#: API tokens: only a digest (SHA-256) of each is kept; the token itself is shown once.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("project_id", sa.String(32), sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(100)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+
 jobs = sa.Table(
     "jobs",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(32), nullable=False, server_default=DEFAULT_PROJECT),
     sa.Column("stack", sa.String(64), nullable=False, index=True),
     sa.Column("image", sa.Text, nullable=False),
     sa.Column("command", sa.JSON, nullable=True),
@@ -87,11 +109,13 @@ jobs = sa.Table(
     sa.Index("ix_jobs_retry_of", "retry_of"),
     sa.Index("ix_jobs_code", "code"),
     sa.Index("ix_jobs_schedule", "schedule_id", "schedule_occurrence", unique=True),  # one job per occurrence
+    sa.Index("ix_jobs_project_created", "project_id", "created_at"),
 )
 
 codes = sa.Table(
     "codes",
     metadata,
+    sa.Column("project_id", sa.String(32), primary_key=True),  #: a name is unique within its project
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("latest", sa.Integer, nullable=False),  #: its newest revision
     sa.Column("stack", sa.String(64), nullable=False),  #: the newest revision's
@@ -105,7 +129,8 @@ codes = sa.Table(
 code_revisions = sa.Table(
     "code_revisions",
     metadata,
-    sa.Column("name", sa.String(100), sa.ForeignKey("codes.name"), primary_key=True),
+    sa.Column("project_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("revision", sa.Integer, primary_key=True),
     sa.Column("stack", sa.String(64), nullable=False),
     sa.Column("defaults", sa.JSON, nullable=False),  #: job fields, validated at upload
@@ -114,6 +139,7 @@ code_revisions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("archive_sha256", sa.String(64)),  #: an archive code's zip (`code_archives`), and its entry file
     sa.Column("entry", sa.String(255)),
+    sa.ForeignKeyConstraint(["project_id", "name"], ["codes.project_id", "codes.name"]),
 )
 
 #: Code archives (zip), stored once by digest: workers on any host read them from here.
@@ -132,6 +158,7 @@ schedules = sa.Table(
     "schedules",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(32), nullable=False, server_default=DEFAULT_PROJECT),
     sa.Column("request", sa.JSON, nullable=False),  #: the job fields each occurrence is submitted with
     sa.Column("label", sa.String(100)),
     sa.Column("start_at", sa.Float, nullable=False),
@@ -150,6 +177,7 @@ schedules = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("deleted_at", sa.Float),
     sa.Index("ix_schedules_next_at", "next_at"),
+    sa.Index("ix_schedules_project_created", "project_id", "created_at"),
 )
 
 #: The webhook outbox: each status change of a job with a webhook, delivered in order per job.

@@ -9,8 +9,6 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
-
 from longshore.service import scheduling, webhooks
 from longshore.service.runtime import Runtime
 from longshore.store.leases import Lease
@@ -30,6 +28,7 @@ class Scheduler:
         self.stopping = threading.Event()
         self.lease: Lease | None = None
         self.active = threading.Event()  #: set while this process holds the lease
+        self.in_flight: set[int] = set()  #: webhook deliveries under way
 
     def start(self) -> "Scheduler":
         threading.Thread(target=self.run, name="longshore-scheduler", daemon=True).start()
@@ -41,7 +40,7 @@ class Scheduler:
     def run(self) -> None:
         interval = self.rt.settings.scheduler.interval_seconds
         waited = TRY_EVERY_INTERVALS
-        with requests.Session() as session, ThreadPoolExecutor(webhooks.PARALLEL, "longshore-webhook") as pool:
+        with ThreadPoolExecutor(webhooks.PARALLEL, "longshore-webhook") as pool:
             while not self.stopping.is_set():
                 if self.lease is None and waited >= TRY_EVERY_INTERVALS:
                     waited = 0
@@ -55,18 +54,18 @@ class Scheduler:
                     waited += 1
                 else:
                     self.active.set()
-                    self._round(session, pool)
+                    self._round(pool)
                 self.stopping.wait(interval)
         if self.lease is not None:
             self.lease.release()
             self.active.clear()
 
-    def _round(self, session: requests.Session, pool: ThreadPoolExecutor) -> None:
+    def _round(self, pool: ThreadPoolExecutor) -> None:
         try:
             scheduling.run_due(self.rt)
         except Exception:  # the store or the broker is away: next round
             log.warning("scheduling round failed", exc_info=True)
         try:
-            webhooks.deliver_due(self.rt, session, pool)
+            webhooks.deliver_due(self.rt, pool, self.in_flight)
         except Exception:  # the store is away: next round
             log.warning("webhook round failed", exc_info=True)

@@ -44,7 +44,9 @@ def test_run_times_and_end_at_end_a_schedule():
     ({"start_at": "tomorrow"}, "start_at: 'tomorrow' is not an ISO 8601 time"),
     ({"start_at": "2026-11-28T09:00:00"}, "has no time zone"),
     ({"start_at": 2000, "end_at": 1000, "run_every": 60}, "end_at: must not be before start_at"),
-    ({"start_at": 10 ** 12}, "start_at: is more than ten years ahead"),
+    ({"start_at": 10 ** 11}, "start_at: is more than ten years ahead"),
+    ({"start_at": 1000 - 11 * 366 * 86400}, "start_at: is more than ten years ago"),
+    ({"start_at": 10 ** 400}, "start_at: must be a Unix time"),
 ])
 def test_bad_timings_are_refused_naming_the_field(fields, words):
     with pytest.raises(InvalidJob, match=words):
@@ -55,3 +57,19 @@ def test_iso_times_are_read_with_their_zone():
     timing = build_timing({"start_at": "2026-11-28T09:00:00Z", "run_every": 3600, "end_at": "2026-11-28T12:00:00+01:00"},
                           now=1_700_000_000)
     assert (timing.start_at, timing.end_at - timing.start_at) == (1_795_856_400.0, 7200.0)
+
+
+def test_an_occurrence_due_exactly_now_is_that_occurrence_whatever_the_rounding():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        timing = Timing(start_at=rng.uniform(0, 2e9), run_every=rng.uniform(60, 1e5), run_times=None, end_at=None)
+        k = rng.randrange(0, 10_000)
+        assert plan(timing, k, 0, now=timing.due_at(k)) == Plan(occurrence=k, skipped=0, following=k + 1)
+
+
+def test_nothing_runs_past_the_last_occurrence_end_at_allows():
+    until = Timing(start_at=1000.0, run_every=60.0, run_times=None, end_at=1120.0)  # 0, 1, 2 (at 1120)
+    assert plan(until, 2, 2, now=1120.0) == Plan(occurrence=2, skipped=0, following=None)
+    assert plan(until, 3, 3, now=9999.0) is None

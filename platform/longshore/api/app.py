@@ -1,0 +1,78 @@
+"""The API's application: authentication, error bodies, and the routers.
+
+Every response is JSON with a Content-Type (IronWorker's Python client reads that header on every answer,
+204s included); errors are `{"msg": …}` with IronWorker's codes: 400 bad input, 401 no or wrong token,
+404 no such project, code, task or schedule (another project's records answer 404, as if absent), 405,
+413 a body over the limit. A token comes as `Authorization: OAuth TOKEN` (IronWorker's clients),
+`Authorization: Bearer TOKEN`, or `?oauth=TOKEN`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from longshore.api import ironworker
+from longshore.api.auth import ApiError
+from longshore.errors import CodeNotFound, InvalidJob, JobNotFound, ProjectNotFound, ScheduleNotFound
+from longshore.service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The largest request body read (a code archive's multipart upload is the largest one).
+EXTRA_BODY_BYTES = 1 << 20
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    """The ASGI application over a runtime."""
+    app = FastAPI(title="Longshore", version="2", docs_url="/docs", openapi_url="/openapi.json")
+    app.state.runtime = rt
+    app.state.body_limit = rt.settings.archive_limits.zip_bytes + EXTRA_BODY_BYTES
+    app.include_router(ironworker.router)
+    app.include_router(ironworker.clusters)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > app.state.body_limit):
+            return _msg(413, f"Request body over the limit of {app.state.body_limit} bytes")
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return _msg(exc.status, exc.msg)
+
+    @app.exception_handler(InvalidJob)
+    async def invalid(_request: Request, exc: InvalidJob) -> JSONResponse:
+        missing = isinstance(exc, (CodeNotFound, JobNotFound, ScheduleNotFound, ProjectNotFound))
+        return _msg(404 if missing else 400, str(exc))
+
+    @app.exception_handler(JobNotFound)
+    async def no_job(_request: Request, _exc: JobNotFound) -> JSONResponse:
+        return _msg(404, "Task not found")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        return _msg(400, f"{where}: {first.get('msg', 'invalid')}" if where else "Invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        words = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+        return _msg(exc.status_code, words)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in the API")
+        return _msg(500, "Internal error (logged)")
+
+    return app
+
+
+def _msg(status: int, msg: str) -> JSONResponse:
+    return JSONResponse({"msg": msg}, status_code=status)

@@ -1,0 +1,99 @@
+"""Projects and their tokens in the store (only tokens' digests are kept)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from longshore.domain.projects import new_project_id, new_token, token_digest
+from longshore.errors import InvalidJob, ProjectNotFound
+from longshore.store.schema import projects, tokens
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as listed: never the token itself."""
+
+    id: str
+    project_id: str
+    name: str | None
+    created_at: float
+    revoked_at: float | None
+
+
+class ProjectStore:
+    """Projects, and the tokens that act for them."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def create(self, name: str) -> tuple[Project, str]:
+        """A new project and its first token (returned once, never stored)."""
+        project = Project(id=new_project_id(), name=name, created_at=time.time())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(projects.insert().values(id=project.id, name=name, created_at=project.created_at))
+                token = self._add_token(conn, project.id, "first")
+        except sa.exc.IntegrityError:
+            raise InvalidJob(f"name: a project named {name!r} exists already") from None
+        return project, token
+
+    def get(self, project_ref: str) -> Project:
+        """A project by its id or its name."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(projects).where(
+                sa.or_(projects.c.id == project_ref, projects.c.name == project_ref))).first()
+        if row is None:
+            raise ProjectNotFound(f"project: no project {project_ref!r}")
+        return Project(row.id, row.name, row.created_at)
+
+    def list(self) -> list[Project]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(projects).order_by(projects.c.created_at)).all()
+        return [Project(row.id, row.name, row.created_at) for row in rows]
+
+    def create_token(self, project_id: str, name: str | None = None) -> str:
+        with self.engine.begin() as conn:
+            return self._add_token(conn, project_id, name)
+
+    def tokens(self, project_id: str) -> list[TokenInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tokens).where(tokens.c.project_id == project_id)
+                                .order_by(tokens.c.created_at)).all()
+        return [TokenInfo(row.id, row.project_id, row.name, row.created_at, row.revoked_at) for row in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+                                   .values(revoked_at=time.time())).rowcount
+        if not changed:
+            raise InvalidJob(f"token: no active token {token_id!r}")
+
+    def authenticate(self, token: str) -> str | None:
+        """The project a token acts for; None for a wrong, unknown or revoked token."""
+        digest = token_digest(token)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tokens.c.project_id, tokens.c.digest).where(
+                tokens.c.digest == digest, tokens.c.revoked_at.is_(None))).first()
+        if row is None or not hmac.compare_digest(row.digest, digest):
+            return None
+        return row.project_id
+
+    @staticmethod
+    def _add_token(conn: sa.Connection, project_id: str, name: str | None) -> str:
+        token = new_token()
+        conn.execute(tokens.insert().values(id=uuid.uuid4().hex[:24], project_id=project_id,
+                                            digest=token_digest(token), name=name, created_at=time.time()))
+        return token
