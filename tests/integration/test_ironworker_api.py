@@ -149,8 +149,32 @@ def test_bad_requests_get_clear_4xx_answers_and_queue_nothing(api, client):
         "file": ("z.zip", b"PK not really a zip")})
     assert bad_zip.status_code == 400 and "archive: is not a zip" in bad_zip.json()["msg"]
     assert requests.get(f"{url}/tasks/nope/log", headers=headers, timeout=10).status_code == 404
-    huge = requests.post(f"{url}/tasks", data=b"x" * (40 << 20), headers=headers, timeout=30)
+    huge = requests.post(f"{url}/tasks", data=b"x" * (9 << 20), headers=headers, timeout=30)
     assert huge.status_code == 413 and "over the limit" in huge.json()["msg"]
+    chunked = requests.post(f"{url}/tasks", data=iter([b'{"tasks": ', b"[]}"]), headers=headers, timeout=10)
+    assert chunked.status_code == 411
+    many = json.dumps({"tasks": [{"code_name": "echo"}] * 101})
+    assert "over the limit of 100" in requests.post(f"{url}/tasks", data=many, headers=headers, timeout=10).text
+    for path in ("tasks/%00", "codes/%00", "schedules/%00", "codes/a%00b/revisions"):
+        assert requests.get(f"{url}/{path}", headers=headers, timeout=10).status_code == 404, path
+    assert requests.get(f"{url}/tasks?code_name=%00", headers=headers, timeout=10).json() == {"tasks": []}
+    assert requests.get(f"{url}/tasks?page={10 ** 20}", headers=headers, timeout=10).status_code in (400, 422)
+    nested = "[" * 100_000 + "]" * 100_000
+    assert requests.post(f"{url}/tasks", data=nested, headers=headers, timeout=10).status_code == 400
+    # Schedules: a bad second one stores neither
+    both = {"schedules": [{"code_name": "echo", "run_every": 3600}, {"code_name": "echo", "run_every": 5}]}
+    refused = requests.post(f"{url}/schedules", data=json.dumps(both), headers=headers, timeout=10)
+    assert refused.status_code == 400 and "run_every" in refused.json()["msg"]
+    assert requests.get(f"{url}/schedules", headers=headers, timeout=10).json() == {"schedules": []}
+    # Code uploads: a hostile "bytes literal", `data` sent as a file, a runtime that is not a string
+    auth = {"Authorization": headers["Authorization"]}
+    for files, status in (
+            ({"data": (None, json.dumps({"name": "z", "file_name": "x.py"})),
+              "file": ("z.zip", b"b'', " + b"1," * 100_000)}, 400),
+            ({"data": ("d.json", json.dumps({"name": "img", "image": "longshore/busybox:1", "stack": "busybox"}))}, 200),
+            ({"data": (None, json.dumps({"name": "r", "runtime": ["python"]}))}, 400)):
+        answer = requests.post(f"{url}/codes", files=files, headers=auth, timeout=30)
+        assert answer.status_code == status, answer.text
 
 
 NODE_SESSION = REPO / "tests" / "support" / "ironworker_node"

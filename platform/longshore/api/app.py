@@ -23,23 +23,29 @@ from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-#: The largest request body read (a code archive's multipart upload is the largest one).
+#: The largest request bodies read: a code upload (a zip, or Python 3's repr of one, up to 4 bytes a byte),
+#: and any other request (a batch of tasks with their payloads).
 EXTRA_BODY_BYTES = 1 << 20
+JSON_BODY_BYTES = 8 << 20
 
 
 def create_app(rt: Runtime) -> FastAPI:
     """The ASGI application over a runtime."""
     app = FastAPI(title="Longshore", version="2", docs_url="/docs", openapi_url="/openapi.json")
     app.state.runtime = rt
-    app.state.body_limit = rt.settings.archive_limits.zip_bytes + EXTRA_BODY_BYTES
+    app.state.body_limit = 4 * rt.settings.archive_limits.zip_bytes + EXTRA_BODY_BYTES
     app.include_router(ironworker.router)
     app.include_router(ironworker.clusters)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > app.state.body_limit):
-            return _msg(413, f"Request body over the limit of {app.state.body_limit} bytes")
+        if length is None and "transfer-encoding" in request.headers:
+            return _msg(411, "Send the body with a Content-Length")  # a chunked body could be endless
+        upload = request.method == "POST" and request.url.path.endswith("/codes")
+        limit = app.state.body_limit if upload else JSON_BODY_BYTES
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return _msg(413, f"Request body over the limit of {limit} bytes")
         return await call_next(request)
 
     @app.exception_handler(ApiError)

@@ -9,8 +9,9 @@ installation's default stack. Statuses are IronWorker's (`JobStatus.ironworker`)
 
 from __future__ import annotations
 
-import ast
+import codecs
 import json
+import re
 import math
 import shlex
 from typing import Any
@@ -21,19 +22,26 @@ from starlette.concurrency import run_in_threadpool
 
 from longshore.api.auth import ApiError, authenticated, project_of
 from longshore.api.views import MAX_PER_PAGE, PER_PAGE, paged, revision_view, schedule_view, task_view
+from longshore.domain.codes import CODE_NAME
 from longshore.domain.records import Job
+from longshore.domain.schedules import SCHEDULE_ID
+from longshore.domain.spec import is_job_id
 from longshore.domain.status import JobStatus
 from longshore.errors import InvalidJob, JobNotFound
 from longshore.service import submit as submitting
 from longshore.service.cancel import request_cancel
 from longshore.service.runtime import Runtime
-from longshore.service.scheduling import create_schedule
+from longshore.service.scheduling import check_schedule, store_schedule
 
 router = APIRouter(prefix="/2/projects/{project_id}")
 #: `/2/clusters`: IronWorker-hosted clusters, which a self-hosted installation has none of.
 clusters = APIRouter(prefix="/2/clusters")
 Project = Depends(project_of)
 #: `GET /tasks` status filters (`?complete=1&error=1`), as IronWorker names them.
+#: `b'…'` or `b"…"`: what IronWorker's Python client sends on Python 3 instead of a zip's bytes.
+BYTES_LITERAL = re.compile(rb"b(['\"])((?:[^\\'\"]|\\.|(?!\1)['\"])*)\1", re.DOTALL)
+#: The deepest page a list may ask for, and the most tasks or schedules one request may make.
+MAX_OFFSET, MAX_BATCH = 1_000_000, 100
 STATUS_FILTERS = {name: [s for s in JobStatus if s.ironworker == name]
                   for name in ("queued", "running", "complete", "error", "cancelled", "killed", "timeout")}
 
@@ -45,7 +53,7 @@ def _rt(request: Request) -> Runtime:
 async def _json(request: Request) -> dict:
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "The body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object")
@@ -59,25 +67,29 @@ async def upload_code(request: Request, project: str = Project) -> JSONResponse:
     """Multipart: `data` (JSON) and, for a zip code, `file`."""
     async with request.form(max_part_size=request.app.state.body_limit) as form:
         data, upload = form.get("data"), form.get("file")
-        data = await upload.read() if hasattr(data, "read") else data
+        data = await data.read() if hasattr(data, "read") else data
         archive = await upload.read() if hasattr(upload, "read") else upload
     try:
         fields = json.loads(data) if data else None
-    except ValueError:
+    except (ValueError, RecursionError):
         fields = None
     if not isinstance(fields, dict) or not isinstance(fields.get("name"), str):
         raise ApiError(400, "data: must be a JSON object with the code's name")
     rt = _rt(request)
-    name = fields["name"]
-    revision = await run_in_threadpool(submitting.upload_code, rt, name, _code_fields(rt, fields, archive),
-                                       project=project)
-    return JSONResponse({"id": name, "msg": "Upload successful.", "rev": revision})
+    revision = await run_in_threadpool(_upload, rt, project, fields, archive)
+    return JSONResponse({"id": fields["name"], "msg": "Upload successful.", "rev": revision})
+
+
+def _upload(rt: Runtime, project: str, fields: dict, archive: Any) -> int:
+    return submitting.upload_code(rt, fields["name"], _code_fields(rt, fields, archive), project=project)
 
 
 def _code_fields(rt: Runtime, data: dict, archive: Any) -> dict:
     """IronWorker's code fields as Longshore's."""
-    runtime = data.get("runtime") or ""
-    stack = data.get("stack") or (runtime if runtime in rt.manifest.stacks else rt.settings.jobs.default_stack)
+    runtime, stack = data.get("runtime") or "", data.get("stack") or None
+    if not isinstance(runtime, str) or not isinstance(stack, (str, type(None))):
+        raise InvalidJob("runtime, stack: must be strings")
+    stack = stack or (runtime if runtime in rt.manifest.stacks else rt.settings.jobs.default_stack)
     command = data.get("command")
     if command is not None and not isinstance(command, str):
         raise InvalidJob("command: must be a string (split as a shell would)")
@@ -101,7 +113,7 @@ def _config(config: Any) -> Any:
         return config
     try:
         return json.loads(config)
-    except ValueError:
+    except (ValueError, RecursionError):
         return config
 
 
@@ -109,10 +121,14 @@ def _zip_bytes(upload: Any) -> bytes:
     """The zip's bytes. IronWorker's Python client on Python 3 sends the repr of the bytes (`b'PK…'`)."""
     data = upload.encode("latin-1", "replace") if isinstance(upload, str) else bytes(upload)
     if data[:2] in (b"b'", b'b"'):
+        # One bytes literal and nothing else (never evaluated as Python): its escapes decoded.
+        literal = BYTES_LITERAL.fullmatch(data)
+        if literal is None:
+            raise InvalidJob("archive: is not a zip file (nor a Python bytes literal of one)")
         try:
-            data = ast.literal_eval(data.decode("latin-1"))
-        except (ValueError, SyntaxError, MemoryError):
-            raise InvalidJob("file: is not a zip") from None
+            data = codecs.escape_decode(literal.group(2))[0]
+        except ValueError:
+            raise InvalidJob("archive: is not a zip file (a bytes literal with a bad escape)") from None
     return data
 
 
@@ -124,12 +140,14 @@ def list_codes(request: Request, page: int = 0, per_page: int = PER_PAGE, projec
 
 @router.get("/codes/{code_id}")
 def get_code(request: Request, code_id: str, project: str = Project) -> dict:
+    _check_code_id(code_id)
     return _code(_rt(request), project, code_id)
 
 
 @router.get("/codes/{code_id}/revisions")
 def code_revisions(request: Request, code_id: str, page: int = 0, per_page: int = PER_PAGE,
                    project: str = Project) -> dict:
+    _check_code_id(code_id)
     revisions = _rt(request).store.codes.revisions(code_id, project=project)
     return {"revisions": [revision_view(project, revision) | {"code_id": code_id}
                           for revision in paged(revisions, page, per_page)]}
@@ -137,6 +155,7 @@ def code_revisions(request: Request, code_id: str, page: int = 0, per_page: int 
 
 @router.get("/codes/{code_id}/download")
 def download_code(request: Request, code_id: str, revision: int | None = None, project: str = Project) -> Response:
+    _check_code_id(code_id)
     rt = _rt(request)
     found = rt.store.codes.revision(code_id, revision, project=project)
     if not found.archive_sha256:
@@ -147,12 +166,14 @@ def download_code(request: Request, code_id: str, revision: int | None = None, p
 
 @router.delete("/codes/{code_id}")
 def delete_code(request: Request, code_id: str, project: str = Project) -> dict:
+    _check_code_id(code_id)
     _rt(request).store.codes.delete(code_id, project=project)
     return {"msg": "Deleted"}
 
 
 @router.post("/codes/{code_id}/cancel_all")
 def cancel_all(request: Request, code_id: str, project: str = Project) -> dict:
+    _check_code_id(code_id)
     rt = _rt(request)
     rt.store.codes.revision(code_id, project=project)  # 404 for another project's code
     queued = rt.store.reads.list_jobs(code=code_id, project=project, status=JobStatus.QUEUED, limit=10_000)
@@ -163,14 +184,21 @@ def cancel_all(request: Request, code_id: str, project: str = Project) -> dict:
 
 @router.post("/codes/{code_id}/pause_task_queue")
 def pause_queue(request: Request, code_id: str, project: str = Project) -> dict:
+    _check_code_id(code_id)
     _rt(request).store.codes.set_paused(code_id, True, project=project)
     return {"msg": "Paused"}
 
 
 @router.post("/codes/{code_id}/resume_task_queue")
 def resume_queue(request: Request, code_id: str, project: str = Project) -> dict:
+    _check_code_id(code_id)
     _rt(request).store.codes.set_paused(code_id, False, project=project)
     return {"msg": "Resumed"}
+
+
+def _check_code_id(code_id: str) -> None:
+    if not CODE_NAME.fullmatch(code_id):
+        raise ApiError(404, "Code not found")
 
 
 def _code(rt: Runtime, project: str, name: str) -> dict:
@@ -192,16 +220,20 @@ async def queue_tasks(request: Request, project: str = Project) -> dict:
 
 def _queue(rt: Runtime, project: str, requested: list) -> dict:
     # Every task is checked before any is queued: a bad one queues none.
+    if len(requested) > MAX_BATCH:
+        raise InvalidJob(f"tasks: {len(requested)} in one request, over the limit of {MAX_BATCH}")
     built = [submitting.build(rt, _task_fields(task, position), project=project)
              for position, task in enumerate(requested)]
+    for new in built:
+        submitting.check_webhook_secret(rt, new)
     return {"msg": "Queued up", "tasks": [{"id": submitting.submit(rt, new)} for new in built]}
 
 
-def _task_fields(task: Any, position: int) -> dict:
+def _task_fields(task: Any, position: int, kind: str = "tasks") -> dict:
     if not isinstance(task, dict):
-        raise InvalidJob(f"tasks[{position}]: must be an object")
+        raise InvalidJob(f"{kind}[{position}]: must be an object")
     if not isinstance(task.get("code_name"), str) or not task["code_name"]:
-        raise InvalidJob(f"tasks[{position}].code_name: is required (the code to run)")
+        raise InvalidJob(f"{kind}[{position}].code_name: is required (the code to run)")
     payload = task.get("payload")
     if payload is not None and not isinstance(payload, str):
         payload = json.dumps(payload)  # IronWorker's payload is a string; a JSON value is taken as its text
@@ -223,8 +255,10 @@ async def webhook_task(request: Request, code_name: str, priority: int | None = 
 @router.get("/tasks")
 def list_tasks(request: Request, code_name: str | None = None, page: int = 0, per_page: int = PER_PAGE,
                from_time: float | None = None, to_time: float | None = None, project: str = Project) -> dict:
-    if not 1 <= per_page <= MAX_PER_PAGE or page < 0:
-        raise ApiError(400, f"per_page must be 1 to {MAX_PER_PAGE}, page 0 or more")
+    if not 1 <= per_page <= MAX_PER_PAGE or not 0 <= page * per_page <= MAX_OFFSET:
+        raise ApiError(400, f"per_page must be 1 to {MAX_PER_PAGE}, page from 0 to {MAX_OFFSET} tasks deep")
+    if code_name is not None and not CODE_NAME.fullmatch(code_name):
+        return {"tasks": []}  # no code has such a name
     wanted = [status for name, statuses in STATUS_FILTERS.items()
               if request.query_params.get(name) in ("1", "true") for status in statuses]
     jobs = _rt(request).store.reads.list_jobs(project=project, code=code_name, status=wanted or None,
@@ -257,7 +291,9 @@ async def set_progress(request: Request, task_id: str, project: str = Project) -
     if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
         raise ApiError(400, "percent: must be a number from 0 to 100")
     job = _job(request, task_id, project)
-    _rt(request).store.jobs.set_progress(job.id, job.attempt, int(percent), str(msg)[:1000])
+    text = str(msg).replace("\x00", "")[:1000]
+    if not await run_in_threadpool(_rt(request).store.jobs.set_progress, job.id, job.attempt, int(percent), text):
+        return {"msg": f"Progress not set: the task is {job.status.ironworker}, not running"}
     return {"msg": "Progress set"}
 
 
@@ -283,7 +319,7 @@ def cancel_task(request: Request, task_id: str, project: str = Project) -> dict:
 
 def _job(request: Request, task_id: str, project: str) -> Job:
     try:
-        job = _rt(request).store.jobs.get(task_id)
+        job = _rt(request).store.jobs.get(task_id) if is_job_id(task_id) else None
     except JobNotFound:
         job = None
     if job is None or job.project_id != project:
@@ -299,15 +335,22 @@ async def create_schedules(request: Request, project: str = Project) -> dict:
     requested = body.get("schedules")
     if not isinstance(requested, list) or not requested:
         raise ApiError(400, "schedules: must be a non-empty list of schedules")
-    rt = _rt(request)
-    made = []
+    if len(requested) > MAX_BATCH:
+        raise ApiError(400, f"schedules: {len(requested)} in one request, over the limit of {MAX_BATCH}")
+    made = await run_in_threadpool(_schedule_all, _rt(request), project, requested)
+    return {"msg": "Scheduled", "schedules": [{"id": schedule_id} for schedule_id in made]}
+
+
+def _schedule_all(rt: Runtime, project: str, requested: list) -> list[str]:
+    """Every schedule checked before any is stored: a bad one stores none."""
+    checked = []
     for position, item in enumerate(requested):
-        fields = _task_fields(item, position)
+        fields = _task_fields(item, position, "schedules")
         fields.pop("delay")
         fields.update({key: _when(item.get(key)) for key in ("start_at", "end_at")})
         fields.update(run_every=item.get("run_every"), run_times=item.get("run_times"))
-        made.append(await run_in_threadpool(create_schedule, rt, fields, project=project))
-    return {"msg": "Scheduled", "schedules": [{"id": schedule_id} for schedule_id in made]}
+        checked.append(check_schedule(rt, fields, project=project))
+    return [store_schedule(rt, *schedule, project=project) for schedule in checked]
 
 
 def _when(value: Any) -> Any:
@@ -335,7 +378,7 @@ def cancel_schedule(request: Request, schedule_id: str, project: str = Project) 
 
 def _own_schedule(request: Request, schedule_id: str, project: str) -> Any:
     try:
-        found = _rt(request).store.schedules.get(schedule_id)
+        found = _rt(request).store.schedules.get(schedule_id) if SCHEDULE_ID.fullmatch(schedule_id) else None
     except InvalidJob:
         found = None
     if found is None or found.project_id != project:

@@ -17,6 +17,7 @@ from longshore.errors import InvalidJob
 #: What is made without naming a project belongs to this one (made by migration 0006).
 DEFAULT_PROJECT = "default"
 PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+PROJECT_ID = re.compile(r"[0-9a-f]{24}")
 TOKEN_BYTES = 32
 
 
@@ -38,4 +39,6 @@ def check_project_name(name: object) -> str:
     if not isinstance(name, str) or not PROJECT_NAME.fullmatch(name):
         raise InvalidJob("name: a project's name is 1 to 100 letters, digits, '_', '.' or '-', starting with a "
                          "letter or digit")
+    if PROJECT_ID.fullmatch(name):
+        raise InvalidJob("name: 24 hexadecimal digits look like a project's id; choose another name")
     return name

@@ -28,6 +28,12 @@ def create_schedule(rt: Runtime, fields: dict[str, Any], schedule_id: str | None
                     project: str = DEFAULT_PROJECT) -> str:
     """Check and store a schedule: its timing fields, and the rest as a job request (validated now, as a
     job of its code or stack; checked again at each occurrence). Returns its id."""
+    return store_schedule(rt, *check_schedule(rt, fields, project=project), schedule_id=schedule_id,
+                          project=project)
+
+
+def check_schedule(rt: Runtime, fields: dict[str, Any], *, project: str = DEFAULT_PROJECT) -> tuple:
+    """A schedule's request and timing, checked (InvalidJob naming the field); nothing is stored."""
     fields = {key: value for key, value in fields.items() if value is not None}
     timing = build_timing({key: fields.pop(key, None) for key in SCHEDULE_FIELDS})
     for refused, why in (("delay", "its start_at is when it runs"), ("job_id", "each occurrence's job gets one"),
@@ -36,8 +42,12 @@ def create_schedule(rt: Runtime, fields: dict[str, Any], schedule_id: str | None
             raise InvalidJob(f"{refused}: a schedule's jobs cannot have one ({why})")
     example = build(rt, dict(fields), project=project)  # the request must make a valid job today
     check_webhook_secret(rt, example)
-    return rt.store.schedules.create(schedule_id or new_schedule_id(), fields, timing, example.label,
-                                     project=project)
+    return fields, timing, example.label
+
+
+def store_schedule(rt: Runtime, fields: dict[str, Any], timing: Any, label: str | None, *,
+                   schedule_id: str | None = None, project: str = DEFAULT_PROJECT) -> str:
+    return rt.store.schedules.create(schedule_id or new_schedule_id(), fields, timing, label, project=project)
 
 
 def schedule_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[str, Any]) -> str:

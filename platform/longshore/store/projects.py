@@ -52,9 +52,9 @@ class ProjectStore:
 
     def get(self, project_ref: str) -> Project:
         """A project by its id or its name."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(projects).where(
-                sa.or_(projects.c.id == project_ref, projects.c.name == project_ref))).first()
+        with self.engine.connect() as conn:  # an id first: a name never shadows another project's id
+            row = (conn.execute(sa.select(projects).where(projects.c.id == project_ref)).first()
+                   or conn.execute(sa.select(projects).where(projects.c.name == project_ref)).first())
         if row is None:
             raise ProjectNotFound(f"project: no project {project_ref!r}")
         return Project(row.id, row.name, row.created_at)

@@ -3,9 +3,9 @@
 `default` project. A code's name is unique within its project: `codes` and `code_revisions` are rebuilt
 with the project in their keys (their rows copied into the `default` project).
 
-Code of schema 5 may keep running on this schema during a rolling upgrade: every new column has a default
-(`default`), so its jobs, codes and schedules land in the default project; it cannot see codes of other
-projects (upgrade workers before projects upload codes).
+Not a rolling upgrade: schema-5 code looks codes up by name alone, so on this schema it could run one
+project's job with another project's code of the same name. Processes of schema 5 refuse this schema
+(compatible from 6); stop them, upgrade, start the new ones.
 
 Revision ID: 0006
 """
@@ -18,7 +18,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-COMPATIBLE_FROM = 5
+COMPATIBLE_FROM = 6
 CODE_COLUMNS = "name, latest, stack, paused, max_concurrency, created_at, updated_at, deleted_at"
 REVISION_COLUMNS = "name, revision, stack, defaults, config, max_concurrency, created_at, archive_sha256, entry"
 
@@ -70,6 +70,8 @@ def upgrade() -> None:
         sa.Column("entry", sa.String(255)),
         sa.ForeignKeyConstraint(["project_id", "name"], ["codes_by_project.project_id", "codes_by_project.name"]),
     )
+    if op.get_bind().dialect.name == "postgresql":  # no upload may commit between the copy and the drop
+        op.execute("LOCK TABLE codes, code_revisions IN EXCLUSIVE MODE")
     op.execute(f"INSERT INTO codes_by_project (project_id, {CODE_COLUMNS}) SELECT 'default', {CODE_COLUMNS} FROM codes")
     op.execute(f"INSERT INTO code_revisions_by_project (project_id, {REVISION_COLUMNS}) "
                f"SELECT 'default', {REVISION_COLUMNS} FROM code_revisions")
