@@ -9,7 +9,7 @@ from typing import Any
 __version__ = "0.1.0"
 API = ("submit", "retry", "list_jobs", "upload_code", "pause_code", "resume_code", "schedule", "list_schedules",
        "pause_schedule", "resume_schedule", "delete_schedule", "JobHandle")
-__all__ = [*API, "JobStatus", "__version__"]
+__all__ = [*API, "Client", "JobStatus", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,6 +17,10 @@ def __getattr__(name: str) -> Any:
         from longshore import client
 
         return getattr(client, name)
+    if name == "Client":
+        from longshore.remote import Client
+
+        return Client
     if name == "JobStatus":
         from longshore.domain.status import JobStatus
 

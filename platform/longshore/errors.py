@@ -22,6 +22,10 @@ class InvalidJob(LongshoreError, ValueError):
     """A submitted job is malformed (unknown stack, bad limit, payload too big …)."""
 
 
+class Refused(LongshoreError):
+    """The HTTP API refused the request: a missing, wrong or revoked token (401), or a limit (403, 429)."""
+
+
 class UnknownStack(InvalidJob):
     """The job names a stack the manifest does not define."""
 

@@ -20,6 +20,7 @@ from support.services import (  # noqa: E402,F401  (fixtures)
     registry_auth, registry_only_image, second_engine, starts, wait_reaped,
 )
 from support.workers import background, start_worker  # noqa: E402,F401  (fixtures)
+from support.api import api  # noqa: E402,F401  (a fixture)
 from support.tls_engine import tls_engine  # noqa: E402,F401  (a fixture)
 
 

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from longshore.api import ironworker
+from longshore.api import ironworker, native
 from longshore.api.auth import ApiError
 from longshore.errors import CodeNotFound, InvalidJob, JobNotFound, ProjectNotFound, ScheduleNotFound
 from longshore.service.runtime import Runtime
@@ -36,6 +36,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.body_limit = 4 * rt.settings.archive_limits.zip_bytes + EXTRA_BODY_BYTES
     app.include_router(ironworker.router)
     app.include_router(ironworker.clusters)
+    app.include_router(native.router)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -55,7 +56,10 @@ def create_app(rt: Runtime) -> FastAPI:
     @app.exception_handler(InvalidJob)
     async def invalid(_request: Request, exc: InvalidJob) -> JSONResponse:
         missing = isinstance(exc, (CodeNotFound, JobNotFound, ScheduleNotFound, ProjectNotFound))
-        return _msg(404 if missing else 400, str(exc))
+        text = str(exc)
+        field, _, _rule = text.partition(":")
+        body = {"msg": text, "field": field if _rule and " " not in field else None}
+        return JSONResponse(body, status_code=404 if missing else 400)
 
     @app.exception_handler(JobNotFound)
     async def no_job(_request: Request, _exc: JobNotFound) -> JSONResponse:
@@ -64,8 +68,10 @@ def create_app(rt: Runtime) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return _msg(400, f"{where}: {first.get('msg', 'invalid')}" if where else "Invalid request")
+        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+        rule = "is not a field" if first.get("type") == "extra_forbidden" else first.get("msg", "invalid")
+        return JSONResponse({"msg": f"{where}: {rule}" if where else "Invalid request", "field": where or None},
+                            status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

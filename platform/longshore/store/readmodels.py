@@ -46,12 +46,17 @@ class ReadModels:
     def list_jobs(self, *, limit: int = 50, status: JobStatus | Collection[JobStatus] | None = None,
                   stack: str | None = None, label: str | None = None, code: str | None = None,
                   since: float | None = None, until: float | None = None, schedule_id: str | None = None,
-                  project: str | None = None, offset: int = 0) -> list[Job]:
+                  project: str | None = None, offset: int = 0,
+                  before: tuple[float, str] | None = None) -> list[Job]:
         """The newest jobs first, of a status (or any of several), a stack, a label, a code, a schedule, a
-        project, created in a time range (all optional); `offset` skips that many (pages)."""
+        project, created in a time range (all optional); `offset` skips that many, `before` starts after a
+        (created_at, id) cursor."""
         query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(max(limit, 0))
         if offset:
             query = query.offset(offset)
+        if before is not None:  # a cursor: the jobs after (created_at, id) in this order
+            query = query.where(sa.or_(jobs.c.created_at < before[0],
+                                       sa.and_(jobs.c.created_at == before[0], jobs.c.id > before[1])))
         for column, wanted in ((jobs.c.stack, stack), (jobs.c.label, label), (jobs.c.code, code),
                                (jobs.c.schedule_id, schedule_id), (jobs.c.project_id, project)):
             if wanted is not None:

@@ -1,0 +1,93 @@
+"""Longshore's own HTTP API (/v1) through its OpenAPI document, the Python HTTP client, and two projects
+probing each other; bad input answered with 4xx naming the field, and nothing queued."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+V1_ROUTES = {("post", "/v1/jobs"), ("post", "/v1/jobs/batch"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{job_id}"),
+             ("get", "/v1/jobs/{job_id}/logs"), ("post", "/v1/jobs/{job_id}/cancel"),
+             ("post", "/v1/jobs/{job_id}/retry"), ("get", "/v1/jobs/{job_id}/wait"), ("get", "/v1/stacks")}
+
+
+@pytest.mark.timeout(180)
+def test_every_v1_route_of_the_openapi_document_works_for_its_project_only(api, client):
+    base, _port, (team, other) = api
+    mine = requests.Session()
+    mine.headers["Authorization"] = f"Bearer {team['token']}"
+    document = requests.get(f"{base}/openapi.json", timeout=10).json()
+    routes = {(method, path) for path, methods in document["paths"].items() if path.startswith("/v1")
+              for method in methods}
+    assert routes == V1_ROUTES
+    assert requests.get(f"{base}/docs", timeout=10).status_code == 200
+    # Submit one, and a batch; list them by cursor; read, wait, log, retry, cancel
+    one = mine.post(f"{base}/v1/jobs", json={"stack": "busybox", "command": ["sh", "-c", "echo one"],
+                                             "label": "v1"}, timeout=10)
+    assert one.status_code == 201, one.text
+    batch = mine.post(f"{base}/v1/jobs/batch", json={"jobs": [
+        {"stack": "busybox", "command": ["echo", str(n)], "label": "v1"} for n in (2, 3)]}, timeout=10)
+    assert batch.status_code == 201 and len(batch.json()["ids"]) == 2
+    first_page = mine.get(f"{base}/v1/jobs", params={"label": "v1", "limit": 2}, timeout=10).json()
+    second_page = mine.get(f"{base}/v1/jobs", params={"label": "v1", "limit": 2, "cursor": first_page["next"]},
+                           timeout=10).json()
+    listed = [job["id"] for job in first_page["jobs"] + second_page["jobs"]]
+    assert sorted(listed) == sorted([one.json()["id"], *batch.json()["ids"]]) and second_page["next"] is None
+    job_id = one.json()["id"]
+    ended = mine.get(f"{base}/v1/jobs/{job_id}/wait", params={"timeout": 30}, timeout=40).json()
+    assert ended["status"] == "succeeded" and ended["ironworker_status"] == "complete"
+    assert mine.get(f"{base}/v1/jobs/{job_id}", timeout=10).json()["exit_code"] == 0
+    assert mine.get(f"{base}/v1/jobs/{job_id}/logs", timeout=10).text == "one\n"
+    again = mine.post(f"{base}/v1/jobs/{job_id}/retry", json={"delay": 0}, timeout=10).json()
+    assert again["retry_of"] == job_id
+    sleeper = mine.post(f"{base}/v1/jobs", json={"stack": "busybox", "command": ["sleep", "30"]}, timeout=10).json()
+    assert mine.post(f"{base}/v1/jobs/{sleeper['id']}/cancel", timeout=10).json()["status"] == "cancelled"
+    stacks = {stack["name"]: stack for stack in mine.get(f"{base}/v1/stacks", timeout=10).json()["stacks"]}
+    assert stacks["python"]["takes_archives"] and stacks["gvisor"]["runtime"] == "runsc"
+    # The other project sees none of it: every route answers 404 (as if absent), its list is empty
+    theirs = requests.Session()
+    theirs.headers["Authorization"] = f"Bearer {other['token']}"
+    for method, path in V1_ROUTES:
+        if "{job_id}" in path:
+            answer = theirs.request(method, base + path.format(job_id=job_id), timeout=10)
+            assert answer.status_code == 404 and answer.json()["msg"] == "job_id: no such job", (path, answer.text)
+    assert theirs.get(f"{base}/v1/jobs", timeout=10).json()["jobs"] == []
+    assert requests.get(f"{base}/v1/jobs", headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
+
+
+def test_bad_input_is_a_4xx_naming_the_field_and_queues_nothing(api, client):
+    base, _port, (team, _other) = api
+    mine = requests.Session()
+    mine.headers["Authorization"] = f"Bearer {team['token']}"
+    for body, field in (({"stack": "busybox", "timeout": "long"}, "timeout"),
+                        ({"stack": "busybox", "priorty": 2}, "priorty"),
+                        ({"stack": "busybox", "memory": "1000g"}, "memory"),
+                        ({"stack": "nope"}, "stack"),
+                        ({"code": "no-such-code"}, "code"),
+                        ({"jobs": []}, "jobs")):
+        url = f"{base}/v1/jobs/batch" if "jobs" in body else f"{base}/v1/jobs"
+        answer = mine.post(url, json=body, timeout=10)
+        assert answer.status_code in (400, 404) and answer.json()["field"] == field, answer.text
+    assert mine.post(f"{base}/v1/jobs", data=b"{", headers={"Content-Type": "application/json"},
+                     timeout=10).status_code == 400
+    assert mine.post(f"{base}/v1/jobs", data=json.dumps({"payload": "x" * (9 << 20)}),
+                     headers={"Content-Type": "application/json"}, timeout=30).status_code == 413
+    assert mine.get(f"{base}/v1/jobs", params={"cursor": "%%%"}, timeout=10).status_code == 400
+    assert mine.get(f"{base}/v1/jobs", timeout=10).json()["jobs"] == []  # nothing was queued
+
+
+def test_the_python_http_client_submits_waits_and_reads_like_submit(api, client):
+    import longshore
+    from longshore.errors import InvalidJob, Refused
+
+    base, _port, (team, _other) = api
+    remote = longshore.Client(base, team["token"])
+    job = remote.submit("busybox", ["sh", "-c", "cat $PAYLOAD_FILE"], payload={"over": "http"})
+    assert job.wait(timeout=60)["status"] == "succeeded" and job.logs() == '{"over": "http"}'
+    assert job.status is longshore.JobStatus.SUCCEEDED and job.exit_code == 0
+    with pytest.raises(InvalidJob, match="memory"):
+        remote.submit("busybox", ["true"], memory="1000g")
+    with pytest.raises(Refused, match="401"):
+        longshore.Client(base, "wrong").submit("busybox", ["true"])
