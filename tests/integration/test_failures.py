@@ -206,16 +206,20 @@ def short_consumer_timeout(rabbitmq):
 
 
 @pytest.mark.serial
-def test_a_job_longer_than_the_brokers_consumer_timeout_finishes(client, start_worker, short_consumer_timeout,
+def test_a_job_or_a_delay_longer_than_the_brokers_consumer_timeout_finishes(client, start_worker, short_consumer_timeout,
                                                                   wait_reaped):
     # Given a broker that closes channels holding a message unacknowledged for over 3 s
     start_worker("busybox")
-    # When a job runs for much longer than that
+    # When a job runs for much longer than that, and another is delayed for longer than that
     job = client.submit("busybox", ["sh", "-c", "sleep 12; echo survived"])
+    delayed = client.submit("busybox", ["echo", "waited"], delay=8)
     finished = job.wait(timeout=90)
-    # Then it finishes normally, exactly once
+    # Then both finish normally, exactly once
     assert finished.status.value == "succeeded", finished.error
     assert job.logs() == "survived\n"
     [attempt] = attempts_of(job)
     assert attempt.redeliveries == 0
-    assert wait_reaped([job.id]) == []
+    waited = delayed.wait(timeout=60)
+    assert waited.status.value == "succeeded" and delayed.logs() == "waited\n"
+    assert waited.started_at - waited.created_at >= 8 and len(attempts_of(delayed)) == 1
+    assert wait_reaped([job.id, delayed.id]) == []
