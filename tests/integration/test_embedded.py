@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 def longshore(env, *args, timeout=60):
     return subprocess.run(["longshore", *args], env=env, capture_output=True, text=True, timeout=timeout)
@@ -97,6 +99,7 @@ def _run_until_running(env, *command: str) -> tuple[subprocess.Popen, list[str]]
     return run, ids
 
 
+@pytest.mark.serial  # a latency promise: measured on a machine not running other sessions
 def test_ctrl_c_on_a_foreground_run_cancels_its_job(docker_engine, embedded_env, wait_reaped):
     # Given a foreground run of a long job
     run, ids = _run_until_running(embedded_env, "sleep", "60")
@@ -109,6 +112,7 @@ def test_ctrl_c_on_a_foreground_run_cancels_its_job(docker_engine, embedded_env,
     assert wait_reaped(ids, timeout=10) == []
 
 
+@pytest.mark.serial  # a latency promise: measured on a machine not running other sessions
 def test_an_embedded_job_is_cancelled_from_another_process_within_seconds(docker_engine, embedded_env, wait_reaped):
     # Given an embedded run of a long job in one process
     run, ids = _run_until_running(embedded_env, "sleep", "60")

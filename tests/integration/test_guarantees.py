@@ -72,6 +72,7 @@ def test_slots_cap_the_containers_a_worker_runs(starts, client, start_worker, do
     assert wait_reaped([job.id for job in jobs], timeout=20) == []
 
 
+@pytest.mark.serial  # a latency promise: measured on a machine not running other sessions
 def test_a_short_jobs_end_is_seen_within_a_second_while_long_jobs_run(client, start_worker, docker_engine):
     # Given a worker whose other slots hold long jobs
     start_worker("busybox", slots=3)
@@ -196,6 +197,7 @@ def test_a_poison_job_that_takes_its_host_down_ends_lost(client, start_worker, d
     assert crashes == 3 and finished.requeues == 2 and len(job.attempts()) == 3
 
 
+@pytest.mark.serial  # a latency promise: measured on a machine not running other sessions
 def test_a_running_job_is_cancelled_within_seconds_with_every_slot_busy(client, start_worker, docker_engine,
                                                                        wait_reaped, distributed):
     # Given a worker whose every slot runs a long job, and more waiting
