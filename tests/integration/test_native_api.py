@@ -23,6 +23,8 @@ def test_every_v1_route_of_the_openapi_document_works_for_its_project_only(api, 
               for method in methods}
     assert routes == V1_ROUTES
     assert requests.get(f"{base}/docs", timeout=10).status_code == 200
+    assert requests.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}  # probes need no token
+    assert requests.get(f"{base}/readyz", timeout=10).json() == {"status": "ready"}
     # Submit one, and a batch; list them by cursor; read, wait, log, retry, cancel
     one = mine.post(f"{base}/v1/jobs", json={"stack": "busybox", "command": ["sh", "-c", "echo one"],
                                              "label": "v1"}, timeout=10)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,6 +39,21 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(ironworker.router)
     app.include_router(ironworker.clusters)
     app.include_router(native.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def alive() -> dict:
+        """Liveness: the process serves requests (a probe that restarts it when not)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def ready() -> JSONResponse:
+        """Readiness: the store answers (without it no route can); 503 names what does not."""
+        try:
+            with rt.store.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the store is the answer
+            return _msg(503, f"store: {exc.__class__.__name__}")
+        return JSONResponse({"status": "ready"})
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
