@@ -1,4 +1,4 @@
-# Longshore's image: one image for every Longshore process (worker, exporter, Flower, beat,
+# Longshore's image: one image for every Longshore process (worker, HTTP API, exporter, Flower, beat,
 # migrations, the CLI). Builds from an official Python base by default; machines that cannot pull
 # build it from a Debian base of their own (deploy/debian-base.sh) with
 #   --build-arg BASE=longshore/debian-python:bookworm --build-arg PIP_OPTIONS="--no-index"

@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
@@ -133,6 +134,46 @@ def test_flower_shows_the_tasks_and_queues(stack):
     queues = json.loads(urlopen(Request(f"{base}/api/queues/length", headers=auth), timeout=5).read())
     names = {q["name"]: q.get("messages") for q in queues["active_queues"]}
     assert names.get("longshore.control") == 0, names
+
+
+def test_the_api_runs_a_projects_job_and_is_published_on_127_0_0_1_only(stack, docker_engine):
+    # Given a project made with the stack's CLI, and the API on its published port
+    project = json.loads(stack.longshore("projects", "create", f"compose-{uuid.uuid4().hex[:6]}", "--json").stdout)
+    address = stack("port", "api", "8080").stdout.strip()
+    base = f"http://{address}"
+    auth = {"Authorization": f"Bearer {project['token']}"}
+
+    def call(method: str, path: str, body: dict | None = None, headers: dict | None = None, timeout: float = 10):
+        data = None if body is None else json.dumps(body).encode()
+        request = Request(f"{base}{path}", data=data, method=method,
+                          headers={**auth, "Content-Type": "application/json", **(headers or {})})
+        with urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read().decode()
+
+    assert call("GET", "/healthz")[0] == 200 and call("GET", "/readyz")[0] == 200
+    with pytest.raises(HTTPError) as refused:
+        call("GET", "/v1/stacks", headers={"Authorization": "Bearer not-a-token"})
+    assert refused.value.code == 401
+    # When a job is submitted with the project's token
+    status, body = call("POST", "/v1/jobs", {"stack": "busybox", "command": ["echo", "hi"]})
+    assert status == 201, body
+    job_id = json.loads(body)["id"]
+
+    # Then waiting on it sees it succeed (a wait answers after at most 30 s: ask again), with its output
+    def waited():
+        job = json.loads(call("GET", f"/v1/jobs/{job_id}/wait?timeout=30", timeout=40)[1])
+        return job["status"] not in ("queued", "running") and job
+
+    job = wait_until(waited, timeout=120, interval=0, what="the API's job to end")
+    assert job["status"] == "succeeded", job
+    assert call("GET", f"/v1/jobs/{job_id}/logs") == (200, "hi\n")
+    # And the API's port is bound on 127.0.0.1 only, by a process that is not root
+    assert address.startswith("127.0.0.1:"), address
+    [api] = docker_engine.containers.list(
+        filters={"label": [f"com.docker.compose.project={PROJECT}", "com.docker.compose.service=api"]})
+    bindings = api.attrs["NetworkSettings"]["Ports"]["8080/tcp"]
+    assert bindings and {b["HostIp"] for b in bindings} == {"127.0.0.1"}, bindings
+    assert stack("exec", "-T", "api", "id", "-u").stdout.strip() == "10001"
 
 
 def test_a_worker_stopped_mid_job_loses_nothing_with_two_workers(stack, docker_engine, starts):
