@@ -106,18 +106,88 @@ def test_every_rendered_object_is_valid(helm, values):
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.stem)
 def test_only_workers_get_an_engine_and_only_workers_run_as_root(helm, values):
+    checked = set()
     for obj in objects(helm, values):
         spec = pod_spec(obj)
         if spec is None:
             continue
-        worker = obj["metadata"]["labels"]["app.kubernetes.io/component"].startswith("worker-")
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        worker = component.startswith("worker-")
         sockets = [v for v in spec.get("volumes", []) if "docker.sock" in json.dumps(v)]
         privileged = [c for c in spec["containers"] if (c.get("securityContext") or {}).get("privileged")]
         if not worker:
             assert not sockets and not privileged, obj["metadata"]["name"]
             assert spec["securityContext"]["runAsNonRoot"] is True, obj["metadata"]["name"]
+            checked.add(component)
         else:
             assert sockets or privileged, f"{obj['metadata']['name']} has no engine"
+    assert {"api", "exporter", "flower", "beat", "migrations"} <= checked
+
+
+def component(rendered: list[dict], kind: str, name: str) -> list[dict]:
+    return [o for o in rendered if o["kind"] == kind and o["metadata"]["labels"]["app.kubernetes.io/component"] == name]
+
+
+def test_the_api_probes_healthz_and_readyz_and_reads_the_urls_as_the_other_components_do(helm):
+    # Given the defaults
+    rendered = objects(helm, CHART / "ci" / "defaults-values.yaml")
+    # When the API's Deployment renders
+    [deployment] = component(rendered, "Deployment", "api")
+    [exporter] = component(rendered, "Deployment", "exporter")
+    spec = pod_spec(deployment)
+    [api] = spec["containers"]
+    # Then it serves on port http with a probe for each question, as uid 10001, with the Secret's URLs
+    assert api["command"] == ["longshore", "api", "--host", "0.0.0.0", "--port", "8080"]
+    assert api["ports"] == [{"name": "http", "containerPort": 8080}]
+    assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert deployment["spec"]["replicas"] == 1
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] == 10001
+    assert api["securityContext"]["allowPrivilegeEscalation"] is False
+    assert api["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert "docker.sock" not in json.dumps(deployment)
+    assert api["env"] == pod_spec(exporter)["containers"][0]["env"]
+    assert {e["name"] for e in api["env"]} >= {"LONGSHORE_BROKER_URL", "LONGSHORE_DATABASE_URL"}
+
+
+def test_the_api_has_a_clusterip_service_on_http_8080_that_is_not_scraped(helm):
+    rendered = objects(helm, CHART / "ci" / "monitoring-values.yaml")
+    [deployment] = component(rendered, "Deployment", "api")
+    [service] = component(rendered, "Service", "api")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+    # It has no /metrics: the ServiceMonitor selects Services by this label
+    assert "app.kubernetes.io/metrics" not in service["metadata"]["labels"]
+
+
+def test_the_api_ingress_renders_only_when_enabled_and_routes_to_the_api_service(helm):
+    import kubernetes_validate
+
+    # Given the defaults, then values with the Ingress on
+    assert not [o for o in objects(helm, CHART / "ci" / "defaults-values.yaml") if o["kind"] == "Ingress"]
+    rendered = objects(helm, CHART / "ci" / "api-ingress-values.yaml")
+    # When rendered, then one valid Ingress sends each host's / to the API's Service port http
+    [ingress] = [o for o in rendered if o["kind"] == "Ingress"]
+    kubernetes_validate.validate(ingress, KUBE_VERSION, strict=True)
+    [service] = component(rendered, "Service", "api")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "longshore-api-tls", "hosts": ["longshore.example.com"]}]
+    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-read-timeout": "90"}
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "longshore.example.com"
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    assert path["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "http"}}
+    [deployment] = component(rendered, "Deployment", "api")
+    assert deployment["spec"]["replicas"] == 2
+
+
+def test_the_api_can_be_left_out(helm, tmp_path):
+    values = tmp_path / "no-api.yaml"
+    values.write_text(yaml.safe_dump({**GOOD, "api": {"enabled": False}}))
+    rendered = objects(helm, values)
+    assert not [o for o in rendered if o["metadata"]["labels"]["app.kubernetes.io/component"] == "api"]
 
 
 def test_workers_have_their_grace_period_and_probe_with_celerys_ping(helm):
@@ -192,6 +262,15 @@ GROUP = {"name": "default", "stacks": ["busybox"]}
     ({"settings": {"LONGSHORE_BROKER_URL": "amqp://x"}}, "settings"),
     ({"settings": {"NOT_OURS": "1"}}, "NOT_OURS"),
     ({"unknownKey": 1}, "unknownKey"),
+    ({"api": {"replicas": -1}}, "api.replicas"),
+    ({"api": {"port": 0}}, "api.port"),
+    ({"api": {"ingress": {"enabled": True}}}, "api.ingress.hosts"),
+    ({"api": {"ingress": {"enabled": True, "hosts": ["Not A Host"]}}}, "api.ingress.hosts.0"),
+    ({"api": {"ingress": {"className": "Not a class"}}}, "api.ingress.className"),
+    ({"api": {"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": 90}}}},
+     "api.ingress.annotations"),
+    ({"api": {"ingress": {"tls": [{"hosts": ["longshore.example.com"]}]}}}, "api.ingress.tls.0"),
+    ({"api": {"ingress": {"path": "/api"}}}, "api.ingress"),
 ])
 def test_bad_values_are_refused_by_the_schema(helm, tmp_path, values, words):
     bad = tmp_path / "bad.yaml"
@@ -205,6 +284,8 @@ def test_bad_values_are_refused_by_the_schema(helm, tmp_path, values, words):
 @pytest.mark.parametrize("values,words", [
     ({"broker": {"url": ""}}, "broker.url or broker.existingSecret is required"),
     ({"workers": [{**GROUP, "keda": {"enabled": True}}]}, "KEDA scales a Deployment"),
+    ({"api": {"enabled": False, "ingress": {"enabled": True, "hosts": ["longshore.example.com"]}}},
+     "api.ingress.enabled needs api.enabled"),
 ])
 def test_values_the_schema_cannot_judge_fail_with_their_reason(helm, tmp_path, values, words):
     bad = tmp_path / "bad.yaml"
