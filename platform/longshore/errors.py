@@ -26,6 +26,14 @@ class Refused(LongshoreError):
     """The HTTP API refused the request: a missing, wrong or revoked token (401), or a limit (403, 429)."""
 
 
+class QuotaExceeded(Refused, InvalidJob):
+    """A project's quota refuses the request for now (HTTP 429): `retry_after` seconds is when to try again."""
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class UnknownStack(InvalidJob):
     """The job names a stack the manifest does not define."""
 

@@ -3,13 +3,14 @@
 Every response is JSON with a Content-Type (IronWorker's Python client reads that header on every answer,
 204s included); errors are `{"msg": …}` with IronWorker's codes: 400 bad input, 401 no or wrong token,
 404 no such project, code, task or schedule (another project's records answer 404, as if absent), 405,
-413 a body over the limit. A token comes as `Authorization: OAuth TOKEN` (IronWorker's clients),
+413 a body over the limit, 429 a project's quota (with Retry-After). A token comes as `Authorization: OAuth TOKEN` (IronWorker's clients),
 `Authorization: Bearer TOKEN`, or `?oauth=TOKEN`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import sqlalchemy as sa
 
@@ -20,7 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longshore.api import ironworker, native
 from longshore.api.auth import ApiError
-from longshore.errors import CodeNotFound, InvalidJob, JobNotFound, ProjectNotFound, ScheduleNotFound
+from longshore.domain.quotas import RequestRate
+from longshore.errors import (
+    CodeNotFound, InvalidJob, JobNotFound, ProjectNotFound, QuotaExceeded, ScheduleNotFound,
+)
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ def create_app(rt: Runtime) -> FastAPI:
     """The ASGI application over a runtime."""
     app = FastAPI(title="Longshore", version="2", docs_url="/docs", openapi_url="/openapi.json")
     app.state.runtime = rt
+    app.state.request_rate = RequestRate()
     app.state.body_limit = 4 * rt.settings.archive_limits.zip_bytes + EXTRA_BODY_BYTES
     app.include_router(ironworker.router)
     app.include_router(ironworker.clusters)
@@ -69,6 +74,12 @@ def create_app(rt: Runtime) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return _msg(exc.status, exc.msg)
+
+    @app.exception_handler(QuotaExceeded)
+    async def over_quota(_request: Request, exc: QuotaExceeded) -> JSONResponse:
+        field = str(exc).partition(":")[0]
+        return JSONResponse({"msg": str(exc), "field": field}, status_code=429,
+                            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
 
     @app.exception_handler(InvalidJob)
     async def invalid(_request: Request, exc: InvalidJob) -> JSONResponse:

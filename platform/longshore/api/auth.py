@@ -1,8 +1,10 @@
-"""Who a request acts for, and the API's own errors."""
+"""Who a request acts for (its token's project, within that project's request rate), and the API's own errors."""
 
 from __future__ import annotations
 
 from fastapi import Request
+
+from longshore.errors import QuotaExceeded
 
 
 class ApiError(Exception):
@@ -14,11 +16,21 @@ class ApiError(Exception):
 
 
 def authenticated(request: Request) -> str | None:
-    """The project the request's token acts for; None for none or a wrong one."""
+    """The project the request's token acts for; None for none or a wrong one. QuotaExceeded (429) when the
+    project's requests come faster than its rate."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     token = value.strip() if scheme.lower() in ("oauth", "bearer") else request.query_params.get("oauth")
-    return request.app.state.runtime.store.projects.authenticate(token) if token else None
+    rt = request.app.state.runtime
+    caller = rt.store.projects.authenticate(token) if token else None
+    if caller is None:
+        return None
+    rate = rt.settings.quotas.requests_per_second if caller.requests_per_second is None else caller.requests_per_second
+    wait = request.app.state.request_rate.take(caller.project_id, rate)
+    if wait:
+        raise QuotaExceeded(f"requests_per_second: project {caller.project_id} may make {rate:g} requests a second; "
+                            "slow down", retry_after=wait)
+    return caller.project_id
 
 
 def project_of(request: Request, project_id: str) -> str:

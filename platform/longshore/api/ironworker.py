@@ -224,9 +224,7 @@ def _queue(rt: Runtime, project: str, requested: list) -> dict:
         raise InvalidJob(f"tasks: {len(requested)} in one request, over the limit of {MAX_BATCH}")
     built = [submitting.build(rt, _task_fields(task, position), project=project)
              for position, task in enumerate(requested)]
-    for new in built:
-        submitting.check_webhook_secret(rt, new)
-    return {"msg": "Queued up", "tasks": [{"id": submitting.submit(rt, new)} for new in built]}
+    return {"msg": "Queued up", "tasks": [{"id": job_id} for job_id in submitting.submit_many(rt, built)]}
 
 
 def _task_fields(task: Any, position: int, kind: str = "tasks") -> dict:

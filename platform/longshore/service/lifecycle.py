@@ -302,7 +302,7 @@ def _claim(ctx: StepContext, job_id: str, attempt: int) -> Claim:
     deadline = time.monotonic() + rt.settings.worker.claim_wait_seconds
     while True:
         claim = rt.store.attempts.claim(job_id, attempt, worker=me.name, engine=me.engine_id, host=me.host,
-                                        slots=me.slots)
+                                        slots=me.slots, default_max_running=rt.settings.quotas.max_running_jobs)
         if claim is not Claim.FULL or time.monotonic() >= deadline:
             return claim
         time.sleep(CLAIM_POLL_SECONDS)

@@ -46,12 +46,21 @@ def upload_code(rt: Runtime, name: str, fields: dict[str, Any], *, project: str 
 
 def submit(rt: Runtime, new: NewJob) -> str:
     """Store a validated job (its secrets sealed) and publish its first attempt; return its id. A publish that
-    fails leaves the job safe in the store, published when due."""
-    check_webhook_secret(rt, new)
-    rt.store.jobs.create(new, sealed_secret_env=rt.sealer.seal(new.secret_env))
-    if new.delay_seconds <= 0:  # a delayed job waits in the store, never as a message: `publish_due` queues it
-        publish_attempt(rt, new.id, 1, new.stack, new.priority)
-    return new.id
+    fails leaves the job safe in the store, published when due. QuotaExceeded (nothing stored) when its
+    project has its quota of waiting jobs."""
+    return submit_many(rt, [new])[0]
+
+
+def submit_many(rt: Runtime, batch: list[NewJob]) -> list[str]:
+    """Store validated jobs of one project in one transaction (all or none), then publish each."""
+    for new in batch:
+        check_webhook_secret(rt, new)
+    rt.store.jobs.create_many([(new, rt.sealer.seal(new.secret_env)) for new in batch],
+                              default_max_queued=rt.settings.quotas.max_queued_jobs)
+    for new in batch:
+        if new.delay_seconds <= 0:  # a delayed job waits in the store, never as a message: `publish_due` queues it
+            publish_attempt(rt, new.id, 1, new.stack, new.priority)
+    return [new.id for new in batch]
 
 
 def check_webhook_secret(rt: Runtime, new: NewJob) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from longshore.domain.archives import ArchiveLimits
 from longshore.domain.policy import Policies, StepRetry
+from longshore.domain.quotas import Quotas
 from longshore.domain.registries import RegistryAuths
 from longshore.domain.spec import JobLimits
 from longshore.domain.stacks import Ceiling, Resources
@@ -207,6 +208,27 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class QuotaSettings:
+    """What one project may have at once, unless the project sets its own (`longshore projects set`);
+    0 means no limit."""
+
+    max_queued_jobs: int = variable(
+        "LONGSHORE_PROJECT_MAX_QUEUED_JOBS", 10000, "jobs of one project waiting to run (queued or delayed) "
+        "beyond which its submissions are refused (HTTP 429)", read=_whole, minimum=0)
+    max_running_jobs: int = variable(
+        "LONGSHORE_PROJECT_MAX_RUNNING_JOBS", 0, "jobs of one project holding a worker's slot at once; the rest "
+        "wait queued", read=_whole, minimum=0)
+    requests_per_second: float = variable(
+        "LONGSHORE_PROJECT_REQUESTS_PER_SECOND", 100, "API requests of one project per second, per API process "
+        "(bursts of twice that pass; over it: HTTP 429)", minimum=0, maximum=1e6)
+
+    @functools.cached_property
+    def defaults(self) -> Quotas:
+        return Quotas(max_queued_jobs=self.max_queued_jobs, max_running_jobs=self.max_running_jobs,
+                      requests_per_second=self.requests_per_second)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything Longshore reads from its environment, validated."""
 
@@ -242,6 +264,7 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     janitor: JanitorSettings = field(default_factory=JanitorSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     @property
     def embedded(self) -> bool:

@@ -23,7 +23,7 @@ from longshore.domain.status import JobStatus
 from longshore.domain.steps import TIMED_STEPS, Step
 from longshore.store.jobs import UNFINISHED, update_attempt
 from longshore.store.rows import attempt_from_row, job_from_row
-from longshore.store.schema import attempts, codes, jobs, workers
+from longshore.store.schema import attempts, codes, jobs, projects, workers
 
 #: A job whose code is at its max concurrency is looked at again after this long.
 CODE_FULL_RETRY_SECONDS = 1.0
@@ -54,15 +54,20 @@ class AttemptRepository:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def claim(self, job_id: str, number: int, *, worker: str, engine: str, host: str, slots: int) -> Claim:
-        """Make the attempt this worker's, if it is current, unowned, and the worker has a slot free."""
+    def claim(self, job_id: str, number: int, *, worker: str, engine: str, host: str, slots: int,
+              default_max_running: int = 0) -> Claim:
+        """Make the attempt this worker's, if it is current, unowned, and the worker has a slot free; HELD
+        (back to wait in the store) while its code is paused or full, or its project has its quota of
+        running jobs (`default_max_running` when the project sets none; 0: no limit)."""
         now = time.time()
         with self.engine.begin() as conn:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(workers.update().where(workers.c.name == worker).values(pid=workers.c.pid))
             row = conn.execute(
-                sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker)
+                sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker,
+                          projects.c.max_running_jobs)
                 .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == number))
+                .join(projects, projects.c.id == jobs.c.project_id)
                 .where(jobs.c.id == job_id)).first()
             if row is None or row.attempt != number or JobStatus(row.status).final:
                 return Claim.STALE
@@ -71,6 +76,9 @@ class AttemptRepository:
             if self._holding(conn, worker) >= slots:
                 return Claim.FULL
             if row.code is not None and self._hold_for_code(conn, job_id, row.project_id, row.code, now):
+                return Claim.HELD
+            project_cap = default_max_running if row.max_running_jobs is None else row.max_running_jobs
+            if project_cap and self._hold_for_project(conn, job_id, row.project_id, project_cap, now):
                 return Claim.HELD
             claimed = conn.execute(
                 attempts.update()
@@ -123,9 +131,21 @@ class AttemptRepository:
                 return False
         # Paused: due now, but `publish_due` skips paused codes, so it is queued at the first look after
         # `resume`. Full: it is looked at again shortly (a slot of the code may free).
-        not_before = now if gate.paused else now + CODE_FULL_RETRY_SECONDS
-        conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=None, published_by=None,
-                                                                   not_before=not_before))
+        _put_back(conn, job_id, now if gate.paused else now + CODE_FULL_RETRY_SECONDS)
+        return True
+
+    @staticmethod
+    def _hold_for_project(conn: sa.Connection, job_id: str, project_id: str, cap: int, now: float) -> bool:
+        """If the project has `cap` jobs holding slots, put the job back to wait in the store, looked at
+        again shortly, and say so. The project's row is locked first, so its claims are counted one at a time."""
+        conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id).with_for_update())
+        running = conn.execute(sa.select(sa.func.count()).select_from(attempts)
+                               .join(jobs, jobs.c.id == attempts.c.job_id)
+                               .where(jobs.c.project_id == project_id, attempts.c.worker.is_not(None),
+                                      attempts.c.released_at.is_(None))).scalar() or 0
+        if running < cap:
+            return False
+        _put_back(conn, job_id, now + CODE_FULL_RETRY_SECONDS)
         return True
 
     @staticmethod
@@ -210,3 +230,9 @@ class AttemptRepository:
 def _open() -> sa.ColumnElement[bool]:
     """An attempt still holding a slot, or not yet concluded."""
     return sa.or_(attempts.c.released_at.is_(None), attempts.c.status.in_(UNFINISHED))
+
+
+def _put_back(conn: sa.Connection, job_id: str, not_before: float) -> None:
+    """Unpublish a job's current attempt: it waits in the store, and `publish_due` queues it from `not_before`."""
+    conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=None, published_by=None,
+                                                               not_before=not_before))

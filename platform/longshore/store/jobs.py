@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import Attempt, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus, sources_of
-from longshore.errors import DuplicateJob, JobNotFound
+from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
+from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
 from longshore.store.counts import count_move, count_submitted
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
-from longshore.store.schema import attempts, jobs
+from longshore.store.schema import attempts, jobs, projects
 from longshore.store.webhooks import record_change
 
 UNFINISHED = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
@@ -68,18 +69,24 @@ class JobRepository:
             seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
         return None
 
-    def create(self, new: NewJob, *, sealed_secret_env: str | None = None) -> str:
-        """Insert a queued job and its first attempt; return the job id. Its secret variables are stored only
-        sealed (`sealed_secret_env`), never from `new`. A delayed job waits in the store, unpublished, until
-        `now + delay` (then `publish_due` queues it, once, whoever runs it)."""
-        now = time.time()
-        not_before = now + new.delay_seconds if new.delay_seconds > 0 else None
+    def create(self, new: NewJob, *, sealed_secret_env: str | None = None, default_max_queued: int = 0) -> str:
+        return self.create_many([(new, sealed_secret_env)], default_max_queued=default_max_queued)[0]
+
+    def create_many(self, batch: list[tuple[NewJob, str | None]], *, default_max_queued: int = 0) -> list[str]:
+        """Insert queued jobs of one project, each with its first attempt, all or none. Secret variables are
+        stored only sealed (each job's `str`), never from the job. A delayed job waits in the store,
+        unpublished, until `now + delay` (`publish_due` queues it then, once). QuotaExceeded when the project
+        has its quota of waiting jobs (`default_max_queued` if it sets none; 0: no limit)."""
+        [owner], now = {new.project_id for new, _sealed in batch}, time.time()  # one project per batch
         try:
             with self.engine.begin() as conn:
-                _insert(conn, new, sealed_secret_env, now, not_before)
+                _check_queued_quota(conn, owner, len(batch), default_max_queued)
+                for new, sealed in batch:
+                    _insert(conn, new, sealed, now, now + new.delay_seconds if new.delay_seconds > 0 else None)
         except sa.exc.IntegrityError:
-            raise DuplicateJob(f"job_id: a job with id {new.id!r} exists already") from None
-        return new.id
+            ids = " or ".join(repr(new.id) for new, _sealed in batch)
+            raise DuplicateJob(f"job_id: a job with id {ids} exists already") from None
+        return [new.id for new, _sealed in batch]
 
     def reject(self, job_id: str, stack: str, error: str) -> bool:
         """Store a submission that was refused as a `rejected` job holding only why, so its sender can read
@@ -225,6 +232,23 @@ class JobRepository:
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
         return self.finishes.wait(job_id, self.get, timeout)
+
+
+def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_max_queued: int) -> None:
+    """QuotaExceeded unless the project may have `adding` more jobs waiting. The project's row is locked
+    until the insert commits, so concurrent submits of one project are counted one after another."""
+    row = conn.execute(sa.select(projects.c.max_queued_jobs).where(projects.c.id == project).with_for_update()).first()
+    if row is None:
+        raise ProjectNotFound(f"project: no project {project!r}")
+    limit = default_max_queued if row.max_queued_jobs is None else row.max_queued_jobs
+    if not limit:
+        return
+    waiting = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
+        jobs.c.project_id == project, jobs.c.status == JobStatus.QUEUED.value)).scalar() or 0
+    if waiting + adding > limit:
+        raise QuotaExceeded(f"max_queued_jobs: project {project} has {waiting} jobs waiting to run and a quota "
+                            f"of {limit}; {adding} more would exceed it. Try again when some have started",
+                            retry_after=QUEUED_RETRY_AFTER_SECONDS)
 
 
 def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now: float,

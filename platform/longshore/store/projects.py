@@ -6,11 +6,13 @@ import hmac
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from longshore.domain.projects import new_project_id, new_token, token_digest
+from longshore.domain.quotas import Quotas
 from longshore.errors import InvalidJob, ProjectNotFound
 from longshore.store.schema import projects, tokens
 
@@ -20,6 +22,15 @@ class Project:
     id: str
     name: str
     created_at: float
+    quotas: Quotas = Quotas()  #: its own limits (None: the installation's)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a valid token acts for, and how fast that project's requests may come (None: the installation's)."""
+
+    project_id: str
+    requests_per_second: float | None
 
 
 @dataclass(frozen=True)
@@ -39,12 +50,13 @@ class ProjectStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def create(self, name: str) -> tuple[Project, str]:
+    def create(self, name: str, quotas: Quotas = Quotas()) -> tuple[Project, str]:
         """A new project and its first token (returned once, never stored)."""
-        project = Project(id=new_project_id(), name=name, created_at=time.time())
+        project = Project(id=new_project_id(), name=name, created_at=time.time(), quotas=quotas)
         try:
             with self.engine.begin() as conn:
-                conn.execute(projects.insert().values(id=project.id, name=name, created_at=project.created_at))
+                conn.execute(projects.insert().values(id=project.id, name=name, created_at=project.created_at,
+                                                      **vars(quotas)))
                 token = self._add_token(conn, project.id, "first")
         except sa.exc.IntegrityError:
             raise InvalidJob(f"name: a project named {name!r} exists already") from None
@@ -57,12 +69,25 @@ class ProjectStore:
                    or conn.execute(sa.select(projects).where(projects.c.name == project_ref)).first())
         if row is None:
             raise ProjectNotFound(f"project: no project {project_ref!r}")
-        return Project(row.id, row.name, row.created_at)
+        return _project(row)
 
     def list(self) -> list[Project]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(projects).order_by(projects.c.created_at)).all()
-        return [Project(row.id, row.name, row.created_at) for row in rows]
+        return [_project(row) for row in rows]
+
+    def set_quotas(self, project_id: str, changes: dict[str, int | float | None]) -> Project:
+        """Change some of a project's quotas (a value None: back to the installation's)."""
+        unknown = set(changes) - set(vars(Quotas()))
+        if unknown:
+            raise InvalidJob(f"{sorted(unknown)[0]}: not a quota")
+        with self.engine.begin() as conn:
+            if changes:
+                conn.execute(projects.update().where(projects.c.id == project_id).values(**changes))
+            row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).first()
+        if row is None:
+            raise ProjectNotFound(f"project: no project {project_id!r}")
+        return _project(row)
 
     def create_token(self, project_id: str, name: str | None = None) -> str:
         with self.engine.begin() as conn:
@@ -81,15 +106,16 @@ class ProjectStore:
         if not changed:
             raise InvalidJob(f"token: no active token {token_id!r}")
 
-    def authenticate(self, token: str) -> str | None:
-        """The project a token acts for; None for a wrong, unknown or revoked token."""
+    def authenticate(self, token: str) -> Caller | None:
+        """Who a token acts for; None for a wrong, unknown or revoked token."""
         digest = token_digest(token)
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(tokens.c.project_id, tokens.c.digest).where(
-                tokens.c.digest == digest, tokens.c.revoked_at.is_(None))).first()
+            row = conn.execute(sa.select(tokens.c.project_id, tokens.c.digest, projects.c.requests_per_second)
+                               .join(projects, projects.c.id == tokens.c.project_id)
+                               .where(tokens.c.digest == digest, tokens.c.revoked_at.is_(None))).first()
         if row is None or not hmac.compare_digest(row.digest, digest):
             return None
-        return row.project_id
+        return Caller(row.project_id, row.requests_per_second)
 
     @staticmethod
     def _add_token(conn: sa.Connection, project_id: str, name: str | None) -> str:
@@ -97,3 +123,8 @@ class ProjectStore:
         conn.execute(tokens.insert().values(id=uuid.uuid4().hex[:24], project_id=project_id,
                                             digest=token_digest(token), name=name, created_at=time.time()))
         return token
+
+
+def _project(row: Any) -> Project:
+    return Project(row.id, row.name, row.created_at, Quotas(row.max_queued_jobs, row.max_running_jobs,
+                                                            row.requests_per_second))

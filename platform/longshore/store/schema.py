@@ -17,7 +17,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
@@ -41,6 +41,10 @@ projects = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Quotas (domain.quotas): NULL takes the installation's setting, 0 is no limit.
+    sa.Column("max_queued_jobs", sa.Integer),
+    sa.Column("max_running_jobs", sa.Integer),
+    sa.Column("requests_per_second", sa.Float),
 )
 
 #: API tokens: only a digest (SHA-256) of each is kept; the token itself is shown once.
@@ -110,6 +114,7 @@ jobs = sa.Table(
     sa.Index("ix_jobs_code", "code"),
     sa.Index("ix_jobs_schedule", "schedule_id", "schedule_occurrence", unique=True),  # one job per occurrence
     sa.Index("ix_jobs_project_created", "project_id", "created_at"),
+    sa.Index("ix_jobs_project_status", "project_id", "status"),  # a project's waiting jobs, for its quota
 )
 
 codes = sa.Table(
