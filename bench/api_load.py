@@ -30,7 +30,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18080)
     args = parser.parse_args()
     with installation(["busybox"], slots=4):
-        project = json.loads(subprocess.run(["longshore", "projects", "create", "bench", "--json"], check=True,
+        project = json.loads(subprocess.run(["longshore", "projects", "create", "bench", "--json",
+                                             "--rate", "0", "--max-queued", "0"], check=True,
                                             capture_output=True, text=True).stdout)
         api = subprocess.Popen(["longshore", "api", "--port", str(args.port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
