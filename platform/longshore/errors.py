@@ -26,6 +26,10 @@ class Refused(LongshoreError):
     """The HTTP API refused the request: a missing, wrong or revoked token (401), or a limit (403, 429)."""
 
 
+class Unreachable(LongshoreError):
+    """The HTTP API (LONGSHORE_API_URL) could not be reached, or failed (5xx)."""
+
+
 class QuotaExceeded(Refused, InvalidJob):
     """A project's quota refuses the request for now (HTTP 429): `retry_after` seconds is when to try again."""
 

@@ -87,9 +87,59 @@ def test_the_python_http_client_submits_waits_and_reads_like_submit(api, client)
     base, _port, (team, _other) = api
     remote = longshore.Client(base, team["token"])
     job = remote.submit("busybox", ["sh", "-c", "cat $PAYLOAD_FILE"], payload={"over": "http"})
-    assert job.wait(timeout=60)["status"] == "succeeded" and job.logs() == '{"over": "http"}'
+    finished = job.wait(timeout=60)
+    assert finished.status is longshore.JobStatus.SUCCEEDED and finished.output == b'{"over": "http"}'
+    assert job.logs() == '{"over": "http"}'
     assert job.status is longshore.JobStatus.SUCCEEDED and job.exit_code == 0
     with pytest.raises(InvalidJob, match="memory"):
         remote.submit("busybox", ["true"], memory="1000g")
     with pytest.raises(Refused, match="401"):
         longshore.Client(base, "wrong").submit("busybox", ["true"])
+
+
+def test_the_cli_works_over_the_api_with_neither_broker_nor_store(api, client, tmp_path):
+    import os
+    import subprocess
+
+    base, _port, (team, other) = api
+    # A laptop: the API's URL and a token; the broker and the store unreachable
+    laptop = {**os.environ, "LONGSHORE_API_URL": base, "LONGSHORE_TOKEN": team["token"],
+              "LONGSHORE_BROKER_URL": "amqp://nobody:nothing@127.0.0.1:1//",
+              "LONGSHORE_DATABASE_URL": "postgresql://nobody:nothing@127.0.0.1:1/none",
+              "LONGSHORE_HOME": str(tmp_path)}
+
+    def cli(*args: str, env: dict = laptop) -> subprocess.CompletedProcess:
+        return subprocess.run(["longshore", *args], env=env, capture_output=True, text=True, timeout=90)
+
+    ran = cli("run", "--stack", "busybox", "--label", "laptop", "--payload", '{"n": 7}', "--",
+              "sh", "-c", 'cat "$PAYLOAD_FILE"; echo; echo oops >&2; exit 3')
+    assert ran.returncode == 3 and sorted(ran.stdout.splitlines()) == ['oops', '{"n": 7}'], ran.stderr  # any order
+    detached = cli("run", "-d", "--stack", "busybox", "--label", "laptop", "--", "echo", "later")
+    job_id = detached.stdout.strip()
+    assert detached.returncode == 0 and len(job_id) == 32, detached.stderr
+    logs = cli("logs", job_id)
+    while logs.stdout != "later\n" and "no job" not in logs.stderr:  # it ends within seconds
+        logs = cli("logs", job_id)
+    shown = json.loads(cli("status", job_id, "--json").stdout)
+    assert shown["id"] == job_id and shown["attempts"] and shown["retried_as"] == []
+    human = cli("status", job_id)
+    assert human.returncode == 0 and f"id:        {job_id}" in human.stdout and "attempt 1:" in human.stdout
+    listed = cli("ls", "--label", "laptop", "--since", "10m")
+    assert listed.returncode == 0 and job_id in listed.stdout and len(listed.stdout.splitlines()) == 3
+    retried = cli("retry", job_id)
+    assert retried.returncode == 0 and json.loads(cli("status", retried.stdout.strip(), "--json").stdout)[
+        "retry_of"] == job_id
+    assert "busybox" in cli("stacks").stdout
+    sleeper = cli("run", "-d", "--stack", "busybox", "--", "sleep", "60").stdout.strip()
+    assert cli("cancel", sleeper).stdout.strip() == f"{sleeper} cancelled"
+    # Another project's token sees none of it; bad input and a wrong token or URL are clear one-line errors
+    theirs = {**laptop, "LONGSHORE_TOKEN": other["token"]}
+    assert "no job with id" in cli("status", job_id, env=theirs).stderr
+    refused = cli("run", "--stack", "busybox", "--memory", "1000g", "--", "true")
+    assert refused.returncode == 125 and "memory" in refused.stderr and "Traceback" not in refused.stderr
+    wrong = cli("ls", env={**laptop, "LONGSHORE_TOKEN": "wrong"})
+    assert wrong.returncode == 125 and "401" in wrong.stderr and "Traceback" not in wrong.stderr
+    away = cli("ls", env={**laptop, "LONGSHORE_API_URL": "http://127.0.0.1:1"})
+    assert away.returncode == 125 and "cannot reach http://127.0.0.1:1" in away.stderr, away.stderr
+    half = cli("ls", env={key: value for key, value in laptop.items() if key != "LONGSHORE_TOKEN"})
+    assert half.returncode == 2 and "set both" in half.stderr

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import math
 import time
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +24,7 @@ from longshore.errors import JobNotFound
 from longshore.service import submit as submitting
 from longshore.service.cancel import request_cancel
 from longshore.service.runtime import Runtime
+from longshore.service.views import job_detail, job_view, stack_view
 
 router = APIRouter(prefix="/v1")
 #: The longest a wait holds a request (a client asks again).
@@ -56,6 +57,8 @@ class JobBatch(BaseModel):
 class RetryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     delay: float = Field(default=0, ge=0, le=7 * 86400)
+    secret_env: dict[str, str] | None = Field(default=None, description="the job's secret variables again "
+                                                                         "(erased when it ended)")
 
 
 def _rt(request: Request) -> Runtime:
@@ -67,7 +70,7 @@ def submit_job(request: Request, job: JobSubmission, project: str = Project) -> 
     """Submit one job; answers the job as stored."""
     rt = _rt(request)
     new = submitting.build(rt, job.model_dump(exclude_unset=True), project=project)
-    return _view(rt.store.jobs.get(submitting.submit(rt, new)))
+    return job_view(rt.store.jobs.get(submitting.submit(rt, new)))
 
 
 @router.post("/jobs/batch", status_code=201)
@@ -80,35 +83,42 @@ def submit_jobs(request: Request, batch: JobBatch, project: str = Project) -> di
 
 @router.get("/jobs")
 def list_jobs(request: Request, status: JobStatus | None = None, label: str | None = None,
-              code: str | None = None, stack: str | None = None, limit: int = 20, cursor: str | None = None,
-              project: str = Project) -> dict:
-    """The project's jobs, newest first, `limit` a page; `next` is the cursor of the following page."""
+              code: str | None = None, stack: str | None = None, since: float | None = None, limit: int = 20,
+              cursor: str | None = None, project: str = Project) -> dict:
+    """The project's jobs, newest first (`since`: created at or after, in seconds since the epoch), `limit` a
+    page; `next` is the cursor of the following page."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"limit: must be 1 to {MAX_LIMIT}")
+    if since is not None and not math.isfinite(since):
+        raise ApiError(400, "since: must be a time in seconds since the epoch")
     for name, value in (("label", label), ("code", code), ("stack", stack)):
         if value is not None and "\x00" in value:
             raise ApiError(400, f"{name}: must not contain a NUL character")
     jobs = _rt(request).store.reads.list_jobs(project=project, status=status, label=label, code=code, stack=stack,
-                                              limit=limit, before=_cursor(cursor))
+                                              since=since, limit=limit, before=_cursor(cursor))
     following = _encode(jobs[-1]) if len(jobs) == limit else None
-    return {"jobs": [_view(job) for job in jobs], "next": following}
+    return {"jobs": [job_view(job) for job in jobs], "next": following}
 
 
 @router.get("/jobs/{job_id}")
 def get_job(request: Request, job_id: str, project: str = Project) -> dict:
-    return _view(_job(request, job_id, project))
+    """The job, its attempts, the jobs that retry it, and its webhook deliveries."""
+    return job_detail(_rt(request), _job(request, job_id, project))
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-def job_logs(request: Request, job_id: str, project: str = Project) -> PlainTextResponse:
-    """Its output so far is kept when it ends: stdout and stderr together, the last bytes."""
-    return PlainTextResponse(_job(request, job_id, project).output_text)
+def job_logs(request: Request, job_id: str, project: str = Project) -> Response:
+    """Its output, kept when it ends: stdout and stderr together, the last bytes, exactly as it wrote them
+    (`X-Longshore-Output-Truncated: 1` when earlier bytes were dropped)."""
+    job = _job(request, job_id, project)
+    return Response(job.output or b"", media_type="text/plain; charset=utf-8",
+                    headers={"X-Longshore-Output-Truncated": "1" if job.output_truncated else "0"})
 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(request: Request, job_id: str, project: str = Project) -> dict:
     job = _job(request, job_id, project)
-    return _view(job if job.status.final else request_cancel(_rt(request), job.id))
+    return job_view(job if job.status.final else request_cancel(_rt(request), job.id))
 
 
 @router.post("/jobs/{job_id}/retry", status_code=201)
@@ -116,7 +126,8 @@ def retry_job(request: Request, job_id: str, retry: RetryRequest | None = None, 
     """A new job with the same code, payload and settings, linked to this one."""
     job = _job(request, job_id, project)
     rt = _rt(request)
-    return _view(rt.store.jobs.get(submitting.retry(rt, job.id, delay=retry.delay if retry else 0)))
+    retry = retry or RetryRequest()
+    return job_view(rt.store.jobs.get(submitting.retry(rt, job.id, delay=retry.delay, secret_env=retry.secret_env)))
 
 
 @router.get("/jobs/{job_id}/wait")
@@ -129,7 +140,7 @@ async def wait_job(request: Request, job_id: str, timeout: float = 30, project: 
     while True:
         job = await run_in_threadpool(_job, request, job_id, project)
         if job.status.final or time.monotonic() >= deadline:
-            return _view(job)
+            return job_view(job)
         await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
@@ -137,10 +148,7 @@ async def wait_job(request: Request, job_id: str, timeout: float = 30, project: 
 def stacks(request: Request, project: str = Project) -> dict:
     """The stacks jobs may name, with what a job gets by default and at most."""
     manifest = _rt(request).manifest
-    return {"stacks": [{"name": stack.name, "image": stack.image, "runtime": stack.sandbox.runtime,
-                        "takes_archives": bool(stack.entry_command),
-                        "defaults": vars(stack.defaults), "maxima": vars(stack.maxima)}
-                       for stack in (manifest.get(name) for name in manifest.names())]}
+    return {"stacks": [stack_view(manifest.get(name)) for name in manifest.names()]}
 
 
 def _job(request: Request, job_id: str, project: str) -> Job:
@@ -151,12 +159,6 @@ def _job(request: Request, job_id: str, project: str) -> Job:
     if job is None or job.project_id != project:
         raise ApiError(404, "job_id: no such job")
     return job
-
-
-def _view(job: Job) -> dict[str, Any]:
-    data = job.to_dict()
-    data.pop("output")
-    return data
 
 
 def _encode(job: Job) -> str:

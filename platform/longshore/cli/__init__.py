@@ -10,7 +10,8 @@ import sys
 import click
 
 from longshore.cli import codes, jobs, operate, projects, schedules
-from longshore.errors import ConfigError
+from longshore.cli.exit_codes import PLATFORM_FAILURE
+from longshore.errors import ConfigError, Refused, Unreachable
 
 
 def main() -> None:
@@ -20,6 +21,9 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"longshore: configuration error: {exc}", err=True)
         sys.exit(2)
+    except (Refused, Unreachable) as exc:  # the API (LONGSHORE_API_URL) refused us, or could not be reached
+        click.echo(f"longshore: {exc}", err=True)
+        sys.exit(PLATFORM_FAILURE)
 
 
 @click.group()

@@ -15,10 +15,13 @@ from typing import Any
 
 import click
 
+from longshore.cli.backend import api_client
 from longshore.cli.exit_codes import PLATFORM_FAILURE, exit_code_of
 from longshore.domain.records import Job
+from longshore.domain.spec import is_job_id
 from longshore.domain.status import JobStatus
 from longshore.errors import ConfigError, InvalidJob, JobNotFound
+from longshore.remote import RemoteJob, job_from_view
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -45,10 +48,14 @@ from longshore.errors import ConfigError, InvalidJob, JobNotFound
 def run(stack, code, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, priority,
         delay, label, webhook, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
-    from longshore.client import submit
-    from longshore.service.runtime import get_runtime
+    client = api_client()
+    if client is None:
+        from longshore.client import submit
+        from longshore.service.runtime import get_runtime
 
-    embedded = get_runtime().settings.embedded
+        embedded = get_runtime().settings.embedded
+    else:
+        submit, embedded = client.submit, False
     if detach and embedded:
         click.echo("longshore: --detach needs a broker and a running worker: set LONGSHORE_BROKER_URL=amqp://…",
                    err=True)
@@ -141,16 +148,9 @@ def _secret_env(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the job and its attempts as JSON.")
 def status(job_id: str, as_json: bool) -> None:
     """Show a job's status."""
-    job = _get(job_id)
-    attempts = _store().jobs.attempts(job.id)
-    retried_as = _store().reads.retried_as(job.id)
+    job, detail = _detail(job_id)
     if as_json:
-        data = job.to_dict()
-        data.pop("output")
-        data["attempts"] = [a.to_dict() for a in attempts]
-        data["retried_as"] = retried_as
-        data["webhook_deliveries"] = [vars(d) for d in _store().webhooks.of_job(job.id)]
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(detail, indent=2))
         return
     click.echo(f"id:        {job.id}\nstack:     {job.stack}\nimage:     {job.image}\nstatus:    {job.status.value}")
     click.echo(f"exit code: {job.exit_code if job.exit_code is not None else '-'}")
@@ -165,25 +165,31 @@ def status(job_id: str, as_json: bool) -> None:
                    + f" (at {_time(job.progress_at)})")
     if job.retry_of:
         click.echo(f"retry of:  {job.retry_of}")
-    if retried_as:
-        click.echo(f"retried as: {', '.join(retried_as)}")
+    if detail["retried_as"]:
+        click.echo(f"retried as: {', '.join(detail['retried_as'])}")
     click.echo(f"created:   {_time(job.created_at)}\nstarted:   {_time(job.started_at)}\n"
                f"finished:  {_time(job.finished_at)}")
-    for delivery in _store().webhooks.of_job(job.id):
-        change = json.loads(delivery.body)
-        click.echo(f"webhook {delivery.id}: {change['status']} {delivery.state} after {delivery.tries} tries"
-                   + (f" ({delivery.last_error})" if delivery.last_error else ""))
-    for attempt in attempts:
-        steps = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in attempt.step_seconds.items() if v is not None)
-        click.echo(f"attempt {attempt.number}: {attempt.status.value} on {attempt.worker or '-'} {steps}")
+    for delivery in detail["webhook_deliveries"]:
+        change = json.loads(delivery["body"])
+        click.echo(f"webhook {delivery['id']}: {change['status']} {delivery['state']} after {delivery['tries']} tries"
+                   + (f" ({delivery['last_error']})" if delivery["last_error"] else ""))
+    for attempt in detail["attempts"]:
+        steps = " ".join(f"{k}={v * 1000:.0f}ms" for k, v in attempt["step_seconds"].items() if v is not None)
+        click.echo(f"attempt {attempt['number']}: {attempt['status']} on {attempt['worker'] or '-'} {steps}")
 
 
 @click.command()
 @click.argument("job_id")
 def logs(job_id: str) -> None:
     """Print a job's captured output."""
-    job = _get(job_id)
-    sys.stdout.buffer.write(job.output or b"")  # the bytes as the job wrote them
+    client = api_client()
+    if client is None:
+        job = _get(job_id)
+        output = job.output or b""
+    else:
+        job, _detail_view = _detail(job_id)
+        output = RemoteJob(client, job.id).output()
+    sys.stdout.buffer.write(output)  # the bytes as the job wrote them
     sys.stdout.flush()
     if job.output_truncated:
         click.echo("longshore: output was truncated to its last bytes (LONGSHORE_OUTPUT_LIMIT_BYTES)", err=True)
@@ -195,8 +201,9 @@ def cancel(job_id: str) -> None:
     """Cancel a job: a queued job never starts; a running one is stopped and reaped."""
     from longshore.client import JobHandle
 
-    _get(job_id)
-    job = JobHandle(job_id).cancel()
+    client = api_client()
+    job = _get(job_id) if client is None else _detail(job_id)[0]
+    job = JobHandle(job.id).cancel() if client is None else RemoteJob(client, job.id).cancel()
     click.echo(f"{job.id} {job.status.value}")
 
 
@@ -210,8 +217,13 @@ def cancel(job_id: str) -> None:
 def list_jobs(status_filter: str | None, stack: str | None, label: str | None, code: str | None,
               since: str | None, limit: int) -> None:
     """List the newest jobs."""
-    jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None,
-                                    stack=stack, label=label, code=code, since=_since(since))
+    client = api_client()
+    if client is None:
+        jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None,
+                                        stack=stack, label=label, code=code, since=_since(since))
+    else:
+        jobs = client.list_jobs(limit=limit, status=status_filter, stack=stack, label=label, code=code,
+                                since=_since(since))
     click.echo(f"{'ID':32}  {'STACK':10} {'STATUS':10} {'EXIT':>4}  {'CREATED':29}  LABEL")
     for job in jobs:
         exit_code = "-" if job.exit_code is None else str(job.exit_code)
@@ -229,9 +241,10 @@ def retry(job_id: str, delay: float, secret_pairs: tuple[str, ...]) -> None:
     it both ways; print the new job's id."""
     from longshore.client import retry as retry_job
 
-    job = _get(job_id)
+    client = api_client()
+    job = _get(job_id) if client is None else _detail(job_id)[0]
     try:
-        handle = retry_job(job.id, delay=delay, secret_env=_secret_env(secret_pairs))
+        handle = (client.retry if client else retry_job)(job.id, delay=delay, secret_env=_secret_env(secret_pairs))
     except (InvalidJob, ConfigError) as exc:
         click.echo(f"longshore: {exc}", err=True)
         sys.exit(PLATFORM_FAILURE)
@@ -243,16 +256,23 @@ def stacks() -> None:
     """List the stacks this installation knows."""
     from longshore.broker.routing import stack_queue
     from longshore.domain.stacks import format_size
-    from longshore.service.runtime import get_runtime
 
-    for stack in get_runtime().manifest.stacks.values():
-        low, high, box = stack.defaults, stack.maxima, stack.sandbox
-        timeout = f"{low.timeout_seconds:g}s" if low.timeout_seconds else "default"
-        click.echo(f"{stack.name:14} {stack.image:24} queue={stack_queue(stack.name)} runtime={box.runtime} "
-                   f"user={box.user} memory={format_size(low.memory_bytes)}(max {format_size(high.memory_bytes)}) "
-                   f"disk={format_size(low.disk_bytes)}(max {format_size(high.disk_bytes)}) "
-                   f"cpus={low.cpus:g}(max {high.cpus:g}) timeout={timeout}(max {high.timeout_seconds:g}s) "
-                   f"pull={stack.pull.value}")
+    client = api_client()
+    if client is None:
+        from longshore.service.runtime import get_runtime
+        from longshore.service.views import stack_view
+
+        views = [stack_view(stack) for stack in get_runtime().manifest.stacks.values()]
+    else:
+        views = client.stacks()
+    for stack in views:
+        low, high = stack["defaults"], stack["maxima"]
+        timeout = f"{low['timeout_seconds']:g}s" if low["timeout_seconds"] else "default"
+        click.echo(f"{stack['name']:14} {stack['image']:24} queue={stack_queue(stack['name'])} "
+                   f"runtime={stack['runtime']} user={stack['user']} memory={format_size(low['memory_bytes'])}"
+                   f"(max {format_size(high['memory_bytes'])}) disk={format_size(low['disk_bytes'])}"
+                   f"(max {format_size(high['disk_bytes'])}) cpus={low['cpus']:g}(max {high['cpus']:g}) "
+                   f"timeout={timeout}(max {high['timeout_seconds']:g}s) pull={stack['pull']}")
 
 
 def _store():
@@ -261,9 +281,26 @@ def _store():
     return get_runtime().store
 
 
+def _detail(job_id: str) -> tuple[Job, dict]:
+    """The job and its detailed view (attempts, retries, webhook deliveries), from the store or the API."""
+    from longshore.service.submit import rejected_id
+
+    client = api_client()
+    if client is None:
+        from longshore.service.runtime import get_runtime
+        from longshore.service.views import job_detail
+
+        job = _get(job_id)
+        return job, job_detail(get_runtime(), job)
+    try:
+        detail = RemoteJob(client, job_id if is_job_id(job_id) else rejected_id(job_id)).detail()
+    except JobNotFound:
+        raise click.ClickException(f"no job with id {job_id[:80]!r}") from None
+    return job_from_view(detail), detail
+
+
 def _get(job_id: str) -> Job:
     """The job; for an id that cannot name a job, the rejection a Celery-native message with it left."""
-    from longshore.domain.spec import is_job_id
     from longshore.service.submit import rejected_id
 
     try:

@@ -28,7 +28,7 @@ from longshore.domain.stacks import Ceiling, Resources
 from longshore.domain.steps import Step
 from longshore.errors import ConfigError
 from longshore.settings.readers import (  # noqa: F401  (DOCKER_CERT_FILES: part of this module's surface)
-    BROKER_SCHEMES, DATABASE_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
+    BROKER_SCHEMES, DATABASE_SCHEMES, HTTP_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
     _docker_switch, _networks, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _webhook_secret,
     _whole, variable,
 )
@@ -257,6 +257,11 @@ class Settings:
         "DOCKER_CERT_PATH", lambda _values: str(Path.home() / ".docker"),
         "`ca.pem`, `cert.pem` and `key.pem` for DOCKER_TLS_VERIFY (each must exist when it is on)",
         read=_docker_cert_path, shown_default="`~/.docker`")
+    api_url: str | None = variable(
+        "LONGSHORE_API_URL", None, "`http(s)://…` of a `longshore api`: the job, code and schedule commands use it "
+        "(with LONGSHORE_TOKEN) instead of the broker and the store", read=_url(HTTP_SCHEMES), shown_default="none")
+    token: str | None = variable("LONGSHORE_TOKEN", None, "the API token those commands act with",
+                                 read=_text, shown_default="none")
     stacks_file: Path = variable("LONGSHORE_STACKS", str(REPO_STACKS_FILE), "the stack manifest",
                                  read=_stacks_file, shown_default="`workers/stacks.toml`")
     jobs: JobSettings = field(default_factory=JobSettings)
@@ -340,6 +345,8 @@ MIN_HEARTBEATS_PER_LOST_WINDOW = 3
 
 def _cross_check(settings: Settings) -> None:
     jobs, worker = settings.jobs, settings.worker
+    if bool(settings.api_url) != bool(settings.token):
+        raise ConfigError("LONGSHORE_API_URL and LONGSHORE_TOKEN: set both (to use an API) or neither")
     if jobs.default_timeout_seconds > jobs.max_timeout_seconds:
         raise ConfigError("LONGSHORE_DEFAULT_TIMEOUT_SECONDS: must not exceed "
                           f"LONGSHORE_MAX_TIMEOUT_SECONDS ({jobs.max_timeout_seconds:g})")

@@ -20,6 +20,7 @@ from longshore.errors import ConfigError, InvalidJob
 
 BROKER_SCHEMES = frozenset({"amqp", "amqps", "pyamqp", "memory"})
 DATABASE_SCHEMES = frozenset({"sqlite", "postgresql", "postgres", "postgresql+psycopg2"})
+HTTP_SCHEMES = frozenset({"http", "https"})
 DOCKER_SCHEMES = frozenset({"unix", "tcp", "ssh", "http", "https", "npipe"})
 #: What DOCKER_CERT_PATH holds, as the docker CLI reads it: the engine's CA, this client's certificate and key.
 DOCKER_CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
