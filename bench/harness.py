@@ -24,8 +24,9 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 @contextlib.contextmanager
-def installation(stacks: list[str], slots: int = 2) -> Iterator[None]:
-    """Point this process at a fresh vhost and database, run one worker for `stacks`, and remove it all after."""
+def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
+    """Point this process at a fresh vhost and database, run one worker for `stacks` (its pid is yielded), and
+    remove it all after."""
     run_id = uuid.uuid4().hex[:8]
     vhost, database = f"longshore-bench-{run_id}", f"longshore_bench_{run_id}"
     home = tempfile.mkdtemp(prefix="longshore-bench-")
@@ -46,7 +47,7 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[None]:
                                "--loglevel", "INFO" if log_path else "WARNING"],
                               start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield
+        yield worker.pid
     finally:
         stopping = time.monotonic()
         os.kill(worker.pid, signal.SIGTERM)  # the main process only, as `docker stop` does
@@ -61,3 +62,124 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[None]:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
         subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {database} WITH (FORCE)'"])
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def embedded() -> Iterator[None]:
+    """Point this process at a fresh embedded default (SQLite in a temporary home, an in-process worker)."""
+    home = tempfile.mkdtemp(prefix="longshore-bench-")
+    for name in ("LONGSHORE_BROKER_URL", "LONGSHORE_DATABASE_URL"):
+        os.environ.pop(name, None)
+    os.environ.update({"LONGSHORE_HOME": home, "LONGSHORE_STACKS": str(REPO / "workers" / "stacks.toml")})
+    try:
+        yield
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# -- the baseline: `docker run` of the container Longshore makes for a busybox job -------------------------
+
+IMAGE = "longshore/busybox:1"
+SCRATCH = "rw,exec,nosuid,nodev,size=67108864,nr_inodes=16384,mode=1777"
+#: `docker run` flags for the busybox stack's defaults, as engine/container.py sets them: `same_container()`
+#: compares the two HostConfigs so a change on either side cannot go unnoticed.
+DOCKER_RUN_FLAGS = [
+    "--network", "none", "--memory", "128m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "256",
+    "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "65534:65534", "--read-only",
+    "--tmpfs", f"/longshore/task:{SCRATCH}", "--tmpfs", f"/tmp:{SCRATCH}", "--shm-size", "64m",
+    "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--ulimit", "core=0:0",
+    "--ulimit", "fsize=68157440:68157440", "--init", "--oom-score-adj", "500", "--ipc", "private",
+    "--log-driver", "local", "--log-opt", "max-size=8388608", "--log-opt", "max-file=2", "--log-opt", "compress=false",
+    "--mount", "type=volume,target=/longshore", "--workdir", "/longshore/task",
+]
+COMPARED = ("NetworkMode", "Memory", "MemorySwap", "NanoCpus", "PidsLimit", "CapDrop", "SecurityOpt", "ReadonlyRootfs",
+            "Tmpfs", "ShmSize", "Ulimits", "Init", "OomScoreAdj", "IpcMode", "LogConfig", "Runtime")
+
+
+def docker_run(*command: str, remove: bool = True) -> list[str]:
+    """The baseline's command line: the same container as a busybox-stack job running `command`."""
+    return ["docker", "run", *(["--rm"] if remove else ["-d"]), *DOCKER_RUN_FLAGS, IMAGE, *command]
+
+
+def same_container() -> list[str]:
+    """Differences between the HostConfig of a Longshore busybox job and of `docker_run()` (empty: none).
+    Call it inside `installation()`."""
+    import json
+
+    import longshore
+
+    job = longshore.submit("busybox", ["sleep", "30"])
+    deadline = time.monotonic() + 30
+    ours = ""
+    while not ours and time.monotonic() < deadline:
+        ours = subprocess.run(["docker", "ps", "-q", "--filter", f"label=io.longshore.job={job.id}"],
+                              capture_output=True, text=True).stdout.strip()
+        time.sleep(0.1)
+    theirs = subprocess.run(docker_run("sleep", "30", remove=False), capture_output=True, text=True,
+                            check=True).stdout.strip()
+    try:
+        ours_config, theirs_config = (json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True,
+                                                                text=True, check=True).stdout)[0]["HostConfig"]
+                                      for cid in (ours, theirs))
+    finally:
+        job.cancel()
+        subprocess.run(["docker", "rm", "-f", "-v", theirs], capture_output=True)
+    ours_config["Ulimits"], theirs_config["Ulimits"] = (sorted(config.get("Ulimits") or [], key=lambda u: u["Name"])
+                                                        for config in (ours_config, theirs_config))
+    return [f"{key}: longshore {ours_config.get(key)!r}, docker run {theirs_config.get(key)!r}"
+            for key in COMPARED if ours_config.get(key) != theirs_config.get(key)]
+
+
+# -- CPU accounting -----------------------------------------------------------------------------------
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int, *, with_children: bool = True) -> float:
+    """Seconds of CPU a process used, and (with_children) that of the children it has reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    used = fields[11:15] if with_children else fields[11:13]  # utime stime [cutime cstime]
+    return sum(int(value) for value in used) / TICKS
+
+
+def pids_named(pattern: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return [int(pid) for pid in found]
+
+
+def tree_cpu(root: int) -> float:
+    """A process's CPU with its reaped children's, and its live children's own."""
+    children = subprocess.run(["pgrep", "-P", str(root)], capture_output=True, text=True).stdout.split()
+    return process_cpu(root) + sum(tree_cpu(int(child)) for child in children)
+
+
+class CpuMeter:
+    """CPU seconds of named groups of processes, between `start()` and `stop()`. The engine's group
+    (dockerd, containerd) includes the shims and runc: containerd reaps them (it is their subreaper)."""
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.groups, self.before, self.used = groups, {}, {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(tree_cpu(pid) for pid in pids) for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self.before = self._now()
+
+    def stop(self) -> dict[str, float]:
+        after = self._now()
+        self.used = {name: after[name] - self.before[name] for name in self.groups}
+        return self.used
+
+
+def engine_pids() -> list[int]:
+    """The first engine's dockerd and containerd (not the second engine's)."""
+    return [pid for pid in pids_named("^dockerd --host unix:///var/run/docker.sock") +
+            pids_named("^containerd --config /var/run/docker/containerd")]
+
+
+def store_and_broker_pids() -> dict[str, list[int]]:
+    return {"rabbitmq": pids_named("beam.smp"), "postgres": pids_named("^/usr/lib/postgresql/.*/bin/postgres")}

@@ -1,11 +1,13 @@
 """Latency of a trivial job through the distributed path, against `docker run --rm` of the same container.
 
 Runs `true` N times through RabbitMQ + PostgreSQL + one worker (submit → wait
-returns), and, interleaved in the same run on the same engine, `docker run --rm`
-of the same image with the same limits. Prints p50 and p99 of both and their
-ratio. Needs the services of scripts/services.sh and the busybox stack image.
+returns), or with `--embedded` on the embedded default (in-process worker, SQLite),
+and, interleaved in the same run on the same engine, `docker run --rm` of the same
+container (its HostConfig compared with a Longshore job's first). Prints p50 and
+p99 of both and their ratio. Needs the services of scripts/services.sh and the
+busybox stack image.
 
-    python3 bench/latency.py [--jobs 50]
+    python3 bench/latency.py [--jobs 50] [--embedded]
 """
 
 from __future__ import annotations
@@ -16,23 +18,25 @@ import subprocess
 import sys
 import time
 
-from harness import installation, percentile
+from harness import docker_run, embedded, installation, percentile, same_container
 
-IMAGE = "longshore/busybox:1"
-# The flags Longshore gives a busybox-stack job, so both sides start the same container.
-DOCKER_RUN = ["docker", "run", "--rm", "--network", "none", "--memory", "64m", "--memory-swap", "64m",
-              "--cpus", "0.5", "--pids-limit", "256", "--cap-drop", "ALL",
-              "--security-opt", "no-new-privileges", "--user", "65534:65534", IMAGE, "true"]
+DOCKER_RUN = docker_run("true")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--embedded", action="store_true", help="the embedded default instead of RabbitMQ+PostgreSQL")
     args = parser.parse_args()
 
-    with installation(["busybox"]):
+    with embedded() if args.embedded else installation(["busybox"]):
         import longshore
+
+        differences = same_container()
+        if differences:
+            print("the baseline's container differs from Longshore's:\n  " + "\n  ".join(differences), file=sys.stderr)
+            return 1
 
         platform_ms, docker_ms = [], []
         for i in range(args.warmup + args.jobs):
@@ -50,7 +54,8 @@ def main() -> int:
 
     print(f"{args.jobs} jobs of `true`, interleaved, same engine, same image and limits")
     print(f"{'path':34} {'p50 ms':>8} {'p99 ms':>8}")
-    print(f"{'longshore (RabbitMQ+PostgreSQL)':34} {percentile(platform_ms, .5):8.0f} {percentile(platform_ms, .99):8.0f}")
+    path = "longshore (embedded: SQLite)" if args.embedded else "longshore (RabbitMQ+PostgreSQL)"
+    print(f"{path:34} {percentile(platform_ms, .5):8.0f} {percentile(platform_ms, .99):8.0f}")
     print(f"{'docker run --rm':34} {percentile(docker_ms, .5):8.0f} {percentile(docker_ms, .99):8.0f}")
     print(f"ratio p50 {percentile(platform_ms, .5) / percentile(docker_ms, .5):.2f}  "
           f"p99 {percentile(platform_ms, .99) / percentile(docker_ms, .99):.2f}  (target ≤ 1.0)")
@@ -62,7 +67,8 @@ def _step_medians(longshore) -> dict[str, float]:
     from longshore.service.runtime import get_runtime
 
     store = get_runtime().store
-    attempts = [a for job in store.reads.list_jobs(limit=1000) for a in store.jobs.attempts(job.id)]
+    attempts = [a for job in store.reads.list_jobs(limit=1000) if job.command == ["true"]
+                for a in store.jobs.attempts(job.id)]
     return {step: statistics.median(a.step_seconds[step] * 1000 for a in attempts if a.step_seconds[step] is not None)
             for step in ("pull", "create", "start", "wait", "reap")}
 

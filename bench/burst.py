@@ -1,0 +1,88 @@
+"""Bursts: N jobs at once through the distributed path (RabbitMQ + PostgreSQL + one worker of S slots) against
+`seq N | xargs -P S docker run --rm …` of the same container, in one run on one engine; wall time, and CPU per
+job of the platform's processes (the worker, RabbitMQ, PostgreSQL and the submitting client) and of the engine
+(dockerd and containerd with its shims and runc), from the processes' own accounting.
+
+    python3 bench/burst.py [--jobs 200] [--slots 4 8] [--seconds 0]
+
+`--seconds 1` runs `sleep 1` jobs instead of `true` (slot scheduling matters more than CPU). The machine's
+other load counts too: run it on a quiet machine, and compare ratios, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from harness import CpuMeter, docker_run, engine_pids, installation, same_container, store_and_broker_pids
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--slots", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--seconds", type=float, default=0, help="each job sleeps this long (0: `true`)")
+    args = parser.parse_args()
+    command = ["sleep", f"{args.seconds:g}"] if args.seconds else ["true"]
+    rows = []
+    for slots in args.slots:
+        with installation(["busybox"], slots=slots) as worker_pid:
+            differences = same_container()
+            if differences:
+                print("the baseline's container differs from Longshore's:\n  " + "\n  ".join(differences),
+                      file=sys.stderr)
+                return 1
+            ours = _longshore_burst(worker_pid, args.jobs, command)
+        theirs = _docker_burst(args.jobs, slots, command)
+        rows.append((slots, ours, theirs))
+    print(f"bursts of {args.jobs} `{' '.join(command)}` jobs, same engine, same container (HostConfig compared)")
+    print(f"{'slots':>5} {'longshore s':>12} {'docker run s':>13} {'ratio':>6}  "
+          f"{'platform ms/job':>15} {'engine ms/job (ours/docker run)':>32}")
+    for slots, ours, theirs in rows:
+        engine_ratio = ours["engine"] / theirs["engine"]
+        print(f"{slots:>5} {ours['wall']:>12.1f} {theirs['wall']:>13.1f} {ours['wall'] / theirs['wall']:>6.2f}  "
+              f"{ours['platform']:>15.1f} {ours['engine']:>14.1f} / {theirs['engine']:<6.1f} ({engine_ratio:.2f}×)")
+        print(f"      platform by process, ms/job: " + "  ".join(f"{k}={v:.1f}" for k, v in ours["parts"].items())
+              + f"   docker CLI {theirs['platform']:.1f}")
+    print("goals: wall ratio ≤ 1.0, platform ≤ 20 ms/job, engine ≤ 1.1× docker run's")
+    return 0
+
+
+def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
+    import longshore
+
+    for _ in range(3):  # warm: the worker's pool, the image, the connections
+        longshore.submit("busybox", command).wait(timeout=60)
+    meter = CpuMeter({"worker": [worker_pid], **store_and_broker_pids(), "engine": engine_pids()})
+    client_before = sum(os.times()[:2])
+    meter.start()
+    started = time.perf_counter()
+    handles = [longshore.submit("busybox", command) for _ in range(jobs)]
+    ended = [handle.wait(timeout=600) for handle in handles]
+    wall = time.perf_counter() - started
+    used = meter.stop()
+    used["client"] = sum(os.times()[:2]) - client_before
+    failed = [job.id for job in ended if job.status.value != "succeeded"]
+    assert not failed, f"{len(failed)} jobs did not succeed"
+    parts = {name: used[name] * 1000 / jobs for name in ("worker", "rabbitmq", "postgres", "client")}
+    return {"wall": wall, "platform": sum(parts.values()), "engine": used["engine"] * 1000 / jobs, "parts": parts}
+
+
+def _docker_burst(jobs: int, slots: int, command: list[str]) -> dict:
+    meter = CpuMeter({"engine": engine_pids()})
+    children_before = sum(os.times()[2:4])
+    meter.start()
+    started = time.perf_counter()
+    subprocess.run(["xargs", "-P", str(slots), "-I{}", *docker_run(*command)], input="\n".join(map(str, range(jobs))),
+                   text=True, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    used = meter.stop()
+    cli = sum(os.times()[2:4]) - children_before
+    return {"wall": wall, "platform": cli * 1000 / jobs, "engine": used["engine"] * 1000 / jobs}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
