@@ -32,4 +32,7 @@ def connect(docker_host: str | None, *, tls_certs: Path | None, **options: Any) 
     if tls_certs is not None and docker_host:
         ca, cert, key = (str(tls_certs / name) for name in DOCKER_CERT_FILES)
         tls = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
-    return _EngineClient(base_url=docker_host, tls=tls, version="auto", **options)
+    client = _EngineClient(base_url=docker_host, tls=tls, version="auto", **options)
+    if not docker_host or docker_host.startswith("unix://"):
+        client.trust_env = False  # no proxy or netrc applies to a socket: skip reading the environment per call
+    return client

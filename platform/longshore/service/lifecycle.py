@@ -317,23 +317,23 @@ def _touch(rt: Runtime, job_id: str, attempt: int, owner: str) -> None:
 
 def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Attempt | None]:
     """The job and attempt if the attempt is current, unfinished and this worker's; (None, None) otherwise."""
-    rt = ctx.runtime
-    job = rt.store.jobs.get(job_id)
-    record = rt.store.jobs.attempt(job_id, attempt)
-    if (job.attempt != attempt or job.status.final or record is None or record.worker != ctx.worker.name
+    current = ctx.runtime.store.attempts.current(job_id, attempt)
+    if current is None:
+        return None, None  # no such job (or attempt) any more
+    job, record = current.job, current.attempt
+    if (job.attempt != attempt or job.status.final or record.worker != ctx.worker.name
             or record.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING)):
         log.info("ignoring %s attempt %s on %s (%s, attempt %s, owner %s)", job_id, attempt, ctx.worker.name,
-                 job.status.value, job.attempt, record.worker if record else None)
+                 job.status.value, job.attempt, record.worker)
         return None, None
     return job, record
 
 
 def _ended(rt: Runtime, job_id: str, attempt: int) -> bool:
     """True once the attempt can no longer run: its job ended or moved on, or it was concluded."""
-    job = rt.store.jobs.get(job_id)
-    record = rt.store.jobs.attempt(job_id, attempt)
-    return (job.status.final or job.attempt != attempt or record is None
-            or record.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
+    current = rt.store.attempts.current(job_id, attempt)
+    return (current is None or current.job.status.final or current.job.attempt != attempt
+            or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
 
 
 def _inodes(rt: Runtime, job: Job) -> int | None:

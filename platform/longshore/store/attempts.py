@@ -199,6 +199,11 @@ class AttemptRepository:
         return self._with_jobs(sa.and_(sa.or_(attempts.c.engine == engine, attempts.c.engine.is_(None)),
                                        attempts.c.worker.is_not(None), attempts.c.worker.not_in(excluding), _open()))
 
+    def current(self, job_id: str, number: int) -> Owned | None:
+        """The job with its attempt `number`, in one read; None if either is missing."""
+        found = self._with_jobs(sa.and_(attempts.c.job_id == job_id, attempts.c.number == number))
+        return found[0] if found else None
+
     def _with_jobs(self, where: sa.ColumnElement[bool]) -> list[Owned]:
         query = (sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c])
                  .join(attempts, attempts.c.job_id == jobs.c.id).where(where))

@@ -39,9 +39,9 @@ def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seco
     if url.startswith("postgresql"):
         engine = sa.create_engine(
             url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
-            # The guarded writes rely on READ COMMITTED; a connect to an unreachable host fails in seconds.
-            isolation_level="READ COMMITTED",
+            # A connect to an unreachable host fails in seconds.
             connect_args={"connect_timeout": int(connect_timeout_seconds), "keepalives_idle": 30})
+        sa.event.listen(engine, "connect", _read_committed)
     else:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -60,6 +60,17 @@ def driver_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix):]
     return url
+
+
+def _read_committed(dbapi_connection: Any, _record: Any) -> None:
+    """The guarded writes rely on READ COMMITTED: made the session's default once, when it connects (an
+    engine-wide isolation level would cost a statement on every checkout)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    cursor.close()
+    dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
