@@ -10,7 +10,14 @@ import requests
 
 V1_ROUTES = {("post", "/v1/jobs"), ("post", "/v1/jobs/batch"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{job_id}"),
              ("get", "/v1/jobs/{job_id}/logs"), ("post", "/v1/jobs/{job_id}/cancel"),
-             ("post", "/v1/jobs/{job_id}/retry"), ("get", "/v1/jobs/{job_id}/wait"), ("get", "/v1/stacks")}
+             ("post", "/v1/jobs/{job_id}/retry"), ("get", "/v1/jobs/{job_id}/wait"), ("get", "/v1/stacks"),
+             # codes, schedules and the project: tests/integration/test_native_library.py
+             ("post", "/v1/codes"), ("get", "/v1/codes"), ("get", "/v1/codes/{name}"),
+             ("get", "/v1/codes/{name}/revisions"), ("delete", "/v1/codes/{name}"), ("post", "/v1/codes/{name}/pause"),
+             ("post", "/v1/codes/{name}/resume"), ("post", "/v1/schedules"), ("get", "/v1/schedules"),
+             ("get", "/v1/schedules/{schedule_id}"), ("post", "/v1/schedules/{schedule_id}/pause"),
+             ("post", "/v1/schedules/{schedule_id}/resume"), ("delete", "/v1/schedules/{schedule_id}"),
+             ("get", "/v1/project")}
 
 
 @pytest.mark.timeout(180)

@@ -147,3 +147,36 @@ def test_fifty_waiters_in_one_process_all_return_without_exhausting_the_pool(pos
         threading.Timer(0.5, lambda: [finishing.jobs.finish(j, 1, ended(JobStatus.SUCCEEDED, 0)) for j in jobs]).start()
         # Then every wait returns the finished job
         assert {w.result(timeout=60).status for w in waits} == {JobStatus.SUCCEEDED}
+
+
+def test_a_pooled_connection_that_died_is_replaced_and_sessions_read_committed(postgres, monkeypatch):
+    import sqlalchemy as sa
+
+    from longshore.store import database
+
+    store = Store(postgres, pool_size=1, max_overflow=0)
+    job_id = store.jobs.create(new_job())
+
+    def backend() -> int:
+        with store.engine.connect() as conn:
+            level = conn.execute(sa.text("SHOW transaction_isolation")).scalar()
+            assert level == "read committed"  # the guarded writes rely on it, set once per session
+            return conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+
+    def kill(pid: int) -> None:
+        with Store(postgres, pool_size=1, max_overflow=0).engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    # A connection idle past the ping threshold that died is noticed by its ping and replaced: no error
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    first = backend()
+    kill(first)
+    assert store.jobs.get(job_id).id == job_id and backend() != first
+    # One used a moment ago is not pinged: if it died, its next call fails as an outage does (callers
+    # retry those), and the one after runs on a new connection
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    second = backend()
+    kill(second)
+    with pytest.raises(database.TRANSIENT_ERRORS):
+        store.jobs.get(job_id)
+    assert store.jobs.get(job_id).id == job_id and backend() != second

@@ -2,11 +2,11 @@
 both APIs.
 
 Project A makes one record of every kind through the API: an image code, a zip code, a paused code, a finished
-task, a running one, one held queued (its code paused), a delayed one, a schedule and a /v1 job. Project B's token
-then calls every route with each of A's ids, on /2 both with B's and with A's project id in the path: every answer
-is the 404 that an id (or a project) that never existed gets, lists show none of A's records, and nothing of A's
-has changed. No token and a wrong token get 401 on every route that takes one. The same requests sent with A's
-own token succeed, so that no 404 above is a 404 for everyone.
+task, a running one, one held queued (its code paused), a delayed one, a schedule on each API and a /v1 job.
+Project B's token then calls every route with each of A's ids, on /2 both with B's and with A's project id in the
+path: every answer is the 404 that an id (or a project) that never existed gets, lists show none of A's records,
+and nothing of A's has changed. No token and a wrong token get 401 on every route that takes one. The same
+requests sent with A's own token succeed, so that no 404 above is a 404 for everyone.
 
 `ROUTES` names every route the app serves (its OpenAPI document's and the rest) and how to probe it: a route it
 does not name fails the test until it is given a probe here.
@@ -33,7 +33,8 @@ P2 = "/2/projects/{project_id}"
 #: When the schedules made here would first run: long after the test.
 LATER = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).isoformat()
 #: What each path parameter names, and so which of A's records go in it.
-RECORD_PARAMETERS = {"code_id": "codes", "task_id": "jobs", "job_id": "jobs", "schedule_id": "schedules"}
+RECORD_PARAMETERS = {"code_id": "codes", "name": "codes", "task_id": "jobs", "job_id": "jobs",
+                     "schedule_id": "schedules"}
 
 
 def _nothing(_code: str) -> list[dict]:
@@ -57,6 +58,11 @@ class Route:
 
 def _json(body: dict) -> Callable[[str], list[dict]]:
     return lambda _code: [{"json": body}]
+
+
+def _label(code: str) -> str:
+    """The label of A's records, from the name of A's code (both end in the test's tag)."""
+    return "label-" + code.partition("-")[2]
 
 
 def _image_code(name: str, command: str) -> dict:
@@ -124,6 +130,26 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/v1/jobs/{job_id}/cancel"): Route("record", owner="running", says="cancelled", mutates=True),
     ("POST", "/v1/jobs/{job_id}/retry"): Route("record", _json({"delay": 3600}), owner="v1", says="retry_of",
                                                mutates=True),
+    # /v1 codes, schedules and the project
+    ("GET", "/v1/project"): Route("token"),
+    ("GET", "/v1/codes"): Route("list"),
+    ("GET", "/v1/schedules"): Route("list", lambda code: [{}, {"params": {"label": _label(code)}}]),
+    ("POST", "/v1/codes"): Route("upload", lambda code: [{"json": {"name": code, "stack": "busybox",
+                                                                   "command": ["echo", "upload"]}}]),
+    ("POST", "/v1/schedules"): Route("create", lambda code: [{"json": {"code": code, "run_every": 3600,
+                                                                       "start_at": LATER}}]),
+    ("GET", "/v1/codes/{name}"): Route("record", owner="echo"),
+    ("GET", "/v1/codes/{name}/revisions"): Route("record", owner="echo"),
+    ("POST", "/v1/codes/{name}/pause"): Route("record", owner="echo", says='"paused":true', mutates=True),
+    ("POST", "/v1/codes/{name}/resume"): Route("record", owner="echo", says='"paused":false', mutates=True),
+    ("DELETE", "/v1/codes/{name}"): Route("record", owner="sleeper", says='"deleted":true', mutates=True),
+    ("GET", "/v1/schedules/{schedule_id}"): Route("record", owner="v1schedule"),
+    ("POST", "/v1/schedules/{schedule_id}/pause"): Route("record", owner="v1schedule", says='"state":"paused"',
+                                                         mutates=True),
+    ("POST", "/v1/schedules/{schedule_id}/resume"): Route("record", owner="v1schedule", says='"state":"active"',
+                                                          mutates=True),
+    ("DELETE", "/v1/schedules/{schedule_id}"): Route("record", owner="v1schedule", says='"deleted":true',
+                                                     mutates=True),
 }
 
 
@@ -196,12 +222,15 @@ def state_of(caller: Caller, project: dict, records: dict, store) -> dict:
              "schedules": caller.ok("GET", f"{p}/schedules", params={"per_page": 100}).json(),
              "jobs": caller.ok("GET", "/v1/jobs", params={"limit": 100}).json(),
              "schedule": caller.ok("GET", f"{p}/schedules/{records['schedule']}").json(),
+             "v1codes": caller.ok("GET", "/v1/codes").json(), "v1schedules": caller.ok("GET", "/v1/schedules").json(),
+             "v1schedule": caller.ok("GET", f"/v1/schedules/{records['v1schedule']}").json(),
              "zip": hashlib.sha256(caller.ok("GET", f"{p}/codes/{records['hello']}/download").content).hexdigest(),
              "gates": sorted((code.name, code.paused, code.latest, code.updated_at)
                              for code in store.codes.list(project=project["id"]))}
     for name in ("echo", "sleeper", "held", "hello"):
         state[name] = (caller.ok("GET", f"{p}/codes/{records[name]}").json(),
-                       caller.ok("GET", f"{p}/codes/{records[name]}/revisions").json())
+                       caller.ok("GET", f"{p}/codes/{records[name]}/revisions").json(),
+                       caller.ok("GET", f"/v1/codes/{records[name]}").json())
     for name in ("done", "running", "queued", "delayed", "v1"):
         job = records[name]
         state[name] = (caller.ok("GET", f"{p}/tasks/{job}").json(), caller.ok("GET", f"/v1/jobs/{job}").json(),
@@ -270,6 +299,9 @@ def test_each_token_sees_and_touches_only_its_own_projects_records_through_every
     records["schedule"] = mine.ok("POST", f"{a}/schedules", json={"schedules": [
         {"code_name": records["echo"], "payload": f"scheduled-{tag}", "run_every": 3600, "start_at": LATER,
          "label": f"label-{tag}"}]}).json()["schedules"][0]["id"]
+    records["v1schedule"] = mine.ok("POST", "/v1/schedules", json={
+        "code": records["echo"], "payload": f"scheduled-{tag}", "run_every": 3600, "start_at": LATER,
+        "label": f"label-{tag}"}).json()["id"]
     records["v1"] = mine.ok("POST", "/v1/jobs", json={
         "stack": "busybox", "command": ["echo", f"v1-{tag}"], "label": f"label-{tag}"}).json()["id"]
     assert mine.ok("GET", f"/v1/jobs/{records['v1']}/wait", params={"timeout": 30}).json()["status"] == "succeeded"
@@ -293,7 +325,7 @@ def test_each_token_sees_and_touches_only_its_own_projects_records_through_every
     assert mine.ok("GET", f"{a}/schedules/{records['schedule']}").json()["status"] == "scheduled"
     pools = {"codes": [records[name] for name in ("echo", "sleeper", "held", "hello")],
              "jobs": [records[name] for name in ("done", "running", "queued", "delayed", "v1")],
-             "schedules": [records["schedule"]]}
+             "schedules": [records["schedule"], records["v1schedule"]]}
     absent_ids = {"codes": f"absent-{tag}", "jobs": uuid.uuid4().hex, "schedules": uuid.uuid4().hex}
     markers = [team["id"], team["token"], f"payload-{tag}", f"label-{tag}", f"hooked-{tag}", f"scheduled-{tag}",
                f"v1-{tag}", tag, *pools["jobs"], *pools["schedules"]]
@@ -302,7 +334,7 @@ def test_each_token_sees_and_touches_only_its_own_projects_records_through_every
     for (method, template), route in ROUTES.items():
         if route.kind == "record" and not route.mutates:
             [first, *_] = route.sends(records["echo"])
-            parameter = re.search(r"{(\w+_id)}", template.removeprefix(P2)).group(1)
+            parameter = re.search(r"{(\w+)}", template.removeprefix(P2)).group(1)
             path = fill(template, project_id=team["id"], **{parameter: records[route.owner]})
             assert route.says in mine.ok(method, path, **first).text, (method, path)
     before = state_of(mine, team, records, store)
@@ -403,7 +435,7 @@ def test_each_token_sees_and_touches_only_its_own_projects_records_through_every
     for (method, template), route in ROUTES.items():
         if route.kind == "record" and route.mutates:
             [first, *_] = route.sends("")
-            parameter = re.search(r"{(\w+_id)}", template.removeprefix(P2)).group(1)
+            parameter = re.search(r"{(\w+)}", template.removeprefix(P2)).group(1)
             path = fill(template, project_id=team["id"], **{parameter: records[route.owner]})
             answer = mine.ok(method, path, **first)
             assert route.says in answer.text, (method, template, answer.text)

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from longshore.api import ironworker, native
+from longshore.api import ironworker, native, native_codes, native_project, native_schedules
 from longshore.api.auth import ApiError
 from longshore.domain.quotas import RequestRate
 from longshore.errors import (
@@ -29,8 +29,9 @@ from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-#: The largest request bodies read: a code upload (a zip, or Python 3's repr of one, up to 4 bytes a byte),
-#: and any other request (a batch of tasks with their payloads).
+#: The largest request bodies read: a code upload (a zip, or Python 3's repr of one, up to 4 bytes a byte;
+#: /v1's JSON with its base64, 4 characters for 3 bytes, fits well within), and any other request (a batch of
+#: tasks with their payloads). A path ending in /codes takes the upload's limit (/2's and /v1's).
 EXTRA_BODY_BYTES = 1 << 20
 JSON_BODY_BYTES = 8 << 20
 
@@ -44,6 +45,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(ironworker.router)
     app.include_router(ironworker.clusters)
     app.include_router(native.router)
+    for router in (native_codes.router, native_schedules.router, native_project.router):
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     def alive() -> dict:
@@ -73,6 +76,8 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        if exc.field is not None:
+            return JSONResponse({"msg": exc.msg, "field": exc.field}, status_code=exc.status)
         return _msg(exc.status, exc.msg)
 
     @app.exception_handler(QuotaExceeded)

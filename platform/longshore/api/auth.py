@@ -8,11 +8,11 @@ from longshore.errors import QuotaExceeded
 
 
 class ApiError(Exception):
-    """An answer other than 2xx, with IronWorker's `{"msg": …}` body."""
+    """An answer other than 2xx, with IronWorker's `{"msg": …}` body (and /v1's `"field"` when one is named)."""
 
-    def __init__(self, status: int, msg: str):
+    def __init__(self, status: int, msg: str, *, field: str | None = None):
         super().__init__(msg)
-        self.status, self.msg = status, msg
+        self.status, self.msg, self.field = status, msg, field
 
 
 def authenticated(request: Request) -> str | None:

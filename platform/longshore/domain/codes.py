@@ -20,7 +20,7 @@ from longshore.domain.archives import ArchiveLimits, check_archive
 from longshore.domain.records import NewJob
 from longshore.domain.spec import ESCAPED_NUL, JobLimits, build_job
 from longshore.domain.stacks import StackManifest
-from longshore.errors import InvalidJob
+from longshore.errors import CodeNotFound, InvalidJob
 
 #: IronWorker's code names: letters, digits, and `_ . -`, not starting with a mark.
 CODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -67,6 +67,14 @@ def check_name(name: Any) -> str:
     if not isinstance(name, str) or not CODE_NAME.fullmatch(name):
         raise InvalidJob("code: a code's name is 1 to 100 letters, digits, '_', '.' or '-', starting with a "
                          "letter or digit")
+    return name
+
+
+def known_name(name: str) -> str:
+    """A code's name to look up: one no code can have is answered as a code never made (CodeNotFound, with
+    the store's words), before any lookup."""
+    if not CODE_NAME.fullmatch(name):
+        raise CodeNotFound(f"code: no code named {name[:100]!r}")
     return name
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from longshore.domain.projects import DEFAULT_PROJECT
-from longshore.errors import InvalidJob
+from longshore.errors import InvalidJob, ScheduleNotFound
 
 MIN_RUN_EVERY_SECONDS = 60
 #: How far ahead a schedule may start or end (ten years).
@@ -148,6 +148,14 @@ def new_schedule_id() -> str:
 def check_id(schedule_id: Any) -> str:
     if not isinstance(schedule_id, str) or not SCHEDULE_ID.fullmatch(schedule_id):
         raise InvalidJob("schedule_id: must be 1 to 64 letters, digits, '-' or '_'")
+    return schedule_id
+
+
+def known_id(schedule_id: str) -> str:
+    """A schedule's id to look up: one no schedule can have is answered as a schedule never made
+    (ScheduleNotFound, with the store's words), before any lookup."""
+    if not SCHEDULE_ID.fullmatch(schedule_id):
+        raise ScheduleNotFound(f"schedule_id: no schedule {schedule_id[:64]!r}")
     return schedule_id
 
 

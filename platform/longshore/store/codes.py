@@ -99,9 +99,16 @@ class CodeStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(codes).where(codes.c.project_id == project, codes.c.deleted_at.is_(None))
                                 .order_by(codes.c.name)).mappings().all()
-        return [Code(name=r["name"], latest=r["latest"], stack=r["stack"], paused=r["paused"],
-                     max_concurrency=r["max_concurrency"], created_at=r["created_at"], updated_at=r["updated_at"])
-                for r in rows]
+        return [_code(row) for row in rows]
+
+    def code(self, name: str, *, project: str = DEFAULT_PROJECT) -> Code:
+        """A code not deleted, with its gates; CodeNotFound if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(codes).where(*_key(project, name), codes.c.deleted_at.is_(None))
+                               ).mappings().first()
+        if row is None:
+            raise CodeNotFound(f"code: no code named {name!r}")
+        return _code(row)
 
     def set_paused(self, name: str, paused: bool, *, project: str = DEFAULT_PROJECT) -> None:
         """Pause (its jobs wait in the store) or resume a code; CodeNotFound if there is none."""
@@ -125,6 +132,11 @@ def _key(project: str, name: str) -> tuple:
 
 def _revision_key(project: str, name: str) -> tuple:
     return code_revisions.c.project_id == project, code_revisions.c.name == name
+
+
+def _code(row: Any) -> Code:
+    return Code(name=row["name"], latest=row["latest"], stack=row["stack"], paused=row["paused"],
+                max_concurrency=row["max_concurrency"], created_at=row["created_at"], updated_at=row["updated_at"])
 
 
 def _revision(row: Any) -> CodeRevision:

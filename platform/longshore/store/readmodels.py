@@ -37,6 +37,14 @@ class Due:
     priority: int = 0
 
 
+@dataclass(frozen=True)
+class ProjectUsage:
+    """A project's jobs counted as its quotas count them."""
+
+    jobs_waiting: int  #: queued or delayed (`max_queued_jobs`)
+    jobs_running: int  #: holding a worker's slot (`max_running_jobs`)
+
+
 class ReadModels:
     """Queries that read many rows at once."""
 
@@ -141,6 +149,18 @@ class ReadModels:
             rows = conn.execute(query).mappings().all()
         return [(job_from_row(row), attempt_from_row({c.name: row[f"attempt_{c.name}"] for c in attempts.c}))
                 for row in rows]
+
+    def project_usage(self, project: str) -> ProjectUsage:
+        """What a project's quotas are compared with now: its jobs waiting (queued or delayed), and its
+        attempts holding a worker's slot."""
+        with self.engine.connect() as conn:
+            waiting = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
+                jobs.c.project_id == project, jobs.c.status == JobStatus.QUEUED.value)).scalar()
+            holding = conn.execute(sa.select(sa.func.count()).select_from(attempts)
+                                   .join(jobs, jobs.c.id == attempts.c.job_id)
+                                   .where(jobs.c.project_id == project, attempts.c.worker.is_not(None),
+                                          attempts.c.released_at.is_(None))).scalar()
+        return ProjectUsage(jobs_waiting=waiting or 0, jobs_running=holding or 0)
 
     def installation_counts(self, *, overdue_margin_seconds: float) -> InstallationCounts:
         """Jobs by stack and status (from the counts table), overdue jobs by stack, every worker's heartbeat."""

@@ -43,9 +43,10 @@ class ScheduleStore:
         except sa.exc.IntegrityError:
             pass
 
-    def get(self, schedule_id: str) -> Schedule:
+    def get(self, schedule_id: str, *, project: str | None = None) -> Schedule:
+        """A schedule not deleted (of `project`, unless None); ScheduleNotFound naming it if there is none."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(schedules).where(schedules.c.id == schedule_id, LIVE)).mappings().first()
+            row = conn.execute(sa.select(schedules).where(*_key(schedule_id, project))).mappings().first()
         if row is None:
             raise ScheduleNotFound(f"schedule_id: no schedule {schedule_id!r}")
         return _schedule(row)
@@ -89,19 +90,25 @@ class ScheduleStore:
                                                   schedules.c.next_occurrence == schedule.next_occurrence)
                          .values(next_at=until, last_error=error[:2000], updated_at=time.time()))
 
-    def set_paused(self, schedule_id: str, paused: bool) -> None:
-        self._update(schedule_id, paused=paused)
+    def set_paused(self, schedule_id: str, paused: bool, *, project: str | None = None) -> None:
+        self._update(schedule_id, project, paused=paused)
 
-    def delete(self, schedule_id: str) -> None:
+    def delete(self, schedule_id: str, *, project: str | None = None) -> None:
         """No more jobs from it; the jobs it made stay."""
-        self._update(schedule_id, deleted_at=time.time(), next_at=None, next_occurrence=None)
+        self._update(schedule_id, project, deleted_at=time.time(), next_at=None, next_occurrence=None)
 
-    def _update(self, schedule_id: str, **values: Any) -> None:
+    def _update(self, schedule_id: str, project: str | None, **values: Any) -> None:
         with self.engine.begin() as conn:
-            changed = conn.execute(schedules.update().where(schedules.c.id == schedule_id, LIVE)
+            changed = conn.execute(schedules.update().where(*_key(schedule_id, project))
                                    .values(updated_at=time.time(), **values)).rowcount
         if not changed:
             raise ScheduleNotFound(f"schedule_id: no schedule {schedule_id!r}")
+
+
+def _key(schedule_id: str, project: str | None) -> tuple:
+    """A live schedule by its id, of `project` when one is given (another project's is as absent)."""
+    mine = () if project is None else (schedules.c.project_id == project,)
+    return (schedules.c.id == schedule_id, LIVE, *mine)
 
 
 def _schedule(row: Any) -> Schedule:
