@@ -115,6 +115,25 @@ def test_output_and_results_keep_every_byte(store):
     assert (job.output, job.result) == (raw, b"\x00{}")
 
 
+def test_paging_by_cursor_shows_every_job_once_in_order_ties_included(store):
+    # Given single jobs and a batch stored in one transaction (its jobs share their created_at)
+    label = f"paged-{uuid.uuid4().hex[:6]}"
+    store.jobs.create(new_job(label=label))
+    store.jobs.create_many([(new_job(label=label), None) for _ in range(5)])
+    store.jobs.create(new_job(label=label))
+    everything = [job.id for job in store.reads.list_jobs(label=label, limit=100)]
+    # When they are read two a page, each page starting after the last job of the one before
+    seen, cursor = [], None
+    while True:
+        page = store.reads.list_jobs(label=label, limit=2, before=cursor)
+        if not page:
+            break
+        seen += [job.id for job in page]
+        cursor = (page[-1].created_at, page[-1].id)
+    # Then every job shows once, in the order of one long page
+    assert len(everything) == 7 and seen == everything
+
+
 def test_the_counts_follow_every_transition(store):
     stack = f"counted-{uuid.uuid4().hex[:6]}"
     me = worker(store)
