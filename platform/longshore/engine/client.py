@@ -85,9 +85,12 @@ class DockerEngine(ImageCalls, CreateCalls):
             if failure.kind not in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
                 raise
 
-    def collect(self, container_id: str, *, output_limit_bytes: int, result_limit_bytes: int) -> ExitReport:
-        """Read the exited container's exit code, OOM flag, output (its last bytes, as bytes) and result file."""
-        state = self._call("wait", self._api.inspect_container, container_id)["State"]
+    def collect(self, container_id: str, *, output_limit_bytes: int, result_limit_bytes: int,
+                state: dict[str, Any] | None = None) -> ExitReport:
+        """Read the exited container's exit code, OOM flag, output (its last bytes, as bytes) and result file.
+        `state`: its State as just read after it exited (it no longer changes), to save an inspect."""
+        if state is None or state.get("Running") or state.get("Status") not in ("exited", "dead"):
+            state = self._call("wait", self._api.inspect_container, container_id)["State"]
         raw = self._call("wait", self._api.logs, container_id, stdout=True, stderr=True)
         result, result_error = self._read_result(container_id, result_limit_bytes)
         return ExitReport(

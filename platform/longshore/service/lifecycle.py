@@ -185,7 +185,7 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
             if state.get("Running"):
                 return NOTHING  # the die event sends wait again
         report = rt.engine.collect(name, output_limit_bytes=limits.output_limit_bytes,
-                                   result_limit_bytes=limits.result_limit_bytes)
+                                   result_limit_bytes=limits.result_limit_bytes, state=state)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
