@@ -105,6 +105,14 @@ def test_celery_native_schedules_are_made_and_a_bad_one_is_kept_saying_why(clien
     assert (made["state"], made["run_every"]) == ("active", 3600)
     refused = wait_until(lambda: _shown(bad.id), timeout=30, what="the refused schedule")
     assert refused["state"] == "done" and "run_every: must be a number of seconds, at least 60" in refused["last_error"]
+    # A message whose id cannot name a schedule is kept too, under rejected_id(its id)
+    from longshore.service.submit import rejected_id
+
+    odd_id = "x" * 80
+    app.send_task("longshore.schedule", task_id=odd_id, kwargs={"stack": "busybox", "command": ["true"],
+                                                                "run_every": 3600}, queue="longshore.control")
+    kept = wait_until(lambda: _shown(rejected_id(odd_id)), timeout=30, what="the schedule with an odd id")
+    assert kept["state"] == "done" and "schedule_id: must be 1 to 53" in kept["last_error"]
     client.delete_schedule(good.id)
 
 

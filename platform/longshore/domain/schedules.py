@@ -147,7 +147,7 @@ def new_schedule_id() -> str:
 
 def check_id(schedule_id: Any) -> str:
     if not isinstance(schedule_id, str) or not SCHEDULE_ID.fullmatch(schedule_id):
-        raise InvalidJob("schedule_id: must be 1 to 64 letters, digits, '-' or '_'")
+        raise InvalidJob("schedule_id: must be 1 to 53 letters, digits, '-' or '_'")
     return schedule_id
 
 

@@ -16,7 +16,7 @@ from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.domain.schedules import SCHEDULE_FIELDS, Plan, Schedule, build_timing, check_id, new_schedule_id, plan
 from longshore.errors import DuplicateJob, InvalidJob, ScheduleNotFound
 from longshore.service.runtime import Runtime
-from longshore.service.submit import build, check_webhook_secret, submit
+from longshore.service.submit import build, check_webhook_secret, rejected_id, submit
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,20 @@ def store_schedule(rt: Runtime, fields: dict[str, Any], timing: Any, label: str 
 
 def schedule_from_message(rt: Runtime, message_id: Any, args: tuple, fields: dict[str, Any]) -> str:
     """The Celery-native entry point: the schedule's id is the message's id. A bad message is never dropped:
-    it is stored as an ended schedule whose `last_error` says why (a redelivery changes nothing)."""
-    schedule_id = check_id(message_id)
+    it is stored as an ended schedule whose `last_error` says why (a redelivery changes nothing); one whose id
+    cannot name a schedule, under `rejected_id(id)`."""
+    try:
+        schedule_id = check_id(message_id)
+    except InvalidJob:
+        schedule_id = rejected_id(message_id)
     try:
         rt.store.schedules.get(schedule_id)
         return schedule_id  # a redelivered message: made already
     except ScheduleNotFound:
         pass
     try:
+        if schedule_id != message_id:
+            check_id(message_id)  # names the rule the id broke
         if args:
             raise InvalidJob(f"the message has {len(args)} positional argument(s); longshore.schedule takes its "
                              "fields as keyword arguments only")
