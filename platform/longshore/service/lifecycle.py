@@ -47,7 +47,7 @@ from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, 
 from longshore.service.dispatch import conclude
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
-from longshore.store import STORE_ERRORS, Claim
+from longshore.store import STORE_ERRORS, Claim, Owned
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     Sent by the owner's watcher; does nothing while the container runs within its deadline.
     """
     rt = ctx.runtime
-    job, _ = _mine(ctx, job_id, attempt)
+    job, record = _mine(ctx, job_id, attempt)
     if job is None or job.status is not JobStatus.RUNNING:
         return NOTHING  # not started yet (its start step is on its way), or it moved on
     name = container_name(job_id, attempt)
@@ -195,18 +195,17 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     outcome = container_outcome(
         timed_out=timed_out, exit_code=report.exit_code, oom_killed=report.oom_killed,
         timeout_seconds=job.timeout_seconds, memory_bytes=job.memory_bytes, disk_bytes=job.disk_bytes,
-        inodes=_inodes(rt, job), output=report.output,
-        output_truncated=report.output_truncated, result=report.result, result_error=report.result_error,
-        finished_at=report.finished_at)
+        inodes=_inodes(rt, job), output=report.output, output_truncated=report.output_truncated,
+        result=report.result, result_error=report.result_error, finished_at=report.finished_at)
     decision = decide(outcome, retries_left=job.retries - job.retries_used,
                       retry_delay_seconds=job.retry_delay_seconds, engine_restarted=_engine_restarted(ctx, outcome),
                       requeues_left=rt.settings.policies.max_requeues - job.requeues)
-    return Next(record=Record(job.stack), release=True, conclude=decision, send=Step.REAP)
+    return Next(record=Record(job.stack), release=record.released_at is None, conclude=decision, send=Step.REAP)
 
 
 def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Stop the container of an attempt that has ended (a cancelled job); then reap it."""
-    if not _ended(ctx.runtime, job_id, attempt):
+    if not _over(ctx.runtime.store.attempts.current(job_id, attempt), attempt):
         return NOTHING  # a stale kill for an attempt that is still running: not ours to stop
     ctx.runtime.engine.kill(container_name(job_id, attempt))
     return Next(release=True, send=Step.REAP)
@@ -215,10 +214,12 @@ def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:
 def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Remove the container of an attempt that has ended; already gone is fine."""
     rt = ctx.runtime
-    if not _ended(rt, job_id, attempt):
+    current = rt.store.attempts.current(job_id, attempt)
+    if not _over(current, attempt):
         return NOTHING  # never remove a container its attempt still needs
     rt.engine.remove(container_name(job_id, attempt))
-    return Next(record=Record(rt.store.jobs.get(job_id).stack, {"reaped_at": time.time()}), release=True)
+    return Next(record=Record(current.job.stack, {"reaped_at": time.time()}),
+                release=current.attempt.released_at is None)
 
 
 STEPS = {Step.PULL: pull, Step.CREATE: create, Step.START: start, Step.WAIT: wait, Step.KILL: kill, Step.REAP: reap}
@@ -329,9 +330,8 @@ def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Atte
     return job, record
 
 
-def _ended(rt: Runtime, job_id: str, attempt: int) -> bool:
+def _over(current: Owned | None, attempt: int) -> bool:
     """True once the attempt can no longer run: its job ended or moved on, or it was concluded."""
-    current = rt.store.attempts.current(job_id, attempt)
     return (current is None or current.job.status.final or current.job.attempt != attempt
             or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
 
