@@ -70,7 +70,7 @@ def test_a_first_release_store_is_upgraded_with_its_jobs_intact_and_runnable(
     # When it is upgraded (twice: an upgrade is idempotent)
     for _ in range(2):
         upgraded = longshore(env, "db", "upgrade")
-        assert upgraded.returncode == 0 and "schema at version 7" in upgraded.stdout, upgraded.stderr
+        assert upgraded.returncode == 0 and "schema at version 8" in upgraded.stdout, upgraded.stderr
     # Then the old jobs read as they were, their text output now bytes
     store = Store(first_release_database)
     done = store.jobs.get("old-done")
@@ -123,18 +123,18 @@ def test_a_schema_newer_but_compatible_is_accepted_and_an_incompatible_one_is_re
 
     # Given a store at this code's version
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    assert store.upgrade() == 7
-    # When a later release migrated it to version 8, declaring that version 7 may still run on it
+    assert store.upgrade() == 8
+    # When a later release migrated it to version 9, declaring that version 8 may still run on it
     with store.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE longshore_schema SET version = 8, compatible_from = 7"))
+        conn.execute(sa.text("UPDATE longshore_schema SET version = 9, compatible_from = 8"))
     # Then this code runs on it (a rolling upgrade), but will not migrate it
     store.check_schema()
     with pytest.raises(ConfigError, match="newer than this Longshore"):
         store.upgrade()
-    # And when the later release declares version 7 can no longer run on it, this code refuses, naming the fix
+    # And when the later release declares version 8 can no longer run on it, this code refuses, naming the fix
     with store.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE longshore_schema SET compatible_from = 8"))
-    with pytest.raises(ConfigError, match=r"cannot use \(it needs version 8 or newer\): upgrade Longshore"):
+        conn.execute(sa.text("UPDATE longshore_schema SET compatible_from = 9"))
+    with pytest.raises(ConfigError, match=r"cannot use \(it needs version 9 or newer\): upgrade Longshore"):
         store.check_schema()
 
 
@@ -159,3 +159,19 @@ def test_concurrent_first_starts_migrate_an_embedded_store_once(embedded_env):
                              text=True) for _ in range(6)]
     results = [(run.wait(60), run.stderr.read()) for run in runs]
     assert all(code == 0 for code, _ in results), results
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_a_migrated_store_has_the_indexes_the_schema_declares(kind, postgres, tmp_path):
+    import sqlalchemy as sa
+
+    from longshore.store import Store, schema
+
+    # Given a store migrated from nothing by the numbered migrations
+    store = Store(postgres if kind == "postgresql" else f"sqlite:///{tmp_path / 'store.db'}")
+    store.upgrade()
+    # Then each table's indexes are the ones schema.py declares, by name and columns
+    inspector = sa.inspect(store.engine)
+    for table in (schema.jobs, schema.attempts, schema.webhook_deliveries):
+        found = {index["name"]: index["column_names"] for index in inspector.get_indexes(table.name)}
+        assert found == {index.name: [column.name for column in index.columns] for index in table.indexes}

@@ -88,6 +88,8 @@ class Job:
     schedule_id: str | None = None
     schedule_occurrence: int | None = None
     project_id: str = DEFAULT_PROJECT
+    #: When retention deleted its output, result, payload, config and env (LONGSHORE_RETENTION_OUTPUT_DAYS).
+    erased_at: float | None = None
 
     @property
     def output_text(self) -> str:

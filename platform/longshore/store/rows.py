@@ -25,7 +25,7 @@ def job_from_row(row: Any) -> Job:
         label=row["label"], retry_of=row["retry_of"], code=row["code"], code_revision=row["code_revision"],
         config=row["config"], progress=row["progress"], progress_message=row["progress_message"],
         progress_at=row["progress_at"], webhook=row["webhook"], schedule_id=row["schedule_id"],
-        schedule_occurrence=row["schedule_occurrence"], project_id=row["project_id"],
+        schedule_occurrence=row["schedule_occurrence"], project_id=row["project_id"], erased_at=row["erased_at"],
     )
 
 

@@ -17,7 +17,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
@@ -87,7 +87,7 @@ jobs = sa.Table(
     sa.Column("progress_message", sa.Text),
     sa.Column("progress_at", sa.Float),
     sa.Column("webhook", sa.Text),  #: a URL told of each of its status changes (signed)
-    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("retries", sa.Integer, nullable=False),
     sa.Column("retries_used", sa.Integer, nullable=False),
@@ -104,17 +104,24 @@ jobs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
+    sa.Column("erased_at", sa.Float),  #: retention deleted its output, result, payload, config and env then
     # Unused since schema 2 (text could not hold NUL or invalid UTF-8); dropped by a later release.
     sa.Column("result", sa.Text),
     sa.Column("output", sa.Text),
     sa.Index("ix_jobs_created_at", "created_at"),
     sa.Index("ix_jobs_unpublished", "status", "published_at"),
-    sa.Index("ix_jobs_label", "label"),
     sa.Index("ix_jobs_retry_of", "retry_of"),
-    sa.Index("ix_jobs_code", "code"),
     sa.Index("ix_jobs_schedule", "schedule_id", "schedule_occurrence", unique=True),  # one job per occurrence
+    # Lists, newest first, of everything, a project, a status, a label, a code (ReadModels.list_jobs); a
+    # project's waiting jobs, for its quota
     sa.Index("ix_jobs_project_created", "project_id", "created_at"),
-    sa.Index("ix_jobs_project_status", "project_id", "status"),  # a project's waiting jobs, for its quota
+    sa.Index("ix_jobs_status_created", "status", "created_at"),
+    sa.Index("ix_jobs_project_status_created", "project_id", "status", "created_at"),
+    sa.Index("ix_jobs_label_project_created", "label", "project_id", "created_at"),
+    sa.Index("ix_jobs_code_project_created", "code", "project_id", "created_at"),
+    # Ended jobs whose data retention has yet to delete, by when they ended
+    sa.Index("ix_jobs_erasable", "finished_at", postgresql_where=sa.text("erased_at IS NULL"),
+             sqlite_where=sa.text("erased_at IS NULL")),
 )
 
 codes = sa.Table(
