@@ -6,7 +6,8 @@
   left for a live worker on that engine to adopt; only when that engine has had no
   live worker for LONGSHORE_ENGINE_LOST_SECONDS and the job is past its deadline is it
   requeued. Due attempts waiting in the store are published; workers silent for long
-  and owning nothing are forgotten.
+  and owning nothing are forgotten. Jobs that ended long ago lose their data, or go
+  (LONGSHORE_RETENTION_*: `domain.retention`), a bounded batch per transaction.
 - On an engine: removes Longshore containers whose job is unknown or whose attempt
   has ended (after a grace period). Live containers belong to their owner's watcher.
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Requeue, requeue_or_lose
 from longshore.domain.records import Attempt, Job
+from longshore.domain.retention import drain, ended_before
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.engine.client import timestamp
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB
@@ -43,6 +45,8 @@ class JanitorReport:
     requeued: Counter = field(default_factory=Counter)
     republished: int = 0
     forgotten: int = 0
+    erased: int = 0  #: jobs whose data retention deleted
+    deleted: int = 0  #: jobs retention deleted
     errors: int = 0
 
     def merge(self, other: "JanitorReport") -> "JanitorReport":
@@ -51,6 +55,8 @@ class JanitorReport:
         self.requeued.update(other.requeued)
         self.republished += other.republished
         self.forgotten += other.forgotten
+        self.erased += other.erased
+        self.deleted += other.deleted
         self.errors += other.errors
         return self
 
@@ -59,7 +65,8 @@ class JanitorReport:
         removed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.removed.items())) or "0"
         requeued = ", ".join(f"{n} {reason}" for reason, n in sorted(self.requeued.items())) or "0"
         return (f"removed {removed}; requeued {requeued}; published {self.republished}; "
-                f"workers forgotten {self.forgotten}; errors {self.errors}")
+                f"workers forgotten {self.forgotten}; jobs erased {self.erased}, deleted {self.deleted}; "
+                f"errors {self.errors}")
 
 
 def check_store(rt: Runtime, *, engines_gone: frozenset[str] = frozenset()) -> JanitorReport:
@@ -90,7 +97,25 @@ def check_store(rt: Runtime, *, engines_gone: frozenset[str] = frozenset()) -> J
         report.errors += 1
         log.exception("janitor could not publish due attempts")
     report.forgotten += rt.store.workers.forget(silent_for_seconds=worker.forget_seconds)
+    try:
+        apply_retention(rt, report)
+    except Exception:  # the store is away: the next pass goes on
+        report.errors += 1
+        log.exception("janitor could not apply retention")
     return report
+
+
+def apply_retention(rt: Runtime, report: JanitorReport, *, now: float | None = None) -> None:
+    """Delete the jobs past LONGSHORE_RETENTION_JOB_DAYS, then the data of those past
+    LONGSHORE_RETENTION_OUTPUT_DAYS, in batches, for at most a pass's time each."""
+    now = time.time() if now is None else now
+    retention, settings = rt.store.retention, rt.settings.janitor
+    jobs_before = ended_before(now, settings.retention_job_days)
+    if jobs_before is not None:
+        report.deleted += drain(lambda limit: retention.delete_jobs(ended_before=jobs_before, limit=limit))
+    data_before = ended_before(now, settings.retention_output_days)
+    if data_before is not None:
+        report.erased += drain(lambda limit: retention.erase_data(ended_before=data_before, limit=limit))
 
 
 def _requeue_lost(rt: Runtime, job: Job, attempt: Attempt, engine_seen: dict[str, float],

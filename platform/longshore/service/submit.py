@@ -76,6 +76,9 @@ def retry(rt: Runtime, job_id: str, *, delay: float = 0, secret_env: dict[str, s
     job = rt.store.jobs.get(job_id)
     if not job.status.final or job.status is JobStatus.REJECTED:
         raise InvalidJob(f"job_id: job {job.id} is {job.status.value}; only a job that ran and ended can be retried")
+    if job.erased_at is not None:
+        raise InvalidJob(f"job_id: job {job.id} ended long ago and its payload, config and env were deleted "
+                         "(LONGSHORE_RETENTION_OUTPUT_DAYS): submit it anew")
     given = sorted(secret_env or {})
     if given != sorted(job.secret_names):
         raise InvalidJob(f"secret_env: job {job.id} had secret variables {', '.join(job.secret_names) or 'none'}, "

@@ -162,7 +162,7 @@ class RetrySettings:
 
 @dataclass(frozen=True, kw_only=True)
 class JanitorSettings:
-    """The janitor: what it waits for before touching a container or a job."""
+    """The janitor: what it waits for before touching a container or a job, and how long ended jobs stay."""
 
     reap_grace_seconds: float = variable("LONGSHORE_REAP_GRACE_SECONDS", 60,
                                          "janitor grace before touching a container", minimum=0)
@@ -179,6 +179,12 @@ class JanitorSettings:
     worker_queue_expires_seconds: float = variable(
         "LONGSHORE_WORKER_QUEUE_EXPIRES_SECONDS", 86400, "a worker queue nobody consumes this long is dropped",
         minimum=60)
+    retention_output_days: float = variable(
+        "LONGSHORE_RETENTION_OUTPUT_DAYS", 30, "days after a job ended when the janitor deletes its output, result, "
+        "payload, config and env (the job stays, with `erased_at`); 0: kept forever", minimum=0)
+    retention_job_days: float = variable(
+        "LONGSHORE_RETENTION_JOB_DAYS", 0, "days after a job ended when the janitor deletes the job itself, with its "
+        "attempts and webhook deliveries; 0: never", minimum=0)
 
 
 @dataclass(frozen=True, kw_only=True)

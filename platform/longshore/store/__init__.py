@@ -2,7 +2,8 @@
 
 `Store` opens one engine and hands out the parts: `jobs` (the state machine),
 `attempts` (ownership and step bookkeeping), `workers` (the registry), `reads`
-(read models). It imports the domain and nothing above it, never the engine or the broker.
+(read models), `retention` (deleting what ended long ago). It imports the domain
+and nothing above it, never the engine or the broker.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from longshore.store.leases import Leases
 from longshore.store.projects import ProjectStore
 from longshore.store.notify import FinishListener
 from longshore.store.readmodels import InstallationCounts, ReadModels
+from longshore.store.retention import Retention
 from longshore.store.schedules import ScheduleStore
 from longshore.store.webhooks import WebhookOutbox
 from longshore.store.workers import WorkerRegistry
@@ -42,6 +44,7 @@ class Store:
         self.schedules = ScheduleStore(self.engine)
         self.leases = Leases(self.engine)
         self.projects = ProjectStore(self.engine)
+        self.retention = Retention(self.engine)
 
     def upgrade(self) -> int:
         """Migrate the schema to this code's version; return the version reached."""

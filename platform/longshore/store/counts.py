@@ -28,6 +28,12 @@ def count_submitted(conn: sa.Connection, stack: str) -> None:
     _add(conn, stack, SUBMITTED, current=0, total=1)
 
 
+def count_removed(conn: sa.Connection, stack: str, status: str, removed: int) -> None:
+    """`removed` jobs of `stack` in final `status` were deleted (retention): fewer are there now; the total
+    that ever reached it stays."""
+    _add(conn, stack, status, current=-removed, total=0)
+
+
 def _add(conn: sa.Connection, stack: str, status: str, *, current: int, total: int) -> None:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(job_counts).values(stack=stack, status=status, current=current, total=total)

@@ -5,8 +5,8 @@ when they ended, so each pass finds the next ones without reading those done bef
 The indexes behind filtered lists gain the list's order: a page of a status, a label or a code (of a project
 or of all) is read in created_at order from its cursor, instead of every match being read and sorted (at a
 million jobs a deep page of a code's jobs took 90 ms, and grew with the store). Each replaces the index that
-was its prefix, so inserts maintain as many indexes as before. Building them locks the jobs table against
-writes for a few seconds per million jobs.
+was its prefix, so inserts maintain as many indexes as before. The jobs table takes no writes while they are
+built: about 20 s at a million jobs on two busy cores.
 
 A rolling upgrade from schema 7: code of schema 7 neither reads nor writes `erased_at`, and uses the new
 indexes as it used the old.
