@@ -26,6 +26,7 @@ from longshore.errors import (
     CodeNotFound, InvalidJob, JobNotFound, ProjectNotFound, QuotaExceeded, ScheduleNotFound,
 )
 from longshore.service.runtime import Runtime
+from longshore.store import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,14 @@ def create_app(rt: Runtime) -> FastAPI:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         words = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
         return _msg(exc.status_code, words)
+
+    async def store_away(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("the store did not answer: %s", exc.__class__.__name__)  # it restarted, or is away
+        return JSONResponse({"msg": "The store is unavailable; try again shortly"}, status_code=503,
+                            headers={"Retry-After": "1"})
+
+    for transient in TRANSIENT_ERRORS:
+        app.add_exception_handler(transient, store_away)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
