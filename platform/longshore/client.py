@@ -5,21 +5,18 @@ With no broker configured, `submit` starts an embedded worker in this process fi
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
-import zipfile
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
-from longshore.errors import InvalidJob
 from longshore.service import submit as submitting
 from longshore.service.cancel import request_cancel
-from longshore.service.scheduling import create_schedule
 from longshore.service.runtime import Runtime, get_runtime
+from longshore.service.scheduling import create_schedule
+from longshore.service.uploads import read_archive
 
 
 class JobHandle:
@@ -168,32 +165,6 @@ def upload_code(name: str, stack: str, *, image: str | None = None, command: Seq
         stack=stack, image=image, command=list(command) if command is not None else None, env=_plain(env),
         config=config, timeout=timeout, memory=memory, cpus=cpus, disk=disk, priority=priority, retries=retries,
         retry_delay=retry_delay, max_concurrency=max_concurrency, archive=zipped, entry=entry, webhook=webhook))
-
-
-def read_archive(archive: bytes | str | os.PathLike, limit_bytes: int) -> bytes:
-    """A code archive's zip: given as bytes, read from a .zip file, or made from a folder's files (links
-    refused). Reads at most one byte over the limit, for the validator to refuse."""
-    if isinstance(archive, (bytes, bytearray)):
-        return bytes(archive)
-    path = Path(archive)
-    try:
-        if not path.is_dir():
-            with path.open("rb") as file:
-                return file.read(limit_bytes + 1)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
-            for item in sorted(path.rglob("*")):
-                if item.is_symlink():
-                    raise InvalidJob(f"archive: {item} is a link; a code archive holds files and folders only")
-                if item.is_file():
-                    zipped.write(item, item.relative_to(path).as_posix())
-                if buffer.tell() > limit_bytes:
-                    break
-        return buffer.getvalue()
-    except OSError as exc:
-        raise InvalidJob(f"archive: cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a file name that is not UTF-8
-        raise InvalidJob(f"archive: cannot zip {path}: {exc}") from None
 
 
 def schedule(*, code: str | None = None, stack: str | None = None, command: Sequence[str] | None = None,

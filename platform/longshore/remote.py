@@ -4,22 +4,34 @@ with neither broker nor database access. Its handles answer as `submit()`'s do: 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import os
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import requests
 
+from longshore.domain.codes import known_name
 from longshore.domain.records import Job
+from longshore.domain.schedules import known_id
 from longshore.domain.status import JobStatus
-from longshore.errors import InvalidJob, JobNotFound, QuotaExceeded, Refused, Unreachable, WaitTimeout
+from longshore.errors import (
+    CodeNotFound, InvalidJob, JobNotFound, QuotaExceeded, Refused, ScheduleNotFound, Unreachable, WaitTimeout,
+)
+from longshore.service.uploads import read_archive
 
 #: The longest one wait request asks the API to hold (it holds at most 60 s).
 WAIT_SLICE_SECONDS = 30.0
 #: The most jobs one list request asks for (the API's most).
 PAGE = 100
 JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
+#: What a 404 naming this field is raised as (one naming none is a job's, or a path the API does not serve).
+MISSING = {"code": CodeNotFound, "schedule_id": ScheduleNotFound}
+#: The most of an archive file or folder read for an upload (one byte more, for the API to refuse): its base64
+#: stays within the default upload body limit, so the API answers a zip over its limit by naming it.
+ARCHIVE_READ_BYTES = 96 << 20
 
 
 class Client:
@@ -57,6 +69,82 @@ class Client:
     def stacks(self) -> list[dict]:
         return self._call("GET", "/stacks")["stacks"]
 
+    # -- codes, schedules and the project: their views are the API's JSON (`service.views`) ---------------
+
+    def upload_code(self, name: str, stack: str, *, image: str | None = None, command: Sequence[str] | None = None,
+                    env: Mapping[str, str] | None = None, config: Any = None, timeout: float | None = None,
+                    memory: str | int | None = None, cpus: float | None = None, disk: str | int | None = None,
+                    priority: int | None = None, retries: int | None = None, retry_delay: float | None = None,
+                    max_concurrency: int | None = None, archive: bytes | str | os.PathLike | None = None,
+                    entry: str | None = None, webhook: str | None = None) -> int:
+        """`longshore.upload_code` over HTTP: a new revision of code `name`; returns its number. `archive` (a
+        zip's bytes, a .zip file, or a folder zipped here) is sent as base64."""
+        fields = dict(stack=stack, image=image, command=None if command is None else list(command),
+                      env=None if env is None else dict(env), config=config, timeout=timeout, memory=memory,
+                      cpus=cpus, disk=disk, priority=priority, retries=retries, retry_delay=retry_delay,
+                      max_concurrency=max_concurrency, entry=entry, webhook=webhook)
+        if archive is not None:
+            fields["archive_base64"] = base64.b64encode(read_archive(archive, ARCHIVE_READ_BYTES)).decode("ascii")
+        body = {"name": name, **{key: value for key, value in fields.items() if value is not None}}
+        return self._call("POST", "/codes", json=body)["revision"]
+
+    def list_codes(self) -> list[dict]:
+        """The project's codes by name: latest revision, stack, `paused`, `max_concurrency`."""
+        return self._call("GET", "/codes")["codes"]
+
+    def code(self, name: str) -> dict:
+        """A code, its latest revision's defaults under `latest_revision`; CodeNotFound if there is none."""
+        return self._call("GET", f"/codes/{known_name(name)}")
+
+    def code_revisions(self, name: str) -> list[dict]:
+        return self._call("GET", f"/codes/{known_name(name)}/revisions")["revisions"]
+
+    def delete_code(self, name: str) -> None:
+        """No new jobs of the code (its queued ones still run)."""
+        self._call("DELETE", f"/codes/{known_name(name)}")
+
+    def pause_code(self, name: str) -> dict:
+        """Its queued jobs wait until `resume_code`; running ones go on. Returns the code."""
+        return self._call("POST", f"/codes/{known_name(name)}/pause")
+
+    def resume_code(self, name: str) -> dict:
+        return self._call("POST", f"/codes/{known_name(name)}/resume")
+
+    def schedule(self, *, code: str | None = None, stack: str | None = None, command: Sequence[str] | None = None,
+                 payload: Any = None, env: Mapping[str, str] | None = None, priority: int | None = None,
+                 timeout: float | None = None, label: str | None = None, webhook: str | None = None,
+                 start_at: float | str | None = None, run_every: float | None = None, run_times: int | None = None,
+                 end_at: float | str | None = None, **job_fields: Any) -> str:
+        """`longshore.schedule` over HTTP; returns the schedule's id."""
+        fields = dict(code=code, stack=stack, command=None if command is None else list(command), payload=payload,
+                      env=None if env is None else dict(env), priority=priority, timeout=timeout, label=label,
+                      webhook=webhook, start_at=start_at, run_every=run_every, run_times=run_times, end_at=end_at,
+                      **job_fields)
+        body = {key: value for key, value in fields.items() if value is not None}
+        return self._call("POST", "/schedules", json=body)["id"]
+
+    def list_schedules(self, label: str | None = None) -> list[dict]:
+        """The project's schedules not deleted, oldest first."""
+        return self._call("GET", "/schedules", params={} if label is None else {"label": label})["schedules"]
+
+    def get_schedule(self, schedule_id: str) -> dict:
+        return self._call("GET", f"/schedules/{known_id(schedule_id)}")
+
+    def pause_schedule(self, schedule_id: str) -> dict:
+        """No runs until `resume_schedule`. Returns the schedule."""
+        return self._call("POST", f"/schedules/{known_id(schedule_id)}/pause")
+
+    def resume_schedule(self, schedule_id: str) -> dict:
+        return self._call("POST", f"/schedules/{known_id(schedule_id)}/resume")
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        """No more runs; the jobs it made stay."""
+        self._call("DELETE", f"/schedules/{known_id(schedule_id)}")
+
+    def project(self) -> dict:
+        """The token's project: id, name, its quotas (`own`, `effective`) and `usage` (jobs waiting, running)."""
+        return self._call("GET", "/project")
+
     def _call(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         try:
             answer = self.session.request(method, self.url + path, **{"timeout": self.timeout, **kwargs})
@@ -67,11 +155,12 @@ class Client:
                 return answer
             return answer.json() if "json" in answer.headers.get("Content-Type", "") else answer.text
         try:
-            words = answer.json().get("msg", answer.text)
+            error = answer.json()
+            words = error.get("msg", answer.text)
         except ValueError:
-            words = answer.text[:200]
+            error, words = {}, answer.text[:200]
         if answer.status_code == 404:
-            raise JobNotFound(words)
+            raise MISSING.get(error.get("field"), JobNotFound)(words)
         if answer.status_code == 429:
             raise QuotaExceeded(words, retry_after=float(answer.headers.get("Retry-After") or 1))
         if answer.status_code in (401, 403):

@@ -8,6 +8,8 @@ import json
 import pytest
 import requests
 
+from support.api import laptop_cli, laptop_env
+
 V1_ROUTES = {("post", "/v1/jobs"), ("post", "/v1/jobs/batch"), ("get", "/v1/jobs"), ("get", "/v1/jobs/{job_id}"),
              ("get", "/v1/jobs/{job_id}/logs"), ("post", "/v1/jobs/{job_id}/cancel"),
              ("post", "/v1/jobs/{job_id}/retry"), ("get", "/v1/jobs/{job_id}/wait"), ("get", "/v1/stacks"),
@@ -105,18 +107,11 @@ def test_the_python_http_client_submits_waits_and_reads_like_submit(api, client)
 
 
 def test_the_cli_works_over_the_api_with_neither_broker_nor_store(api, client, tmp_path):
-    import os
-    import subprocess
-
     base, _port, (team, other) = api
-    # A laptop: the API's URL and a token; the broker and the store unreachable
-    laptop = {**os.environ, "LONGSHORE_API_URL": base, "LONGSHORE_TOKEN": team["token"],
-              "LONGSHORE_BROKER_URL": "amqp://nobody:nothing@127.0.0.1:1//",
-              "LONGSHORE_DATABASE_URL": "postgresql://nobody:nothing@127.0.0.1:1/none",
-              "LONGSHORE_HOME": str(tmp_path)}
+    laptop = laptop_env(base, team["token"], tmp_path)
 
-    def cli(*args: str, env: dict = laptop) -> subprocess.CompletedProcess:
-        return subprocess.run(["longshore", *args], env=env, capture_output=True, text=True, timeout=90)
+    def cli(*args: str, env: dict = laptop):
+        return laptop_cli(env, *args)
 
     ran = cli("run", "--stack", "busybox", "--label", "laptop", "--payload", '{"n": 7}', "--",
               "sh", "-c", 'cat "$PAYLOAD_FILE"; echo; echo oops >&2; exit 3')

@@ -1,6 +1,6 @@
-"""Codes, schedules and the project through Longshore's own API (/v1), with real workers: every route of them
-exercised, another project's records answered as absent ones, and bad input answered with a 4xx naming the
-field, nothing stored."""
+"""Codes, schedules and the project through Longshore's own API (/v1), `longshore.Client` and the CLI over HTTP,
+with real workers: every route of them exercised, another project's records answered as absent ones, and bad
+input answered with a 4xx naming the field, nothing stored."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import json
+import subprocess
 import time
 import uuid
 import zipfile
@@ -15,6 +16,7 @@ import zipfile
 import pytest
 import requests
 
+from support.api import laptop_cli, laptop_env
 from support.helpers import wait_until
 
 HELLO = """\
@@ -304,3 +306,92 @@ def test_bad_code_and_schedule_input_is_a_4xx_naming_the_field_and_stores_nothin
     assert mine.get(f"{base}/v1/codes", timeout=10).json() == {"codes": []}
     assert mine.get(f"{base}/v1/schedules", timeout=10).json() == {"schedules": []}
     assert mine.get(f"{base}/v1/jobs", timeout=10).json()["jobs"] == []
+
+
+@pytest.mark.timeout(240)
+def test_the_codes_and_schedules_cli_and_the_python_client_work_over_the_api_with_neither_broker_nor_store(
+        teams, tmp_path):
+    import longshore
+    from longshore.errors import CodeNotFound, InvalidJob, ScheduleNotFound
+
+    base, _port, (team, other) = teams
+    laptop = laptop_env(base, team["token"], tmp_path)  # the API only: neither the broker nor the store
+
+    def cli(*args: str, env: dict = laptop) -> subprocess.CompletedProcess:
+        done = laptop_cli(env, *args)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    echo, hello = unique("echo"), unique("hello")
+    # Codes: an image code and an archive code (a folder, zipped by the CLI) uploaded, run, listed, revised
+    uploaded = cli("codes", "upload", echo, "--stack", "busybox", "--config", '{"db": "one"}', "--max-concurrency",
+                   "2", "--", "sh", "-c", "cat $CONFIG_FILE")
+    assert (uploaded.returncode, uploaded.stdout) == (0, f"{echo} revision 1\n"), uploaded.stderr
+    uploaded = cli("codes", "upload", hello, "--stack", "python", "--zip", hello_folder(tmp_path),
+                   "--entry", "hello.py")
+    assert (uploaded.returncode, uploaded.stdout) == (0, f"{hello} revision 1\n"), uploaded.stderr
+    ran = cli("run", "--code", hello, "--payload", '{"name": "Grace"}')
+    assert (ran.returncode, ran.stdout) == (0, "hello Grace\n"), ran.stderr
+    listed = cli("codes", "ls").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "REV", "STACK", "STATE", "MAX", "UPDATED"] and len(listed) == 3
+    assert listed[1].split()[:5] == [echo, "1", "busybox", "active", "2"]
+    [revision] = json.loads(cli("codes", "revisions", echo, "--json").stdout)
+    assert (revision["revision"], revision["config"], revision["defaults"]["command"]) == \
+        (1, {"db": "one"}, ["sh", "-c", "cat $CONFIG_FILE"])
+    assert cli("codes", "revisions", hello).stdout.split()[0] == "1"
+    assert cli("pause", echo).stdout == f"{echo} paused\n"
+    assert cli("codes", "ls").stdout.splitlines()[1].split()[3] == "paused"
+    assert cli("resume", echo).stdout == f"{echo} resumed\n"
+    # Schedules: made, listed, shown, paused, resumed, deleted
+    created = cli("schedules", "create", "--code", hello, "--payload", '{"name": "Ada"}', "--label", hello,
+                  "--start-at", "+3600", "--run-every", "3600")
+    schedule_id = created.stdout.strip()
+    assert created.returncode == 0 and len(schedule_id) == 32, created.stderr
+    assert schedule_id in cli("schedules", "ls", "--label", hello).stdout
+    [listed_schedule] = json.loads(cli("schedules", "ls", "--json").stdout)
+    assert (listed_schedule["id"], listed_schedule["request"]["code"]) == (schedule_id, hello)
+    assert cli("schedules", "pause", schedule_id).stdout == f"{schedule_id} paused\n"
+    assert json.loads(cli("schedules", "show", schedule_id).stdout)["state"] == "paused"
+    assert cli("schedules", "resume", schedule_id).stdout == f"{schedule_id} resumed\n"
+    assert cli("schedules", "delete", schedule_id).stdout == f"{schedule_id} deleted\n"
+    gone = cli("schedules", "pause", schedule_id)
+    assert gone.returncode == 1 and f"schedule_id: no schedule '{schedule_id}'" in gone.stderr
+    refused = cli("schedules", "create", "--stack", "busybox", "--run-every", "30", "--", "true")
+    assert refused.returncode == 125 and "run_every: must be a number of seconds, at least 60" in refused.stderr
+    refused = cli("codes", "upload", unique("bad"), "--stack", "busybox", "--memory", "1000g", "--", "true")
+    assert refused.returncode == 125 and "memory" in refused.stderr
+    # Another project's token sees none of it; a deleted code is gone; a wrong token is one line
+    theirs = {**laptop, "LONGSHORE_TOKEN": other["token"]}
+    assert len(cli("codes", "ls", env=theirs).stdout.splitlines()) == 1
+    for args in (("codes", "revisions", echo), ("pause", echo), ("codes", "delete", echo)):
+        missing = cli(*args, env=theirs)
+        assert missing.returncode == 1 and f"code: no code named '{echo}'" in missing.stderr, args
+    assert cli("codes", "delete", echo).stdout == f"{echo} deleted\n"
+    assert f"code: no code named '{echo}'" in cli("resume", echo).stderr
+    assert cli("run", "--code", echo).returncode == 125
+    wrong = cli("codes", "ls", env={**laptop, "LONGSHORE_TOKEN": "wrong"})
+    assert wrong.returncode == 125 and "401" in wrong.stderr
+
+    # The Python client: the same calls as longshore.upload_code and longshore.schedule, and the project
+    remote = longshore.Client(base, team["token"])
+    assert remote.upload_code(hello, "python", archive=zipped({"hello.py": HELLO}), entry="hello.py") == 2
+    assert remote.code(hello)["latest_revision"]["revision"] == 2
+    assert [r["revision"] for r in remote.code_revisions(hello)] == [1, 2]
+    assert remote.pause_code(hello)["paused"] and not remote.resume_code(hello)["paused"]
+    schedule_id = remote.schedule(code=hello, payload={"name": "Ada"}, start_at=time.time() + 3600, run_every=3600)
+    assert [item["id"] for item in remote.list_schedules()] == [schedule_id]
+    assert remote.pause_schedule(schedule_id)["state"] == "paused"
+    assert remote.resume_schedule(schedule_id)["state"] == "active"
+    assert remote.get_schedule(schedule_id)["request"]["payload"] == {"name": "Ada"}
+    remote.delete_schedule(schedule_id)
+    assert remote.project()["usage"] == {"jobs_waiting": 0, "jobs_running": 0}
+    with pytest.raises(ScheduleNotFound, match="schedule_id: no schedule"):
+        remote.get_schedule(schedule_id)
+    with pytest.raises(CodeNotFound, match=f"code: no code named '{echo}'"):
+        remote.code(echo)
+    with pytest.raises(CodeNotFound):
+        remote.code("../jobs")
+    with pytest.raises(InvalidJob, match="run_every"):
+        remote.schedule(code=hello, run_every=1)
+    remote.delete_code(hello)
+    assert remote.list_codes() == []

@@ -1,8 +1,11 @@
-"""`longshore api` for tests: a server on a free port, two projects with their tokens, workers."""
+"""`longshore api` for tests: a server on a free port, two projects with their tokens, workers; and the CLI on a
+laptop that reaches only the API."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -29,3 +32,15 @@ def api(background, start_worker):
     start_worker("python", slots=2)
     projects = [json.loads(cli("projects", "create", f"team-{time.time_ns()}", "--json").stdout) for _ in range(2)]
     return base, port, projects
+
+
+def laptop_env(base: str, token: str, home) -> dict[str, str]:
+    """A laptop's environment: the API's URL and a token; the broker and the store unreachable."""
+    return {**os.environ, "LONGSHORE_API_URL": base, "LONGSHORE_TOKEN": token,
+            "LONGSHORE_BROKER_URL": "amqp://nobody:nothing@127.0.0.1:1//",
+            "LONGSHORE_DATABASE_URL": "postgresql://nobody:nothing@127.0.0.1:1/none", "LONGSHORE_HOME": str(home)}
+
+
+def laptop_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`longshore ARGS…` in `env`, its output captured as text."""
+    return subprocess.run(["longshore", *args], env=env, capture_output=True, text=True, timeout=90)

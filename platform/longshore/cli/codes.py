@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any, Callable
 
 import click
 
+from longshore.cli.backend import api_client
 from longshore.cli.exit_codes import PLATFORM_FAILURE
 from longshore.cli.jobs import _env, _payload, _store, _time
 from longshore.errors import InvalidJob
+from longshore.remote import Client
 
 
 @click.group()
@@ -39,8 +42,11 @@ def upload(name, stack, image, env_pairs, config, timeout, memory, cpus, disk, p
            max_concurrency, archive, entry, webhook, command) -> None:
     """Upload a new revision of code NAME (made if new): an image code, COMMAND after `--` its jobs'
     command; or an archive code (--zip and --entry). Prints the revision's number."""
-    from longshore.client import upload_code
-
+    client = api_client()
+    if client is None:
+        from longshore.client import upload_code
+    else:
+        upload_code = client.upload_code
     try:
         revision = upload_code(name, stack, image=image, command=list(command) or None, env=_env(env_pairs),
                                config=_payload(config, option="--config"), timeout=timeout, memory=memory,
@@ -55,11 +61,17 @@ def upload(name, stack, image, env_pairs, config, timeout, memory, cpus, disk, p
 @codes.command(name="ls")
 def list_codes() -> None:
     """List the codes: latest revision, stack, gates."""
+    def local(store):
+        from longshore.service.views import code_view
+
+        return [code_view(code) for code in store.codes.list()]
+
+    found = through(lambda client: client.list_codes(), local)
     click.echo(f"{'NAME':24} {'REV':>4}  {'STACK':12} {'STATE':7} {'MAX':>5}  UPDATED")
-    for code in _store().codes.list():
-        state = "paused" if code.paused else "active"
-        click.echo(f"{code.name:24} {code.latest:>4}  {code.stack:12} {state:7} {code.max_concurrency or '-':>5}  "
-                   f"{_time(code.updated_at)}")
+    for code in found:
+        state = "paused" if code["paused"] else "active"
+        click.echo(f"{code['name']:24} {code['latest']:>4}  {code['stack']:12} {state:7} "
+                   f"{code['max_concurrency'] or '-':>5}  {_time(code['updated_at'])}")
 
 
 @codes.command()
@@ -67,24 +79,26 @@ def list_codes() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the revisions as JSON.")
 def revisions(name: str, as_json: bool) -> None:
     """List a code's revisions, oldest first."""
-    found = _run(lambda: _store().codes.revisions(name))
+    def local(store):
+        from longshore.service.views import code_revision_view
+
+        return [code_revision_view(revision) for revision in store.codes.revisions(name)]
+
+    found = through(lambda client: client.code_revisions(name), local)
     if as_json:
-        click.echo(json.dumps([{"revision": r.revision, "stack": r.stack, "defaults": r.defaults,
-                                "config": None if r.config is None else json.loads(r.config),
-                                "max_concurrency": r.max_concurrency, "created_at": r.created_at,
-                                "archive_sha256": r.archive_sha256, "entry": r.entry}
-                               for r in found], indent=2))
+        click.echo(json.dumps(found, indent=2))
         return
     for revision in found:
-        click.echo(f"{revision.revision:>4}  {_time(revision.created_at)}  {revision.defaults.get('image')}  "
-                   f"{json.dumps(revision.defaults.get('command'))}")
+        defaults = revision["defaults"]
+        click.echo(f"{revision['revision']:>4}  {_time(revision['created_at'])}  {defaults.get('image')}  "
+                   f"{json.dumps(defaults.get('command'))}")
 
 
 @codes.command()
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete a code: no new jobs for it (its queued jobs still run)."""
-    _run(lambda: _store().codes.delete(name))
+    through(lambda client: client.delete_code(name), lambda store: store.codes.delete(name))
     click.echo(f"{name} deleted")
 
 
@@ -92,7 +106,7 @@ def delete(name: str) -> None:
 @click.argument("name")
 def pause(name: str) -> None:
     """Pause code NAME: its queued jobs wait until `resume`; running ones go on."""
-    _run(lambda: _store().codes.set_paused(name, True))
+    through(lambda client: client.pause_code(name), lambda store: store.codes.set_paused(name, True))
     click.echo(f"{name} paused")
 
 
@@ -100,8 +114,15 @@ def pause(name: str) -> None:
 @click.argument("name")
 def resume(name: str) -> None:
     """Resume code NAME: its waiting jobs are queued again."""
-    _run(lambda: _store().codes.set_paused(name, False))
+    through(lambda client: client.resume_code(name), lambda store: store.codes.set_paused(name, False))
     click.echo(f"{name} resumed")
+
+
+def through(remote: Callable[[Client], Any], local: Callable[[Any], Any]) -> Any:
+    """`remote(client)` when the commands go through the API (LONGSHORE_API_URL), else `local(store)`; a
+    refusal (InvalidJob: no such code or schedule, a bad value) is a one-line error."""
+    client = api_client()
+    return _run(lambda: local(_store()) if client is None else remote(client))
 
 
 def _run(action):

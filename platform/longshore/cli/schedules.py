@@ -11,9 +11,10 @@ import time
 
 import click
 
-from longshore.cli.codes import _run
+from longshore.cli.backend import api_client
+from longshore.cli.codes import through
 from longshore.cli.exit_codes import PLATFORM_FAILURE
-from longshore.cli.jobs import _env, _payload, _store, _time
+from longshore.cli.jobs import _env, _payload, _time
 from longshore.errors import InvalidJob
 
 
@@ -41,8 +42,11 @@ def create(code, stack, payload, env_pairs, priority, timeout, label, webhook, s
            command) -> None:
     """Create a schedule; prints its id. Missed runs (downtime, a pause) are not made up: of the runs
     due at once only the latest is made, the others counted as skipped."""
-    from longshore.client import schedule
-
+    client = api_client()
+    if client is None:
+        from longshore.client import schedule
+    else:
+        schedule = client.schedule
     try:
         schedule_id = schedule(code=code, stack=stack, command=list(command) or None, payload=_payload(payload),
                                env=_env(env_pairs) or None, priority=priority, timeout=timeout, label=label,
@@ -59,29 +63,34 @@ def create(code, stack, payload, env_pairs, priority, timeout, label, webhook, s
 @click.option("--json", "as_json", is_flag=True)
 def list_schedules(label: str | None, as_json: bool) -> None:
     """List the schedules: state, runs, next run."""
-    found = _store().schedules.list(label=label)
+    found = through(lambda client: client.list_schedules(label=label),
+                    lambda store: _views(store.schedules.list(label=label)))
     if as_json:
-        click.echo(json.dumps([_as_dict(s) for s in found], indent=2))
+        click.echo(json.dumps(found, indent=2))
         return
     click.echo(f"{'ID':32}  {'STATE':7} {'RUNS':>5} {'SKIP':>5}  {'NEXT':29}  WHAT")
     for item in found:
-        what = item.request.get("code") or " ".join(item.request.get("command") or []) or item.request.get("stack")
-        click.echo(f"{item.id:32}  {item.state:7} {item.runs:>5} {item.skipped:>5}  {_time(item.next_at):29}  "
-                   f"{str(what)[:40]}")
+        request = item["request"]
+        what = request.get("code") or " ".join(request.get("command") or []) or request.get("stack")
+        click.echo(f"{item['id']:32}  {item['state']:7} {item['runs']:>5} {item['skipped']:>5}  "
+                   f"{_time(item['next_at']):29}  {str(what)[:40]}")
 
 
 @schedules.command()
 @click.argument("schedule_id")
 def show(schedule_id: str) -> None:
     """Show a schedule as JSON (its jobs: `ls --label`, or the `last_job_id`)."""
-    click.echo(json.dumps(_as_dict(_run(lambda: _store().schedules.get(schedule_id))), indent=2))
+    shown = through(lambda client: client.get_schedule(schedule_id),
+                    lambda store: _views([store.schedules.get(schedule_id)])[0])
+    click.echo(json.dumps(shown, indent=2))
 
 
 @schedules.command()
 @click.argument("schedule_id")
 def pause(schedule_id: str) -> None:
     """Pause a schedule: no runs until `resume` (then the runs missed meanwhile collapse into one, run at once)."""
-    _run(lambda: _store().schedules.set_paused(schedule_id, True))
+    through(lambda client: client.pause_schedule(schedule_id),
+            lambda store: store.schedules.set_paused(schedule_id, True))
     click.echo(f"{schedule_id} paused")
 
 
@@ -89,7 +98,8 @@ def pause(schedule_id: str) -> None:
 @click.argument("schedule_id")
 def resume(schedule_id: str) -> None:
     """Resume a paused schedule."""
-    _run(lambda: _store().schedules.set_paused(schedule_id, False))
+    through(lambda client: client.resume_schedule(schedule_id),
+            lambda store: store.schedules.set_paused(schedule_id, False))
     click.echo(f"{schedule_id} resumed")
 
 
@@ -97,7 +107,7 @@ def resume(schedule_id: str) -> None:
 @click.argument("schedule_id")
 def delete(schedule_id: str) -> None:
     """Delete a schedule: no more runs (the jobs it made stay)."""
-    _run(lambda: _store().schedules.delete(schedule_id))
+    through(lambda client: client.delete_schedule(schedule_id), lambda store: store.schedules.delete(schedule_id))
     click.echo(f"{schedule_id} deleted")
 
 
@@ -118,13 +128,11 @@ def scheduler() -> None:
         runner.stop()
 
 
-def _as_dict(item) -> dict:
-    timing = item.timing
-    return {"id": item.id, "state": item.state, "request": item.request, "label": item.label,
-            "start_at": timing.start_at, "run_every": timing.run_every, "run_times": timing.run_times,
-            "end_at": timing.end_at, "next_at": item.next_at, "next_occurrence": item.next_occurrence,
-            "runs": item.runs, "skipped": item.skipped, "last_run_at": item.last_run_at,
-            "last_job_id": item.last_job_id, "last_error": item.last_error, "created_at": item.created_at}
+def _views(found: list) -> list[dict]:
+    """Schedules read from the store as the API shows them."""
+    from longshore.service.views import schedule_view
+
+    return [schedule_view(item) for item in found]
 
 
 def _when(raw: str | None) -> float | str | None:
