@@ -134,6 +134,35 @@ def test_paging_by_cursor_shows_every_job_once_in_order_ties_included(store):
     assert len(everything) == 7 and seen == everything
 
 
+def test_a_projects_queue_quota_counts_its_jobs_only_when_the_installation_could_reach_it(store):
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from longshore.domain.quotas import Quotas
+    from longshore.errors import QuotaExceeded
+
+    counted = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda _c, _cur, statement, *_: counted.append("count(*)" in statement.lower()))
+    # Given a project whose quota is above every job waiting in the installation
+    roomy, _token = store.projects.create(f"roomy-{uuid.uuid4().hex[:6]}", Quotas(max_queued_jobs=1_000_000))
+    # When it submits, then its waiting jobs are not counted (the installation's are fewer than its quota)
+    store.jobs.create(dataclasses.replace(new_job(), project_id=roomy.id), default_max_queued=10)
+    assert not any(counted)
+    # Given a project allowed two waiting jobs, and another with three waiting
+    tight, _token = store.projects.create(f"tight-{uuid.uuid4().hex[:6]}", Quotas(max_queued_jobs=2))
+    busy, _token = store.projects.create(f"busy-{uuid.uuid4().hex[:6]}", Quotas(max_queued_jobs=0))
+    for _ in range(3):
+        store.jobs.create(dataclasses.replace(new_job(), project_id=busy.id))
+    # When it submits three, then its own are counted and the third is refused
+    for _ in range(2):
+        store.jobs.create(dataclasses.replace(new_job(), project_id=tight.id))
+    with pytest.raises(QuotaExceeded, match="has 2 jobs waiting"):
+        store.jobs.create(dataclasses.replace(new_job(), project_id=tight.id))
+    assert any(counted)
+
+
 def test_the_counts_follow_every_transition(store):
     stack = f"counted-{uuid.uuid4().hex[:6]}"
     me = worker(store)

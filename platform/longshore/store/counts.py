@@ -34,6 +34,12 @@ def count_removed(conn: sa.Connection, stack: str, status: str, removed: int) ->
     _add(conn, stack, status, current=-removed, total=0)
 
 
+def queued_everywhere(conn: sa.Connection) -> int:
+    """Jobs waiting to run in the whole installation: an upper bound of any project's, read from a few rows."""
+    return conn.execute(sa.select(sa.func.coalesce(sa.func.sum(job_counts.c.current), 0))
+                        .where(job_counts.c.status == "queued")).scalar()
+
+
 def _add(conn: sa.Connection, stack: str, status: str, *, current: int, total: int) -> None:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     insert = dialect.insert(job_counts).values(stack=stack, status=status, current=current, total=total)

@@ -21,7 +21,7 @@ from longshore.domain.records import Attempt, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus, sources_of
 from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
-from longshore.store.counts import count_move, count_submitted
+from longshore.store.counts import count_move, count_submitted, queued_everywhere
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, jobs, projects
@@ -241,8 +241,8 @@ def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_
     if row is None:
         raise ProjectNotFound(f"project: no project {project!r}")
     limit = default_max_queued if row.max_queued_jobs is None else row.max_queued_jobs
-    if not limit:
-        return
+    if not limit or queued_everywhere(conn) + adding <= limit:
+        return  # counting the project's waiting jobs reads each of them: only when the quota could be reached
     waiting = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
         jobs.c.project_id == project, jobs.c.status == JobStatus.QUEUED.value)).scalar() or 0
     if waiting + adding > limit:
