@@ -18,7 +18,7 @@ def test_a_retention_of_days_reaches_back_that_long_and_zero_keeps_forever():
 
 def test_the_installation_keeps_output_30_days_and_jobs_forever_unless_told_otherwise():
     janitor = Settings.from_env({}).janitor
-    assert (janitor.retention_output_days, janitor.retention_job_days) == (30, 0)
+    assert (janitor.retention_output_days, janitor.retention_job_days) == (0, 0)  # nothing is erased unless asked: an upgrade never deletes data
     told = Settings.from_env({"LONGSHORE_RETENTION_OUTPUT_DAYS": "7", "LONGSHORE_RETENTION_JOB_DAYS": "90"}).janitor
     assert (told.retention_output_days, told.retention_job_days) == (7, 90)
     with pytest.raises(ConfigError, match="LONGSHORE_RETENTION_JOB_DAYS"):

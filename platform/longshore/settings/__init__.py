@@ -180,7 +180,7 @@ class JanitorSettings:
         "LONGSHORE_WORKER_QUEUE_EXPIRES_SECONDS", 86400, "a worker queue nobody consumes this long is dropped",
         minimum=60)
     retention_output_days: float = variable(
-        "LONGSHORE_RETENTION_OUTPUT_DAYS", 30, "days after a job ended when the janitor deletes its output, result, "
+        "LONGSHORE_RETENTION_OUTPUT_DAYS", 0, "days after a job ended when the janitor deletes its output, result, "
         "payload, config and env (the job stays, with `erased_at`); 0: kept forever", minimum=0)
     retention_job_days: float = variable(
         "LONGSHORE_RETENTION_JOB_DAYS", 0, "days after a job ended when the janitor deletes the job itself, with its "
