@@ -27,6 +27,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
     """Point this process at a fresh vhost and database, run one worker for `stacks` (its pid is yielded), and
     remove it all after."""
+    _forget_runtime()
     run_id = uuid.uuid4().hex[:8]
     vhost, database = f"longshore-bench-{run_id}", f"longshore_bench_{run_id}"
     home = tempfile.mkdtemp(prefix="longshore-bench-")
@@ -62,6 +63,14 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
         subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {database} WITH (FORCE)'"])
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _forget_runtime() -> None:
+    """A second installation in one process: this process's Longshore must read its settings again."""
+    for module, name in (("longshore.service.runtime", "get_runtime"), ("longshore.settings", "get_settings")):
+        cached = getattr(sys.modules.get(module), name, None)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
 
 
 @contextlib.contextmanager
