@@ -172,7 +172,7 @@ def test_progress_written_inside_a_running_job_shows_in_its_status_within_second
     start_worker("busybox")
     # Given a job that reports its progress twice as it runs (its network is off: it writes a file)
     job = client.submit("busybox", ["sh", "-c", 'echo "30 reading input" > $PROGRESS_FILE; sleep 4; '
-                                                'echo "80 writing output" > $PROGRESS_FILE; sleep 4'])
+                                                'echo "80 writing output" > $PROGRESS_FILE; sleep 10'])
     # Then each report is seen while it runs, in the Python API and in `longshore status`
     first = wait_until(lambda: (j := job.job()).progress == 30 and j, timeout=10, what="progress 30")
     assert first.status.value == "running" and first.progress_message == "reading input"
