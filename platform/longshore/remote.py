@@ -24,6 +24,9 @@ from longshore.service.uploads import read_archive
 
 #: The longest one wait request asks the API to hold (it holds at most 60 s).
 WAIT_SLICE_SECONDS = 30.0
+#: How long a request is tried again while the API asks to wait (429, 503), and while it cannot be reached
+#: (it may be restarting).
+RETRY_SECONDS, CONNECT_RETRY_SECONDS = 30.0, 5.0
 #: The most jobs one list request asks for (the API's most).
 PAGE = 100
 JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
@@ -146,28 +149,69 @@ class Client:
         return self._call("GET", "/project")
 
     def _call(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
+        """One request, tried again while the API asks to wait (429, 503, Retry-After) or cannot be reached,
+        for up to RETRY_SECONDS; a POST only on 429, which did nothing (a 503 may follow a stored job)."""
+        started = time.monotonic()
+        while True:
+            try:
+                return self._once(method, path, raw=raw, **kwargs)
+            except (QuotaExceeded, Unreachable) as exc:
+                wait, within = getattr(exc, "retry_after", 1.0), getattr(exc, "retry_within", 0.0)
+                if (method != "GET" and not isinstance(exc, QuotaExceeded)) or \
+                        time.monotonic() + wait > started + within:
+                    raise
+                time.sleep(wait)
+
+    def _once(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         try:
             answer = self.session.request(method, self.url + path, **{"timeout": self.timeout, **kwargs})
         except requests.RequestException as exc:
-            raise Unreachable(f"LONGSHORE_API_URL: cannot reach {self.base}: {exc.__class__.__name__}") from None
+            raise _retryable(Unreachable(f"LONGSHORE_API_URL: cannot reach {self.base}: {exc.__class__.__name__}"),
+                             within=CONNECT_RETRY_SECONDS) from None
         if answer.status_code < 400:
             if raw:
                 return answer
-            return answer.json() if "json" in answer.headers.get("Content-Type", "") else answer.text
+            try:
+                body = answer.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise Unreachable(f"LONGSHORE_API_URL: {self.base} did not answer as Longshore's API does "
+                                  f"({answer.status_code}, {answer.headers.get('Content-Type', 'no type')})")
+            return body
         try:
             error = answer.json()
-            words = error.get("msg", answer.text)
+            error = error if isinstance(error, dict) else {}
+            words = error.get("msg", answer.text[:200])
         except ValueError:
             error, words = {}, answer.text[:200]
         if answer.status_code == 404:
             raise MISSING.get(error.get("field"), JobNotFound)(words)
         if answer.status_code == 429:
-            raise QuotaExceeded(words, retry_after=float(answer.headers.get("Retry-After") or 1))
+            raise _retryable(QuotaExceeded(words, retry_after=_seconds(answer.headers.get("Retry-After"))),
+                             within=RETRY_SECONDS)
         if answer.status_code in (401, 403):
             raise Refused(f"{answer.status_code}: {words}")
+        if answer.status_code == 503:  # the store is away for a moment
+            unavailable = Unreachable(f"{self.base} answered 503: {words}")
+            unavailable.retry_after = _seconds(answer.headers.get("Retry-After"))
+            raise _retryable(unavailable, within=RETRY_SECONDS)
         if answer.status_code >= 500:
             raise Unreachable(f"{self.base} answered {answer.status_code}: {words}")
         raise InvalidJob(words)
+
+
+def _retryable(exc: Exception, *, within: float) -> Exception:
+    exc.retry_within = within
+    return exc
+
+
+def _seconds(retry_after: str | None) -> float:
+    """Retry-After as seconds (a number; an HTTP date or nonsense: 1)."""
+    try:
+        return min(max(float(retry_after or 1), 0.0), RETRY_SECONDS)
+    except ValueError:
+        return 1.0
 
 
 class RemoteJob:

@@ -11,7 +11,7 @@ import click
 
 from longshore.cli import codes, jobs, operate, projects, schedules
 from longshore.cli.exit_codes import PLATFORM_FAILURE
-from longshore.errors import ConfigError, Refused, Unreachable
+from longshore.errors import ConfigError, LongshoreError
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"longshore: configuration error: {exc}", err=True)
         sys.exit(2)
-    except (Refused, Unreachable) as exc:  # the API (LONGSHORE_API_URL) refused us, or could not be reached
+    except LongshoreError as exc:  # the API refused us or cannot be reached, a record is missing …: one line
         click.echo(f"longshore: {exc}", err=True)
         sys.exit(PLATFORM_FAILURE)
 

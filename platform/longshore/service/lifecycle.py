@@ -218,8 +218,8 @@ def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
     if not _over(current, attempt):
         return NOTHING  # never remove a container its attempt still needs
     rt.engine.remove(container_name(job_id, attempt))
-    return Next(record=Record(current.job.stack, {"reaped_at": time.time()}),
-                release=current.attempt.released_at is None)
+    return NOTHING if current is None else Next(  # None: its job was deleted (retention), nothing to record
+        record=Record(current.job.stack, {"reaped_at": time.time()}), release=current.attempt.released_at is None)
 
 
 STEPS = {Step.PULL: pull, Step.CREATE: create, Step.START: start, Step.WAIT: wait, Step.KILL: kill, Step.REAP: reap}

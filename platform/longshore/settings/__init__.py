@@ -219,8 +219,8 @@ class QuotaSettings:
     0 means no limit."""
 
     max_queued_jobs: int = variable(
-        "LONGSHORE_PROJECT_MAX_QUEUED_JOBS", 10000, "jobs of one project waiting to run (queued or delayed) "
-        "beyond which its submissions are refused (HTTP 429)", read=_whole, minimum=0)
+        "LONGSHORE_PROJECT_MAX_QUEUED_JOBS", 0, "jobs of one project waiting to run (queued or delayed) "
+        "beyond which its submissions are refused (HTTP 429); 0: no limit", read=_whole, minimum=0)
     max_running_jobs: int = variable(
         "LONGSHORE_PROJECT_MAX_RUNNING_JOBS", 0, "jobs of one project holding a worker's slot at once; the rest "
         "wait queued", read=_whole, minimum=0)

@@ -42,9 +42,10 @@ def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seco
     if url.startswith("postgresql"):
         engine = sa.create_engine(
             url, pool_size=pool_size, max_overflow=max_overflow,
-            # A connect to an unreachable host fails in seconds.
+            # The guarded writes rely on READ COMMITTED (restored on a connection's return, e.g. after the
+            # lease's AUTOCOMMIT); a connect to an unreachable host fails in seconds.
+            isolation_level="READ COMMITTED",
             connect_args={"connect_timeout": int(connect_timeout_seconds), "keepalives_idle": 30})
-        sa.event.listen(engine, "connect", _read_committed)
         sa.event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
         sa.event.listen(engine, "checkin", _returned)
     else:
@@ -69,7 +70,8 @@ def driver_url(url: str) -> str:
 
 def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """SQLAlchemy's pre-ping, for a connection idle in the pool for a while: one that was in use a moment
-    ago is almost surely alive, and a ping per checkout was a fifth of a job's statements. If it died
+    ago is almost surely alive, and a ping per checkout (with the isolation statements it brought) was a
+    third of a job's statements. If it died
     anyway (the store restarted), its first statement fails as an outage does, which the callers retry,
     and SQLAlchemy then replaces the whole pool."""
     returned = record.info.get("returned_at")
@@ -85,17 +87,6 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any)
 
 def _returned(_dbapi_connection: Any, record: Any) -> None:
     record.info["returned_at"] = time.monotonic()
-
-
-def _read_committed(dbapi_connection: Any, _record: Any) -> None:
-    """The guarded writes rely on READ COMMITTED: made the session's default once, when it connects (an
-    engine-wide isolation level would cost a statement on every checkout)."""
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    cursor = dbapi_connection.cursor()
-    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    cursor.close()
-    dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -81,7 +81,7 @@ class JobRepository:
         try:
             with self.engine.begin() as conn:
                 _check_queued_quota(conn, owner, len(batch), default_max_queued)
-                for new, sealed in batch:
+                for new, sealed in sorted(batch, key=lambda item: item[0].stack):  # counts' rows in one order
                     _insert(conn, new, sealed, now, now + new.delay_seconds if new.delay_seconds > 0 else None)
         except sa.exc.IntegrityError:
             ids = " or ".join(repr(new.id) for new, _sealed in batch)
