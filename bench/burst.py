@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from harness import CpuMeter, docker_run, engine_pids, installation, same_container, store_and_broker_pids
+from harness import CpuMeter, broker_messages, docker_run, engine_pids, installation, same_container, store_and_broker_pids
 
 
 def main() -> int:
@@ -45,8 +45,9 @@ def main() -> int:
         engine_ratio = ours["engine"] / theirs["engine"]
         print(f"{slots:>5} {ours['wall']:>12.1f} {theirs['wall']:>13.1f} {ours['wall'] / theirs['wall']:>6.2f}  "
               f"{ours['platform']:>15.1f} {ours['engine']:>14.1f} / {theirs['engine']:<6.1f} ({engine_ratio:.2f}×)")
-        print(f"      platform by process, ms/job: " + "  ".join(f"{k}={v:.1f}" for k, v in ours["parts"].items())
-              + f"   docker CLI {theirs['platform']:.1f}")
+        print("      platform by process, ms/job: " + "  ".join(f"{k}={v:.1f}" for k, v in ours["parts"].items())
+              + f"   docker CLI {theirs['platform']:.1f}"
+              + ("" if ours["messages"] is None else f"   broker messages/job {ours['messages']:.1f}"))
     print("goals: wall ratio ≤ 1.0, platform ≤ 20 ms/job, engine ≤ 1.1× docker run's")
     return 0
 
@@ -57,7 +58,7 @@ def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
     for _ in range(3):  # warm: the worker's pool, the image, the connections
         longshore.submit("busybox", command).wait(timeout=60)
     meter = CpuMeter({"worker": [worker_pid], **store_and_broker_pids(), "engine": engine_pids()})
-    client_before = sum(os.times()[:2])
+    client_before, messages_before = sum(os.times()[:2]), broker_messages()
     meter.start()
     started = time.perf_counter()
     handles = [longshore.submit("busybox", command) for _ in range(jobs)]
@@ -65,10 +66,13 @@ def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
     wall = time.perf_counter() - started
     used = meter.stop()
     used["client"] = sum(os.times()[:2]) - client_before
+    messages_after = broker_messages()
     failed = [job.id for job in ended if job.status.value != "succeeded"]
     assert not failed, f"{len(failed)} jobs did not succeed"
     parts = {name: used[name] * 1000 / jobs for name in ("worker", "rabbitmq", "postgres", "client")}
-    return {"wall": wall, "platform": sum(parts.values()), "engine": used["engine"] * 1000 / jobs, "parts": parts}
+    messages = None if None in (messages_before, messages_after) else (messages_after - messages_before) / jobs
+    return {"wall": wall, "platform": sum(parts.values()), "engine": used["engine"] * 1000 / jobs, "parts": parts,
+            "messages": messages}
 
 
 def _docker_burst(jobs: int, slots: int, command: list[str]) -> dict:

@@ -44,8 +44,10 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
     # LONGSHORE_BENCH_WORKER_LOG=FILE keeps the worker's log (at INFO) to see where time went.
     log_path = os.environ.get("LONGSHORE_BENCH_WORKER_LOG")
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    # LONGSHORE_BENCH_WORKER_ARGS="--pool threads" (say) runs the worker with those options too.
+    extra = os.environ.get("LONGSHORE_BENCH_WORKER_ARGS", "").split()
     worker = subprocess.Popen(["longshore", "worker", "--stacks", ",".join(stacks), "--slots", str(slots),
-                               "--loglevel", "INFO" if log_path else "WARNING"],
+                               "--loglevel", "INFO" if log_path else "WARNING", *extra],
                               start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
         yield worker.pid
@@ -188,6 +190,21 @@ def engine_pids() -> list[int]:
     """The first engine's dockerd and containerd (not the second engine's)."""
     return [pid for pid in pids_named("^dockerd --host unix:///var/run/docker.sock") +
             pids_named("^containerd --config /var/run/docker/containerd")]
+
+
+def broker_messages() -> float | None:
+    """Messages RabbitMQ has received from publishers so far (all vhosts), from its Prometheus endpoint;
+    None when that is not reachable."""
+    from urllib.request import urlopen
+
+    try:
+        text = urlopen("http://127.0.0.1:15692/metrics", timeout=5).read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("rabbitmq_global_messages_received_total"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def store_and_broker_pids() -> dict[str, list[int]]:

@@ -24,8 +24,10 @@ from longshore.errors import InvalidJob
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=0,
               help="Serve Prometheus metrics on this port (0: off).")
 @click.option("--beat", is_flag=True, help="Also run the periodic janitor schedule (one such worker per installation).")
+@click.option("--task-events", is_flag=True,
+              help="Send Celery's task events from the start (otherwise only once a monitor such as Flower asks).")
 def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: str, metrics_port: int,
-           beat: bool) -> None:
+           beat: bool, task_events: bool) -> None:
     """Run a worker serving the given stacks."""
     if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before prometheus_client is imported: every pool process writes its numbers here.
@@ -40,7 +42,7 @@ def worker(stack_list: str, slots: int, name: str | None, loglevel: str, pool: s
     names = [s.strip() for s in stack_list.split(",") if s.strip()]
     try:
         run_worker(names, slots=slots, nodename=name, loglevel=loglevel, beat=beat, pool=pool,
-                   metrics_port=metrics_port)
+                   metrics_port=metrics_port, task_events=task_events)
     except InvalidJob as exc:
         raise click.BadParameter(str(exc), param_hint="--stacks") from None
 

@@ -67,6 +67,17 @@ class EngineCalls:
         self._on_call(step, "ok", time.perf_counter() - started)
         return result
 
+    def _answer(self, step: str, fn: Callable[..., Any], *args: Any,
+                absent: tuple[FailureKind, ...] = (FailureKind.NOT_FOUND,), **kwargs: Any) -> tuple[bool, Any]:
+        """`_call` where a failure of an `absent` kind is an answer (no such container, already being
+        removed): (False, None); otherwise (True, the call's result)."""
+        try:
+            return True, self._call(step, fn, *args, expected=absent, **kwargs)
+        except DockerFailure as failure:
+            if failure.kind in absent:
+                return False, None
+            raise
+
     def _report(self, step: str, failure: DockerFailure, expected: tuple[FailureKind, ...], started: float) -> None:
         outcome = "ok" if failure.kind in expected else failure.kind.value
         self._on_call(step, outcome, time.perf_counter() - started)

@@ -64,26 +64,17 @@ class DockerEngine(ImageCalls, CreateCalls):
 
     def state(self, container_id: str) -> dict[str, Any] | None:
         """The container's State, or None if it no longer exists."""
-        try:
-            return self._call("inspect", self._api.inspect_container, container_id,
-                              expected=(FailureKind.NOT_FOUND,))["State"]
-        except DockerFailure as failure:
-            if failure.kind is FailureKind.NOT_FOUND:
-                return None
-            raise
+        found, details = self._answer("inspect", self._api.inspect_container, container_id)
+        return details["State"] if found else None
 
-    def start(self, container_id: str) -> None:
-        """Start the container (a no-op on the engine if it is already running)."""
-        self._call("start", self._api.start, container_id)
+    def start(self, container_id: str) -> bool:
+        """Start the container (a no-op on the engine if it is already running); False if it does not exist."""
+        return self._answer("start", self._api.start, container_id)[0]
 
     def kill(self, container_id: str) -> None:
         """SIGKILL the container; a container that already stopped or is gone is fine."""
         log.info("killing container %s", container_id)
-        try:
-            self._call("kill", self._api.kill, container_id, expected=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
-        except DockerFailure as failure:
-            if failure.kind not in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
-                raise
+        self._answer("kill", self._api.kill, container_id, absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
 
     def collect(self, container_id: str, *, output_limit_bytes: int, result_limit_bytes: int,
                 state: dict[str, Any] | None = None) -> ExitReport:
@@ -107,13 +98,9 @@ class DockerEngine(ImageCalls, CreateCalls):
     def _read_result(self, container_id: str, limit_bytes: int) -> tuple[bytes | None, str | None]:
         """The result file's bytes, or why it was refused; nothing is read unless it is a regular
         file within the limit (its stat is asked for first, without its content)."""
-        try:
-            stat = self._call("wait", _path_stat, self._api, container_id, RESULT_PATH,
-                              expected=(FailureKind.NOT_FOUND,))
-        except DockerFailure as failure:
-            if failure.kind is FailureKind.NOT_FOUND:
-                return None, None
-            raise
+        found, stat = self._answer("wait", _path_stat, self._api, container_id, RESULT_PATH)
+        if not found:
+            return None, None
         if int(stat.get("size", 0)) == 0 and not int(stat.get("mode", 0)) & (1 << 31):
             return None, None  # the empty file made for it: the job wrote no result
         refusal = refuse_result(stat, limit_bytes)
@@ -126,13 +113,9 @@ class DockerEngine(ImageCalls, CreateCalls):
         """The progress file's (modification time, bytes) if it changed since `seen` (bytes None when it is
         not a regular file or is over PROGRESS_LIMIT_BYTES); None if unchanged or gone. Its stat first:
         the content is read only when it changed."""
-        try:
-            stat = self._call("progress", _path_stat, self._api, container_id, PROGRESS_PATH,
-                              expected=(FailureKind.NOT_FOUND,))
-        except DockerFailure as failure:
-            if failure.kind is FailureKind.NOT_FOUND:
-                return None
-            raise
+        found, stat = self._answer("progress", _path_stat, self._api, container_id, PROGRESS_PATH)
+        if not found:
+            return None
         changed = f"{stat.get('mtime')}/{stat.get('size')}"
         if changed == seen:
             return None
@@ -146,14 +129,8 @@ class DockerEngine(ImageCalls, CreateCalls):
     def remove(self, container_id: str) -> bool:
         """Force-remove the container; False if it was already gone or being removed."""
         log.info("removing container %s", container_id)
-        try:
-            self._call("reap", self._api.remove_container, container_id, force=True, v=True,
-                       expected=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
-        except DockerFailure as failure:
-            if failure.kind in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
-                return False
-            raise
-        return True
+        return self._answer("reap", self._api.remove_container, container_id, force=True, v=True,
+                            absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
 
     def managed_containers(self, installation: str) -> list[dict[str, Any]]:
         """Every container on this engine that this installation's jobs made."""
@@ -169,13 +146,8 @@ class DockerEngine(ImageCalls, CreateCalls):
 
     def remove_volume(self, name: str) -> bool:
         """Remove a volume; False if it is gone or in use again."""
-        try:
-            self._call("reap", self._api.remove_volume, name, expected=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
-        except DockerFailure as failure:
-            if failure.kind in (FailureKind.CONFLICT, FailureKind.NOT_FOUND):
-                return False
-            raise
-        return True
+        return self._answer("reap", self._api.remove_volume, name,
+                            absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
 
 
 

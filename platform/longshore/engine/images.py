@@ -37,13 +37,7 @@ class ImageCalls(EngineCalls):
         return True
 
     def _has_image(self, image: str) -> bool:
-        try:
-            self._call("pull", self._api.inspect_image, image, expected=(FailureKind.NOT_FOUND,))
-        except DockerFailure as failure:
-            if failure.kind is FailureKind.NOT_FOUND:
-                return False
-            raise
-        return True
+        return self._answer("pull", self._api.inspect_image, image)[0]
 
 
 #: How often a long pull reports that it is under way.

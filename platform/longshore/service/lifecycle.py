@@ -40,10 +40,8 @@ from longshore.domain.stacks import PullPolicy
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
-from longshore.engine.container import LABEL_ATTEMPT, LABEL_INSTALLATION, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER, \
-    ContainerSpec, SandboxSpec
-from longshore.engine.contract import contract_env, ironworker_arguments
 from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, UnknownStack
+from longshore.service.containers import container_spec
 from longshore.service.dispatch import conclude
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
@@ -142,16 +140,21 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
     if job is None:
         return NOTHING
     name = container_name(job_id, attempt)
-    if job.status is JobStatus.QUEUED:
+    first = job.status is JobStatus.QUEUED
+    if first:
         if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name):
             return NOTHING
         rt.events.job_started(job)
     try:
-        state = rt.engine.state(name)
-        if state is None:
+        if first:  # each start marks the job running before it starts the container: none started it yet
+            exists = rt.engine.start(name)
+        else:  # a repeated start must not restart a container that ran
+            state = rt.engine.state(name)
+            exists = state is not None
+            if exists and state.get("Status") == "created":
+                rt.engine.start(name)
+        if not exists:
             return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True)
-        if state.get("Status") == "created":  # a redelivered start must not restart a container that ran
-            rt.engine.start(name)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
@@ -195,7 +198,7 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     outcome = container_outcome(
         timed_out=timed_out, exit_code=report.exit_code, oom_killed=report.oom_killed,
         timeout_seconds=job.timeout_seconds, memory_bytes=job.memory_bytes, disk_bytes=job.disk_bytes,
-        inodes=_inodes(rt, job), output=report.output, output_truncated=report.output_truncated,
+        inodes=_scratch_inodes(rt, job), output=report.output, output_truncated=report.output_truncated,
         result=report.result, result_error=report.result_error, finished_at=report.finished_at)
     decision = decide(outcome, retries_left=job.retries - job.retries_used,
                       retry_delay_seconds=job.retry_delay_seconds, engine_restarted=_engine_restarted(ctx, outcome),
@@ -336,8 +339,7 @@ def _over(current: Owned | None, attempt: int) -> bool:
             or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
 
 
-def _inodes(rt: Runtime, job: Job) -> int | None:
-    """How many files the job's scratch directories hold, by this worker's manifest."""
+def _scratch_inodes(rt: Runtime, job: Job) -> int | None:  # how many files the job's scratch dirs hold
     return rt.manifest.stacks[job.stack].sandbox.inodes if job.stack in rt.manifest.stacks else None
 
 
@@ -351,39 +353,6 @@ def _lost(rt: Runtime, job: Job, why: str) -> Decision:
     """The infrastructure lost the attempt: requeue it within the job's requeue budget."""
     return requeue_or_lose(Outcome(status=JobStatus.FAILED), f"attempt lost: {why}",
                            requeues_left=rt.settings.policies.max_requeues - job.requeues)
-
-
-def container_spec(rt: Runtime, job: Job, attempt: int, nodename: str) -> ContainerSpec:
-    """The container an attempt runs in: the stack's sandbox (from this worker's manifest), the job's
-    resources, its variables (secrets opened here, for the engine only), the contract, the labels."""
-    sandbox = rt.manifest.get(job.stack).sandbox
-    archive = rt.store.codes.archive_of(job.code, job.code_revision, project=job.project_id) if job.code else None
-    command, code_files = job.command, None
-    if archive is not None:  # an archive code: its files, its entry run with IronWorker's arguments
-        code_files = rt.code_files.tar(rt.store.codes, rt.settings.archive_limits, archive[0])
-        command = [*(job.command or []), *ironworker_arguments(job.id, with_config=job.config is not None)]
-    return ContainerSpec(
-        name=container_name(job.id, attempt),
-        image=job.image,
-        command=command,
-        env={**job.env, **rt.sealer.open(job.sealed_secret_env), **contract_env(job.id, with_config=job.config is not None)},
-        memory_bytes=job.memory_bytes,
-        cpus=job.cpus,
-        disk_bytes=job.disk_bytes,
-        sandbox=SandboxSpec(runtime=sandbox.runtime, user=sandbox.user, pids=sandbox.pids, nofile=sandbox.nofile,
-                            nproc=sandbox.nproc, inodes=sandbox.inodes),
-        labels={
-            LABEL_JOB: job.id,
-            LABEL_ATTEMPT: str(attempt),
-            LABEL_WORKER: nodename,
-            LABEL_TIMEOUT: f"{job.timeout_seconds:g}",
-            LABEL_INSTALLATION: rt.settings.installation,
-        },
-        payload=job.payload,
-        output_limit_bytes=rt.settings.jobs.output_limit_bytes,
-        config=job.config,
-        code_files=code_files,
-    )
 
 
 def _failed(failure: DockerFailure) -> Next:

@@ -69,6 +69,9 @@ def tick(rt: Runtime, me: WorkerIdentity, state: WatchState, send: Send) -> None
     """One look over this worker's attempts and containers (see the module's docstring)."""
     now = time.time()
     containers = _containers_by_attempt(rt)
+    listed = {container["Id"] for container in containers.values()}
+    for gone in [container_id for container_id in state.deadlines if container_id not in listed]:
+        state.deadlines.pop(gone, None)  # removed containers: what is remembered stays bounded
     _enforce_deadlines(rt, me, state, containers, now)  # from the engine alone: holds while the store is away
     owned = rt.store.attempts.owned(me.name)
     holding = running = 0
@@ -109,6 +112,12 @@ def on_exit(rt: Runtime, state: WatchState, send: Send, job_id: str, attempt: in
     """The engine says the attempt's container exited: free its slot and send its wait now."""
     rt.store.attempts.release(job_id, attempt)
     _send(state, send, Step.WAIT, job_id, attempt)
+
+
+def on_start(state: WatchState, container_id: str, started_at: float, timeout_seconds: float) -> None:
+    """The engine says a container started (the event is logged just after the engine records its start):
+    its deadline, known without inspecting it."""
+    state.deadlines.setdefault(container_id, started_at + timeout_seconds)
 
 
 def _enforce_deadlines(rt: Runtime, me: WorkerIdentity, state: WatchState, containers: dict[Key, dict],

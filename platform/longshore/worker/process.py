@@ -46,8 +46,9 @@ def _engine_words(settings: Settings) -> str:
 
 
 def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, loglevel: str = "INFO",
-               beat: bool = False, pool: str = "prefork", metrics_port: int = 0) -> None:
-    """Run a Celery worker in the foreground, running at most `slots` containers at once."""
+               beat: bool = False, pool: str = "prefork", metrics_port: int = 0, task_events: bool = False) -> None:
+    """Run a Celery worker in the foreground, running at most `slots` containers at once; its task events
+    are sent from the start with `task_events`, otherwise once a monitor (Flower) enables them."""
     rt = get_runtime()
     for name in stacks:
         rt.manifest.get(name)  # an unknown stack stops the worker with the known ones named
@@ -67,7 +68,7 @@ def run_worker(stacks: list[str], *, slots: int, nodename: str | None = None, lo
         pool_cls=pool,
         concurrency=slots + SPARE_POOL_SLOTS,
         loglevel=loglevel,
-        send_events=True,
+        send_events=task_events,
         without_mingle=True,
         without_gossip=True,
         beat=beat,

@@ -19,7 +19,7 @@ import time
 
 from longshore.domain.records import WorkerIdentity
 from longshore.domain.steps import Step
-from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_WORKER
+from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER
 from longshore.service import janitor, supervise
 from longshore.service.runtime import Runtime
 from longshore.worker.admission import Capacity
@@ -69,15 +69,23 @@ class Watcher:
                 time.sleep(1)
 
     def _on_event(self, event: dict) -> None:
-        if event.get("status") not in ("die", "oom") and event.get("Action") not in ("die", "oom"):
+        action = event.get("Action") or event.get("status")
+        if action not in ("start", "die", "oom"):
             return
         labels = (event.get("Actor") or {}).get("Attributes") or {}
         try:
             key = (labels[LABEL_JOB], int(labels[LABEL_ATTEMPT]))
         except (KeyError, ValueError):
             return
-        if labels.get(LABEL_WORKER) == self.me.name or key in self.state.owned:
+        if labels.get(LABEL_WORKER) != self.me.name and key not in self.state.owned:
+            return
+        if action != "start":
             self._exits.put(key)
+            return
+        try:
+            supervise.on_start(self.state, event["id"], int(event["timeNano"]) / 1e9, float(labels[LABEL_TIMEOUT]))
+        except (KeyError, ValueError):
+            pass  # no deadline from the event: the tick reads the container's start from the engine
 
     def _watch(self) -> None:
         interval = self.rt.settings.worker.supervise_interval_seconds
