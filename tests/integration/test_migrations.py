@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -175,3 +176,54 @@ def test_a_migrated_store_has_the_indexes_the_schema_declares(kind, postgres, tm
     for table in (schema.jobs, schema.attempts, schema.webhook_deliveries):
         found = {index["name"]: index["column_names"] for index in inspector.get_indexes(table.name)}
         assert found == {index.name: [column.name for column in index.columns] for index in table.indexes}
+
+
+def test_the_list_indexes_are_built_while_writes_go_on_and_a_half_done_build_is_finished(first_release_database):
+    import threading
+
+    import psycopg2
+    import sqlalchemy as sa
+
+    from longshore.store import Store, schema
+
+    # Given a store at schema 7 whose upgrade to 8 stopped half-way: its column added, the first index build
+    # failed (an INVALID index of that name is left, as a failed CREATE INDEX CONCURRENTLY leaves it)
+    engine = Store(first_release_database).engine
+    schema.upgrade(engine, revision="0007")
+    writer, blocker = (psycopg2.connect(first_release_database) for _ in range(2))
+    writer.autocommit = True
+    with writer.cursor() as cursor:
+        cursor.execute("ALTER TABLE jobs ADD COLUMN erased_at double precision")
+        with pytest.raises(psycopg2.errors.UniqueViolation):  # both jobs are busybox's
+            cursor.execute("CREATE UNIQUE INDEX CONCURRENTLY ix_jobs_status_created ON jobs (stack)")
+    # And a transaction that wrote to jobs and stays open while the upgrade runs
+    with blocker.cursor() as cursor:
+        cursor.execute("UPDATE jobs SET priority = priority WHERE id = 'old-done'")
+    upgraded = []
+    upgrade = threading.Thread(target=lambda: upgraded.append(schema.upgrade(engine)))
+    upgrade.start()
+    # When the upgrade waits for that transaction in its index build
+    with writer.cursor() as cursor:
+        for _ in range(300):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%INDEX CONCURRENTLY%' "
+                           "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the upgrade never waited in a concurrent index build")
+        # Then other writes to jobs still go through (a plain CREATE INDEX would queue them behind it)
+        cursor.execute("SET lock_timeout = '3s'")
+        cursor.execute("UPDATE jobs SET priority = priority WHERE id = 'old-queued'")
+    blocker.commit()
+    upgrade.join(120)
+    # And once that transaction ends the upgrade finishes: every index valid, the ones the schema declares
+    assert upgraded == [schema.SCHEMA_VERSION]
+    with writer.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid")
+        assert cursor.fetchone()[0] == 0
+    found = {index["name"]: index["column_names"] for index in sa.inspect(engine).get_indexes("jobs")}
+    assert found == {index.name: [column.name for column in index.columns] for index in schema.jobs.indexes}
+    for connection in (writer, blocker):
+        connection.close()
+    engine.dispose()

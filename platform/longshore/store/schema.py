@@ -276,18 +276,20 @@ schema_version = sa.Table(
 )
 
 
-def upgrade(engine: Engine) -> int:
-    """Migrate the store to SCHEMA_VERSION with Alembic (a new store, or one any release made)."""
+def upgrade(engine: Engine, *, revision: str = "head") -> int:
+    """Migrate the store to SCHEMA_VERSION (or to an earlier `revision`, for tests of a migration) with
+    Alembic (a new store, or one any release made)."""
     version, _compatible_from = _read_version(engine)
     if version > SCHEMA_VERSION:
         raise ConfigError(f"LONGSHORE_DATABASE_URL: the schema is at version {version}, newer than "
                           f"this Longshore ({SCHEMA_VERSION}); upgrade Longshore")
     with _migration_lock(engine), engine.connect() as conn:
         _stamp_first_release(engine, conn)
+        conn.commit()  # no transaction around the migrations: each has its own (0008 builds indexes outside one)
         config = Config()
         config.set_main_option("script_location", "longshore.store:migrations")
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
         conn.commit()
     return _read_version(engine)[0]
 
