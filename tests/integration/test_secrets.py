@@ -94,11 +94,15 @@ def test_flower_shows_the_kwargsrepr_of_a_celery_native_submit_not_its_secrets(c
                               start_new_session=True)
     try:
         wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthcheck"), timeout=30, what="Flower")
-        start_worker("busybox")
-        # When a Celery program submits with a secret and a kwargsrepr, as docs/security.md says to
-        secret = f"s3cr3t-{uuid.uuid4().hex}"
+        worker = start_worker("busybox")
         from longshore.service.runtime import get_runtime
 
+        # (its task events on, as Flower asks every 5 s: asked now, so the submit below is seen)
+        control = get_runtime().publisher.app.control
+        wait_until(lambda: any(worker.name in reply for reply in control.broadcast(
+            "enable_events", reply=True, timeout=2, destination=[worker.name])), timeout=30, what="task events on")
+        # When a Celery program submits with a secret and a kwargsrepr, as docs/security.md says to
+        secret = f"s3cr3t-{uuid.uuid4().hex}"
         sent = get_runtime().publisher.app.send_task(
             "longshore.submit", kwargs={"stack": "busybox", "command": ["true"], "secret_env": {"TOKEN": secret}},
             kwargsrepr="{'secret_env': '<hidden>'}", queue="longshore.control")

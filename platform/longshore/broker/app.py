@@ -3,8 +3,9 @@
 Configuration follows what a job platform needs from Celery: late acks so a
 killed worker's step is redelivered, one message prefetched per slot, durable
 queues declared explicitly, publisher confirms. Task events (Flower's view) are sent
-only when asked for: Flower asks every worker to send them (`enable_events`, every 5 s)
-while it runs. Sent to nobody, they were three quarters of a job's broker messages.
+once asked for: Flower asks every worker (`enable_events`, every 5 s), and a worker
+asked sends them until it restarts. Sent to nobody, they were three quarters of a
+job's broker messages.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
             state = rt.engine.state(name)
             exists = state is not None
             if exists and state.get("Status") == "created":
-                rt.engine.start(name)
+                exists = rt.engine.start(name)
         if not exists:
             return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True)
     except TransientDockerFailure:

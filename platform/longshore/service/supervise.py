@@ -70,7 +70,7 @@ def tick(rt: Runtime, me: WorkerIdentity, state: WatchState, send: Send) -> None
     now = time.time()
     containers = _containers_by_attempt(rt)
     listed = {container["Id"] for container in containers.values()}
-    for gone in [container_id for container_id in state.deadlines if container_id not in listed]:
+    for gone in [container_id for container_id in list(state.deadlines) if container_id not in listed]:
         state.deadlines.pop(gone, None)  # removed containers: what is remembered stays bounded
     _enforce_deadlines(rt, me, state, containers, now)  # from the engine alone: holds while the store is away
     owned = rt.store.attempts.owned(me.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from typing import Iterator
 
 import sqlalchemy as sa
@@ -20,6 +21,8 @@ from longshore.store.database import is_postgres
 SCHEMA_VERSION = 8
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
+#: How often a migrator waiting for another one asks for the lock again.
+MIGRATION_LOCK_POLL_SECONDS = 0.2
 #: The columns the first release (be077c2, schema version 1) made: a store lacking any of them
 #: was made by a pre-release and cannot be migrated.
 BASELINE_COLUMNS = {
@@ -299,14 +302,15 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     """One migrator at a time when many processes start together: PostgreSQL's advisory lock, or a lock
     file beside the SQLite database."""
     if is_postgres(engine):
-        with engine.connect() as conn:
-            conn.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
-            conn.commit()
+        # Polled with short statements, never waited for inside one: a migrator waiting in a statement holds
+        # a snapshot, which the holder's CREATE INDEX CONCURRENTLY would wait for (neither would ever go on).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            while not conn.execute(sa.text(f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_ID})")).scalar():
+                time.sleep(MIGRATION_LOCK_POLL_SECONDS)
             try:
                 yield
             finally:
                 conn.execute(sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
-                conn.commit()
         return
     database = engine.url.database
     if not database or database == ":memory:":

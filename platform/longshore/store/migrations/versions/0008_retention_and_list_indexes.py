@@ -58,7 +58,8 @@ def _build_concurrently(name: str, columns: list[str], where: sa.TextClause | No
     """Build an index without blocking writes; one left INVALID by a build that failed is built again."""
     invalid = op.get_bind().execute(sa.text(
         "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = pg_index.indexrelid "
-        "WHERE pg_class.relname = :name AND NOT pg_index.indisvalid"), {"name": name}).first()
+        "WHERE pg_index.indrelid = 'jobs'::regclass AND pg_class.relname = :name AND NOT pg_index.indisvalid"),
+        {"name": name}).first()
     if invalid:
         op.drop_index(name, table_name="jobs", postgresql_concurrently=True)
     op.create_index(name, "jobs", columns, postgresql_where=where, postgresql_concurrently=True, if_not_exists=True)
