@@ -118,7 +118,6 @@ def test_prometheus_scrapes_every_target_and_has_the_rules(stack):
 
 
 def test_flower_shows_the_tasks_and_queues(stack):
-    stack.longshore("run", "--stack", "busybox", "--", "echo", "seen by flower")
     auth = {"Authorization": "Basic " + __import__("base64").b64encode(
         f"admin:{stack.secrets['FLOWER_PASSWORD']}".encode()).decode()}
     base = stack.url("flower", 5555)
@@ -127,8 +126,15 @@ def test_flower_shows_the_tasks_and_queues(stack):
         tasks = json.loads(urlopen(Request(f"{base}/api/tasks", headers=auth), timeout=5).read())
         return {t["name"] for t in tasks.values()}
 
-    wait_until(lambda: {"longshore.pull_image", "longshore.wait_container"} <= names(), timeout=30, interval=1,
-               what="the lifecycle's tasks in Flower")
+    def a_job_seen():  # workers send task events once Flower has asked (it asks every 5 s)
+        stack.longshore("run", "--stack", "busybox", "--", "echo", "seen by flower")
+        for _ in range(5):
+            if {"longshore.pull_image", "longshore.wait_container"} <= names():
+                return True
+            time.sleep(1)
+        return False
+
+    wait_until(a_job_seen, timeout=60, interval=0.1, what="the lifecycle's tasks in Flower")
     # Queue lengths come from RabbitMQ's management API, for the queues Celery consumes (stack queues are
     # consumed by the workers' admission, their depths are in the exporter and Grafana)
     queues = json.loads(urlopen(Request(f"{base}/api/queues/length", headers=auth), timeout=5).read())
