@@ -69,8 +69,28 @@ def start_worker(distributed, tmp_path):
         return worker
 
     yield start
+    _let_live_workers_reap(started)
     for worker in started:
         worker.stop()
+
+
+def _let_live_workers_reap(workers: list[WorkerProcess], timeout: float = 15) -> None:
+    """Removing a container is off a job's critical path: a test may end (its job ended) before its worker
+    reaped the container. Give the workers still running a moment to, rather than stopping them first."""
+    import docker
+
+    names = [worker.name for worker in workers if worker.process.poll() is None]
+    if not names:
+        return
+    client = docker.from_env()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+                client.containers.list(all=True, filters={"label": f"io.longshore.worker={name}", "status": "exited"})
+                for name in names):
+            time.sleep(0.2)
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -180,8 +180,13 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
 
 
 def _read_progress(rt: Runtime, state: WatchState, key: Key, container_id: str, now: float) -> None:
-    """Once a PROGRESS_SECONDS, the running job's progress file, stored when it changed."""
-    looked, seen = state.progress.get(key, (0.0, None))
+    """Once a PROGRESS_SECONDS, the running job's progress file, stored when it changed. The first look is a
+    PROGRESS_SECONDS after the job was first seen running: each look makes the engine mount the container's
+    filesystem, and a job that short has nothing to report."""
+    if key not in state.progress:
+        state.progress[key] = (now, None)
+        return
+    looked, seen = state.progress[key]
     if now - looked < PROGRESS_SECONDS:
         return
     state.progress[key] = (now, seen)
