@@ -96,6 +96,34 @@ def test_cancel_a_queued_job_it_never_starts(client, start_worker):
     assert attempt.container_id is None and job.status.value == "cancelled"
 
 
+def test_a_job_cancelled_between_its_create_and_its_start_has_its_container_removed_at_once(client, docker_engine):
+    from longshore.domain.records import WorkerIdentity
+    from longshore.domain.steps import Step, container_name
+    from longshore.service import lifecycle
+    from longshore.service.runtime import get_runtime
+
+    # Given a job whose attempt a worker claimed and whose container it created (the steps run here, in
+    # order, against the real store and engine; a delayed job, so no worker of the session takes it)
+    rt = get_runtime()
+    me = WorkerIdentity(name=f"test-steps-{os.getpid()}@{os.uname().nodename}", engine_id=rt.engine.engine_id(),
+                        slots=1, host=os.uname().nodename)
+    steps = lifecycle.StepContext(rt, me)
+    job = client.submit("busybox", ["true"], delay=3600)
+    assert lifecycle.pull(steps, job.id, 1).send is Step.CREATE
+    assert lifecycle.create(steps, job.id, 1).send is Step.START
+    name = container_name(job.id, 1)
+    assert docker_engine.api.containers(all=True, filters={"name": name})
+    # When it is cancelled before its start step runs
+    job.cancel()
+    # Then the start step starts nothing and sends the reap at once (the attempt holds no slot, so the
+    # watcher does not look at it), which removes the container
+    after = lifecycle.start(steps, job.id, 1)
+    assert after.send is Step.REAP and after.conclude is None
+    lifecycle.reap(steps, job.id, 1)
+    assert docker_engine.api.containers(all=True, filters={"name": name}) == []
+    assert job.status.value == "cancelled"
+
+
 def test_cancel_a_running_job_stops_and_reaps_its_container(client, start_worker, wait_reaped, distributed):
     start_worker("busybox")
     job = client.submit("busybox", ["sleep", "60"])

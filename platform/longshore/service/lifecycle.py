@@ -138,7 +138,7 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
     rt, me = ctx.runtime, ctx.worker
     job, _ = _mine(ctx, job_id, attempt)
     if job is None:
-        return NOTHING
+        return _reap_if_cancelled_before_start(ctx, job_id, attempt)
     name = container_name(job_id, attempt)
     first = job.status is JobStatus.QUEUED
     if first:
@@ -331,6 +331,14 @@ def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Atte
                  job.status.value, job.attempt, record.worker)
         return None, None
     return job, record
+
+
+def _reap_if_cancelled_before_start(ctx: StepContext, job_id: str, attempt: int) -> Next:
+    """This worker created the attempt's container, and the attempt ended before its start (a cancel): the
+    container is removed now. Its attempt no longer holds a slot, so the watcher does not look at it."""
+    current = ctx.runtime.store.attempts.current(job_id, attempt)
+    mine = current is not None and current.attempt.worker == ctx.worker.name
+    return Next(send=Step.REAP) if mine and _over(current, attempt) else NOTHING
 
 
 def _over(current: Owned | None, attempt: int) -> bool:
