@@ -102,6 +102,20 @@ def docker_engine():
     # After the suite, nothing the tests made may be left behind.
     leftover = _wait_for_no_containers(client, timeout=20)
     assert not leftover, f"containers leaked by the tests: {leftover}"
+    folders = _wait_for_no_contract_folders(timeout=20)
+    assert not folders, f"contract folders leaked by the tests: {folders}"
+
+
+def _wait_for_no_contract_folders(*, timeout: float) -> list[str]:
+    """The session's workers make each job's contract folder under LONGSHORE_HOME/contracts/ENGINE: each
+    goes with its container."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leftover = [str(folder) for engine in (HOME / "contracts").glob("*") for folder in engine.iterdir()
+                    if not folder.name.startswith(".shared")]
+        if not leftover or time.monotonic() > deadline:
+            return leftover
+        time.sleep(0.2)
 
 
 def this_sessions_containers() -> dict[str, list[str]]:
@@ -173,8 +187,16 @@ def postgres():
     get_runtime.cache_clear()
     admin = psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=5)
     admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    for tries_left in reversed(range(10)):
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            break
+        except psycopg2.errors.InsufficientPrivilege:
+            # An autovacuum worker on it is the server's own: FORCE may not end it; it ends soon by itself.
+            if not tries_left:
+                raise
+            time.sleep(1)
     admin.close()
 
 

@@ -18,12 +18,12 @@ class WorkerProcess:
     """A real `longshore worker` in its own process, logging to a file."""
 
     def __init__(self, stacks: str, slots: int, log_dir: Path, name: str | None = None,
-                 env: dict[str, str] | None = None, args: list[str] | None = None):
+                 env: dict[str, str] | None = None, args: list[str] | None = None, prefix: list[str] | None = None):
         self.name = name or f"test-{stacks.replace(',', '-')}-{uuid.uuid4().hex[:6]}@{os.uname().nodename}"
         self.log_path = log_dir / f"{self.name}-{uuid.uuid4().hex[:4]}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            ["longshore", "worker", "--stacks", stacks, "--slots", str(slots), "--name", self.name, *(args or [])],
+            [*(prefix or []), "longshore", "worker", "--stacks", stacks, "--slots", str(slots), "--name", self.name, *(args or [])],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **DISTRIBUTED_ENV, **(env or {})},
             start_new_session=True,
         )
@@ -63,8 +63,9 @@ def start_worker(distributed, tmp_path):
     started: list[WorkerProcess] = []
 
     def start(stacks: str, slots: int = 4, name: str | None = None, env: dict[str, str] | None = None,
-              args: list[str] | None = None) -> WorkerProcess:
-        worker = WorkerProcess(stacks, slots, tmp_path, name, env, args).wait_ready()
+              args: list[str] | None = None, prefix: list[str] | None = None) -> WorkerProcess:
+        """`prefix`: a command the worker runs under (say, `unshare`)."""
+        worker = WorkerProcess(stacks, slots, tmp_path, name, env, args, prefix).wait_ready()
         started.append(worker)
         return worker
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +17,7 @@ import docker
 from longshore.domain.registries import RegistryAuths
 from longshore.engine import classify
 from longshore.engine.connection import connect
+from longshore.engine.contract_folders import SharedContracts
 from longshore.errors import DockerFailure, FailureKind
 
 #: Called after every engine call with (call, outcome, seconds); outcome is "ok" or a FailureKind value.
@@ -26,7 +29,7 @@ class EngineCalls:
 
     def __init__(self, docker_host: str | None, *, timeout_seconds: float, max_pool_size: int = 32,
                  on_call: CallHook | None = None, registry_auths: RegistryAuths | None = None,
-                 tls_certs: Path | None = None):
+                 tls_certs: Path | None = None, contract_root: Path | None = None):
         self._docker_host = docker_host
         self._tls_certs = tls_certs  #: verify the engine over TLS with this DOCKER_CERT_PATH (None: no TLS)
         self._registry_auths = registry_auths or RegistryAuths("this engine's settings")
@@ -35,6 +38,10 @@ class EngineCalls:
         self._client: docker.APIClient | None = None
         self._on_call = on_call or (lambda call, outcome, seconds: None)
         self._seccomp_checked = False
+        #: A directory shared with the engine for contract folders (`contract_folders`); None: copy contracts in.
+        self._contract_root = contract_root
+        self._contracts_of_engine: SharedContracts | None = None
+        self._contracts_proven: bool | None = None  #: None: not asked yet in this process
 
     @property
     def _api(self) -> docker.APIClient:
@@ -81,3 +88,11 @@ class EngineCalls:
     def _report(self, step: str, failure: DockerFailure, expected: tuple[FailureKind, ...], started: float) -> None:
         outcome = "ok" if failure.kind in expected else failure.kind.value
         self._on_call(step, outcome, time.perf_counter() - started)
+
+
+def path_stat(api: docker.APIClient, container_id: str, path: str) -> dict[str, Any]:
+    """A path's stat in a container, as the engine's archive API answers it."""
+    # HEAD .../archive answers the path's stat without its content (docker-py has no call for it).
+    response = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path})
+    api._raise_for_status(response)
+    return json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))

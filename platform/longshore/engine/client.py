@@ -7,17 +7,17 @@ remove, and listing. The surface stays small.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
-import docker
-
+from longshore.engine.calls import path_stat
 from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB
-from longshore.engine.contract import PROGRESS_LIMIT_BYTES, PROGRESS_PATH, RESULT_PATH, refuse_result, result_from_archive
+from longshore.engine.contract import PROGRESS_LIMIT_BYTES, PROGRESS_PATH, RESULT_PATH, inside, refuse_result, \
+    result_from_archive
+from longshore.engine.contract_folders import go_stat, read_file
 from longshore.engine.create import CreateCalls
 from longshore.engine.images import ImageCalls
 from longshore.errors import DockerFailure, FailureKind
@@ -97,40 +97,71 @@ class DockerEngine(ImageCalls, CreateCalls):
 
     def _read_result(self, container_id: str, limit_bytes: int) -> tuple[bytes | None, str | None]:
         """The result file's bytes, or why it was refused; nothing is read unless it is a regular
-        file within the limit (its stat is asked for first, without its content)."""
-        found, stat = self._answer("wait", _path_stat, self._api, container_id, RESULT_PATH)
-        if not found:
+        file within the limit."""
+        found = self._contract_file("wait", container_id, RESULT_PATH, limit_bytes, wanted=lambda stat: True)
+        if found is None:
             return None, None
+        stat, data = found
         if int(stat.get("size", 0)) == 0 and not int(stat.get("mode", 0)) & (1 << 31):
             return None, None  # the empty file made for it: the job wrote no result
         refusal = refuse_result(stat, limit_bytes)
-        if refusal:
-            return None, refusal
-        stream, _ = self._call("wait", self._api.get_archive, container_id, RESULT_PATH)
-        return result_from_archive(stream, limit_bytes), None
+        return (None, refusal) if refusal else (data, None)
 
     def read_progress(self, container_id: str, seen: str | None) -> tuple[str, bytes | None] | None:
         """The progress file's (modification time, bytes) if it changed since `seen` (bytes None when it is
-        not a regular file or is over PROGRESS_LIMIT_BYTES); None if unchanged or gone. Its stat first:
-        the content is read only when it changed."""
-        found, stat = self._answer("progress", _path_stat, self._api, container_id, PROGRESS_PATH)
+        not a regular file or is over PROGRESS_LIMIT_BYTES); None if unchanged or gone. Its content is read
+        only when it changed."""
+        def changed(stat: dict[str, Any]) -> str:
+            return f"{stat.get('mtime')}/{stat.get('size')}"
+
+        found = self._contract_file("progress", container_id, PROGRESS_PATH, PROGRESS_LIMIT_BYTES,
+                                    wanted=lambda stat: changed(stat) != seen)
+        if found is None or changed(found[0]) == seen:
+            return None
+        stat, data = found
+        return changed(stat), None if refuse_result(stat, PROGRESS_LIMIT_BYTES) else data
+
+    def _contract_file(self, step: str, name: str, path: str, limit_bytes: int,
+                       wanted: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], bytes | None] | None:
+        """A file of the container's contract folder a job may write: its stat (as the engine's archive API
+        gives it) and its bytes (None unless a regular file within the limit, and `wanted` by its stat);
+        None when it does not exist. From its shared folder if it has one, else through the engine (a
+        stat, then the content only if wanted)."""
+        folder = self._contract_folder(name)
+        if folder is not None:
+            found = read_file(folder / inside(path), limit_bytes)
+            return None if found is None else (go_stat(found[0]), found[1])
+        found, stat = self._answer(step, path_stat, self._api, name, path)
         if not found:
             return None
-        changed = f"{stat.get('mtime')}/{stat.get('size')}"
-        if changed == seen:
-            return None
-        if refuse_result(stat, PROGRESS_LIMIT_BYTES):
-            return changed, None
-        stream, _ = self._call("progress", self._api.get_archive, container_id, PROGRESS_PATH)
-        return changed, result_from_archive(stream, PROGRESS_LIMIT_BYTES)
+        if refuse_result(stat, limit_bytes) or not wanted(stat):
+            return stat, None
+        stream, _ = self._call(step, self._api.get_archive, name, path)
+        return stat, result_from_archive(stream, limit_bytes)
 
     # -- reap, list ----------------------------------------------------------
 
     def remove(self, container_id: str) -> bool:
         """Force-remove the container; False if it was already gone or being removed."""
         log.info("removing container %s", container_id)
-        return self._answer("reap", self._api.remove_container, container_id, force=True, v=True,
-                            absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
+        removed = self._answer("reap", self._api.remove_container, container_id, force=True, v=True,
+                               absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
+        contracts = self._contracts()
+        if contracts is not None:
+            contracts.remove(container_id)  # by name: its folder (one removed by id waits for a sweep)
+        return removed
+
+    def remove_leftover_contracts(self, *, grace_seconds: float) -> int:
+        """Remove the contract folders older than `grace_seconds` whose container is gone; how many."""
+        contracts = self._contracts()
+        if contracts is None:
+            return 0
+        removed = 0
+        for name in contracts.names(older_than=time.time() - grace_seconds):
+            if self.state(name) is None:
+                contracts.remove(name)
+                removed += 1
+        return removed
 
     def managed_containers(self, installation: str) -> list[dict[str, Any]]:
         """Every container on this engine that this installation's jobs made."""
@@ -149,13 +180,6 @@ class DockerEngine(ImageCalls, CreateCalls):
         return self._answer("reap", self._api.remove_volume, name,
                             absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
 
-
-
-def _path_stat(api: docker.APIClient, container_id: str, path: str) -> dict[str, Any]:
-    # HEAD .../archive answers the path's stat without its content (docker-py has no call for it).
-    response = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path})
-    api._raise_for_status(response)
-    return json.loads(base64.b64decode(response.headers["X-Docker-Container-Path-Stat"]))
 
 
 def timestamp(rfc3339: str | None) -> float | None:

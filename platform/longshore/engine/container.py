@@ -4,8 +4,10 @@ The sandbox, and why each part is there:
 - a read-only root filesystem, so the image's writable layer (unbounded on the engine's disk) takes nothing;
 - TASK_DIR and /tmp as tmpfs mounts of the job's disk limit (and inode limit): writes past them fail with
   ENOSPC. Their pages live in memory, so the container's memory limit is the job's memory plus its disk;
-- the contract folder (/longshore: payload in, result out) as an anonymous volume, owned by root and
-  read-only to the job, except the result file, made for the job's user and bounded by RLIMIT_FSIZE;
+- the contract folder (/longshore: payload in, result out) as an anonymous volume, or as a bind of the
+  attempt's folder on a directory the worker shares with its engine (`contract_folders`), owned by root
+  and read-only to the job, except the result and progress files, made for the job's user and bounded
+  by RLIMIT_FSIZE;
 - ulimits (open files, processes, no core dumps, file size), an init that reaps zombies and forwards
   signals, a numeric non-root user, no network, no capabilities, no new privileges, the engine's default
   seccomp profile (verified on the engine), and the stack's OCI runtime (gVisor's `runsc` or `runc`).
@@ -104,8 +106,9 @@ def ulimits(spec: ContainerSpec) -> dict[str, int]:
     return {"nofile": spec.sandbox.nofile, "nproc": spec.sandbox.nproc, "core": 0, "fsize": spec.fsize_bytes}
 
 
-def host_config(spec: ContainerSpec) -> dict[str, Any]:
-    """The engine's HostConfig for the spec (see the module's docstring)."""
+def host_config(spec: ContainerSpec, contract_source: str | None = None) -> dict[str, Any]:
+    """The engine's HostConfig for the spec (see the module's docstring); `contract_source`: the attempt's
+    contract folder on a directory shared with the engine (None: an anonymous volume)."""
     return dict(
         mem_limit=spec.memory_limit_bytes,
         memswap_limit=spec.memory_limit_bytes,  # no swap: the limit is the limit
@@ -119,10 +122,7 @@ def host_config(spec: ContainerSpec) -> dict[str, Any]:
         runtime=spec.sandbox.runtime,
         oom_score_adj=OOM_SCORE_ADJ,
         tmpfs={path: tmpfs_options(spec) for path in SCRATCH_DIRS},
-        # no source: an anonymous volume, removed with the container (remove_container(v=True)); labelled,
-        # so the janitor finds one a crash left behind
-        mounts=[Mount(target=CONTRACT_DIR, source=None, type="volume",
-                      labels={LABEL_INSTALLATION: spec.labels[LABEL_INSTALLATION], LABEL_JOB: spec.labels[LABEL_JOB]})],
+        mounts=[contract_mount(spec, contract_source)],
         ulimits=[Ulimit(name=name, soft=value, hard=value) for name, value in ulimits(spec).items()],
         log_config=LogConfig(
             # The local driver keeps the bytes as the job wrote them (json-file turns invalid UTF-8 into U+FFFD).
@@ -136,7 +136,17 @@ def host_config(spec: ContainerSpec) -> dict[str, Any]:
     )
 
 
-def unapplied_limits(inspected: dict[str, Any], spec: ContainerSpec) -> list[str]:
+def contract_mount(spec: ContainerSpec, contract_source: str | None) -> Mount:
+    """The contract folder's mount: the attempt's shared folder, or an anonymous volume."""
+    if contract_source is not None:
+        return Mount(target=CONTRACT_DIR, source=contract_source, type="bind", propagation="rprivate")
+    # no source: an anonymous volume, removed with the container (remove_container(v=True)); labelled,
+    # so the janitor finds one a crash left behind
+    return Mount(target=CONTRACT_DIR, source=None, type="volume",
+                 labels={LABEL_INSTALLATION: spec.labels[LABEL_INSTALLATION], LABEL_JOB: spec.labels[LABEL_JOB]})
+
+
+def unapplied_limits(inspected: dict[str, Any], spec: ContainerSpec, contract_source: str | None = None) -> list[str]:
     """The sandbox fields the created container (as the engine reads it back) lacks, in words; empty when
     every one held."""
     applied = inspected.get("HostConfig") or {}
@@ -162,8 +172,12 @@ def unapplied_limits(inspected: dict[str, Any], spec: ContainerSpec) -> list[str
                 for name, value in ulimits(spec).items() if held.get(name) != (value, value)]
     if applied.get("CapAdd") or applied.get("Devices") or applied.get("Binds"):
         missing.append("no added capabilities, devices or binds (engine added some)")
-    if [m.get("Target") for m in applied.get("Mounts") or []] != [CONTRACT_DIR]:
-        missing.append(f"one volume at {CONTRACT_DIR} (engine has {applied.get('Mounts')})")
+    wanted_mount = ([{"Type": "bind", "Source": contract_source, "Target": CONTRACT_DIR, "ReadOnly": False}]
+                    if contract_source is not None else [{"Type": "volume", "Target": CONTRACT_DIR, "ReadOnly": False}])
+    mounts = [{key: m.get(key, False if key == "ReadOnly" else None) for key in wanted_mount[0]}
+              for m in applied.get("Mounts") or []]
+    if mounts != wanted_mount:
+        missing.append(f"one {wanted_mount[0]['Type']} at {CONTRACT_DIR} (engine has {applied.get('Mounts')})")
     user = (inspected.get("Config") or {}).get("User")
     if user != spec.sandbox.user:
         missing.append(f"User={spec.sandbox.user} (engine has {user!r})")

@@ -48,24 +48,25 @@ def contract_archive(payload: str, user: str, *, config: str | None = None) -> b
     now = time.time()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        task = tarfile.TarInfo(_inside(TASK_DIR))
+        task = tarfile.TarInfo(inside(TASK_DIR))
         task.type, task.mode, task.mtime = tarfile.DIRTYPE, 0o1777, now
         archive.addfile(task)
         for path, text in ((PAYLOAD_PATH, payload), (CONFIG_PATH, config)):
             if text is None:
                 continue
             data = text.encode()
-            read_only = tarfile.TarInfo(_inside(path))
+            read_only = tarfile.TarInfo(inside(path))
             read_only.size, read_only.mode, read_only.mtime = len(data), 0o444, now
             archive.addfile(read_only, io.BytesIO(data))
         for path in (RESULT_PATH, PROGRESS_PATH):
-            writable = tarfile.TarInfo(_inside(path))
+            writable = tarfile.TarInfo(inside(path))
             writable.mode, writable.uid, writable.gid, writable.mtime = 0o644, uid, gid, now
             archive.addfile(writable, io.BytesIO(b""))
     return buffer.getvalue()
 
 
-def _inside(path: str) -> str:
+def inside(path: str) -> str:
+    """A path under CONTRACT_DIR, relative to it (as a member of a tar extracted there)."""
     return path.removeprefix(CONTRACT_DIR + "/")
 
 

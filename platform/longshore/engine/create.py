@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from longshore.engine.calls import EngineCalls
-from longshore.engine.container import ContainerSpec, belongs_to, container_labels, host_config, unapplied_limits
+from docker.types import Mount
+
+from longshore.engine.calls import EngineCalls, path_stat
+from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, container_labels, \
+    host_config, unapplied_limits
 from longshore.engine.contract import CODE_DIR, CONTRACT_DIR, TASK_DIR, contract_archive
+from longshore.engine.contract_folders import SharedContracts
 from longshore.errors import DockerFailure, FailureKind
 
 log = logging.getLogger(__name__)
@@ -19,21 +24,30 @@ class CreateCalls(EngineCalls):
         """Create the attempt's container (or adopt the one a redelivery made), deliver its payload,
         and check that the engine applied every field of the sandbox."""
         self._check_seccomp()
+        shared = self._shared_contracts(spec)
+        source = None
+        if shared is not None:
+            source = str(shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user, config=spec.config,
+                                      code_files=spec.code_files))
         try:
-            container_id = self._call("create", self._create, spec)
+            container_id = self._call("create", self._create, spec, source)
         except DockerFailure as failure:
             if failure.kind is FailureKind.CONFLICT:
-                container_id = self._adopt(spec)
+                container_id, mounts = self._adopt(spec)
+                if source is not None and [m.get("Type") for m in mounts] != ["bind"]:
+                    shared.remove(spec.name)  # made by a process that copied its contract in: so does this one
+                    source = None
             else:
                 explained = self._explain_create_failure(spec, failure)
                 if explained is failure:
                     raise
                 raise explained from failure
-        if spec.code_files is not None:
-            self._call("create", self._api.put_archive, container_id, CONTRACT_DIR, spec.code_files)
-        self._call("create", self._api.put_archive, container_id, CONTRACT_DIR,
-                   contract_archive(spec.payload, spec.sandbox.user, config=spec.config))
-        missing = unapplied_limits(self._call("create", self._api.inspect_container, container_id), spec)
+        if source is None:  # copied in: each copy is an extraction by the engine
+            if spec.code_files is not None:
+                self._call("create", self._api.put_archive, container_id, CONTRACT_DIR, spec.code_files)
+            self._call("create", self._api.put_archive, container_id, CONTRACT_DIR,
+                       contract_archive(spec.payload, spec.sandbox.user, config=spec.config))
+        missing = unapplied_limits(self._call("create", self._api.inspect_container, container_id), spec, source)
         if missing:
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 "the Docker engine did not apply the sandbox: " + ", ".join(missing))
@@ -65,19 +79,68 @@ class CreateCalls(EngineCalls):
                                  f"Docker engine does not have (it has: {', '.join(runtimes)})")
         return failure
 
-    def _create(self, spec: ContainerSpec) -> str:
+    def _create(self, spec: ContainerSpec, contract_source: str | None) -> str:
         response = self._api.create_container(
             spec.image, command=spec.command, name=spec.name, user=spec.sandbox.user,
             environment=spec.env, labels=container_labels(spec),
             working_dir=CODE_DIR if spec.code_files is not None else TASK_DIR,
-            host_config=self._api.create_host_config(**host_config(spec)),
+            host_config=self._api.create_host_config(**host_config(spec, contract_source)),
         )
         return response["Id"]
 
-    def _adopt(self, spec: ContainerSpec) -> str:
+    def _contracts(self) -> SharedContracts | None:
+        """This engine's contract folders if a shared directory is configured (proved or not)."""
+        if self._contract_root is not None and self._contracts_of_engine is None:
+            self._contracts_of_engine = SharedContracts(self._contract_root, self.engine_id())
+        return self._contracts_of_engine
+
+    def _contract_folder(self, name: str) -> Path | None:
+        """The container's contract folder, if it has one on the shared directory."""
+        contracts = self._contracts()
+        folder = contracts.folder(name) if contracts is not None else None
+        return folder if folder is not None and folder.is_dir() else None
+
+    def _shared_contracts(self, spec: ContainerSpec) -> SharedContracts | None:
+        """This engine's contract folders when the worker shares a directory with it (proved once per engine,
+        with the spec's image, present on it); None: contracts are copied into each container."""
+        shared = self._contracts()
+        if shared is None or self._contracts_proven is False:
+            return None
+        if self._contracts_proven is None:
+            why_not = None if shared.proven() else self._probe(shared, spec)
+            if why_not is not None:
+                log.warning("job contracts are copied into each container (slower): %s", why_not)
+            self._contracts_proven = why_not is None
+        return shared if self._contracts_proven else None
+
+    def _probe(self, shared: SharedContracts, spec: ContainerSpec) -> str | None:
+        """Why the engine cannot share the contract directory, or None when it proved it does."""
+        options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
+        if any(option.startswith(("name=userns", "name=rootless")) for option in options):
+            return "the Docker engine maps user ids (userns-remap or rootless): the job's files would not be its own"
+
+        def sees(folder, token: str) -> bool:
+            # Labelled as the installation's: a janitor removes it if this process dies before it does.
+            labels = {LABEL_INSTALLATION: spec.labels[LABEL_INSTALLATION], LABEL_JOB: f"probe-{token}"}
+            probe = self._call("create", self._api.create_container, spec.image, command=["true"], labels=labels,
+                               host_config=self._api.create_host_config(mounts=[
+                                   Mount(target=CONTRACT_DIR, source=str(folder), type="bind", read_only=True)],
+                                   network_mode="none"))["Id"]
+            try:
+                found, answer = self._answer("create", path_stat, self._api, probe, f"{CONTRACT_DIR}/{token}")
+                return found and int(answer.get("size", -1)) == len(token)
+            finally:
+                self._answer("create", self._api.remove_container, probe, force=True, v=True)
+
+        try:
+            return shared.probe(sees, user="65534:65534")
+        except DockerFailure as failure:
+            return f"the Docker engine could not mount {self._contract_root}: {failure}"
+
+    def _adopt(self, spec: ContainerSpec) -> tuple[str, list[dict]]:
         existing = self._call("create", self._api.inspect_container, spec.name)
         if not belongs_to(existing["Config"]["Labels"], spec):
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 f"a container named {spec.name} exists but belongs to another job")
         log.info("adopting existing container %s for %s", existing["Id"][:12], spec.name)
-        return existing["Id"]
+        return existing["Id"], existing["HostConfig"].get("Mounts") or []

@@ -159,7 +159,8 @@ def sweep_engine(rt: Runtime, *, grace_seconds: float) -> JanitorReport:
     for container in rt.engine.managed_containers(rt.settings.installation):
         try:
             reason = _garbage(rt, container, now, grace_seconds)
-            if reason and rt.engine.remove(container["Id"]):
+            # By name, as every step removes it: its contract folder goes with it.
+            if reason and rt.engine.remove((container.get("Names") or ["/" + container["Id"]])[0].lstrip("/")):
                 report.removed[reason] += 1
                 rt.events.container_removed(reason)
         except Exception:  # one bad container must not stop the pass
@@ -175,6 +176,13 @@ def sweep_engine(rt: Runtime, *, grace_seconds: float) -> JanitorReport:
         except Exception:  # one bad volume must not stop the pass
             report.errors += 1
             log.exception("janitor could not remove volume %s", volume.get("Name", "?")[:12])
+    try:
+        folders = rt.engine.remove_leftover_contracts(grace_seconds=grace_seconds)
+        if folders:
+            report.removed["leftover contract folder"] += folders
+    except Exception:  # a folder the worker cannot remove must not stop the pass
+        report.errors += 1
+        log.exception("janitor could not remove leftover contract folders")
     return report
 
 

@@ -49,6 +49,7 @@ class Runtime:
                     on_call=lambda call, outcome, seconds: self.events.docker_call(call, outcome, seconds),
                     registry_auths=self.settings.worker.registry_auths,
                     tls_certs=self.settings.docker_cert_path if self.settings.docker_tls_verify else None,
+                    contract_root=self.settings.contract_dir,
                 )
             return self._engine
 

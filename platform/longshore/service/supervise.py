@@ -152,7 +152,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
         deadline = _deadline(rt, state, container, job.timeout_seconds)  # containers made without the label
         if deadline is not None and now >= deadline:
             rt.engine.kill(container["Id"])  # the die event sends its wait
-        _read_progress(rt, state, key, container["Id"], now)
+        _read_progress(rt, state, key, container_name(*key), now)  # by name: its contract folder's
         return
     if status in ("exited", "dead"):
         if attempt.released_at is None:
@@ -182,7 +182,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
 def _read_progress(rt: Runtime, state: WatchState, key: Key, container_id: str, now: float) -> None:
     """Once a PROGRESS_SECONDS, the running job's progress file, stored when it changed. The first look is a
     PROGRESS_SECONDS after the job was first seen running: each look makes the engine mount the container's
-    filesystem, and a job that short has nothing to report."""
+    filesystem (unless its contract is a shared folder), and a job that short has nothing to report."""
     if key not in state.progress:
         state.progress[key] = (now, None)
         return
@@ -211,7 +211,7 @@ def _next_step(attempt, container_status: str | None) -> Step:
 def _requeue_stalled(rt: Runtime, item: Owned, container: dict | None) -> None:
     job, attempt = item.job, item.attempt
     if container is not None:
-        rt.engine.remove(container["Id"])  # gone before a new attempt can start anywhere
+        rt.engine.remove(container_name(job.id, attempt.number))  # gone before a new attempt can start anywhere
     decision = requeue_or_lose(Outcome(status=JobStatus.FAILED),
                                f"attempt lost: its steps stalled {attempt.redrives} times on {attempt.worker}",
                                requeues_left=rt.settings.policies.max_requeues - job.requeues)

@@ -29,8 +29,8 @@ from longshore.domain.steps import Step
 from longshore.errors import ConfigError
 from longshore.settings.readers import (  # noqa: F401  (DOCKER_CERT_FILES: part of this module's surface)
     BROKER_SCHEMES, DATABASE_SCHEMES, HTTP_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
-    _docker_switch, _networks, _path, _registry_auths, _secret_keys, _size, _stacks_file, _text, _url, _webhook_secret,
-    _whole, variable,
+    _docker_switch, _networks, _path, _registry_auths, _secret_keys, _shared_dir, _size, _stacks_file, _text, _url,
+    _webhook_secret, _whole, variable,
 )
 
 #: The manifest shipped in the repository, next to the package's source root.
@@ -240,6 +240,12 @@ class Settings:
 
     home: Path = variable("LONGSHORE_HOME", lambda _values: str(Path.home() / ".longshore"),
                           "where the embedded default keeps its data", read=_path, shown_default="`~/.longshore`")
+    contract_dir: Path | None = variable(
+        "LONGSHORE_CONTRACT_DIR", lambda values: str(values["home"].absolute() / "contracts"),
+        "a directory a worker and its Docker engine both see at this path: each job's payload and result folder "
+        "is made there and mounted, not copied into its container (proved at the first job; where the engine "
+        "does not see it, contracts are copied); `off`: always copy", read=_shared_dir,
+        shown_default="`$LONGSHORE_HOME/contracts`")
     broker_url: str = variable("LONGSHORE_BROKER_URL", "memory://", "`amqp://…` for RabbitMQ",
                                read=_url(BROKER_SCHEMES), shown_default="none: embedded")
     database_url: str = variable("LONGSHORE_DATABASE_URL", lambda values: f"sqlite:///{values['home'] / 'longshore.db'}",

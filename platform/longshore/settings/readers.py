@@ -86,6 +86,18 @@ def _path(env: Env, var: Variable, values: dict[str, Any]) -> Path:
     return Path(_raw(env, var, values)).expanduser()
 
 
+def _shared_dir(env: Env, var: Variable, values: dict[str, Any]) -> Path | None:
+    """An absolute path (the engine sees it at the same path), or `off`."""
+    raw = _raw(env, var, values)
+    if raw is None or raw.strip().lower() == "off":
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(f"{var.name}: {raw!r} is not an absolute path (the Docker engine must see it at the "
+                          "same path); give one, or `off`")
+    return path
+
+
 def _url(schemes: frozenset[str]) -> Callable[[Env, Variable, dict[str, Any]], str | None]:
     def read(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
         value = _raw(env, var, values)

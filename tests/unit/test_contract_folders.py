@@ -1,0 +1,99 @@
+"""Contract folders on a shared directory: made complete once, read without following what a job left."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import time
+
+from longshore.engine.contract import refuse_result
+from longshore.engine.contract_folders import PROVEN_MARK, SharedContracts, go_stat, read_file
+
+USER = "65534:65534"
+
+
+def _code_tar() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        folder = tarfile.TarInfo("code")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o555
+        archive.addfile(folder)
+        data = b"print('hi')\n"
+        entry = tarfile.TarInfo("code/hello.py")
+        entry.size, entry.mode = len(data), 0o444
+        archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_folder_holds_the_contract_with_its_owners_and_modes(tmp_path):
+    contracts = SharedContracts(tmp_path, "engine1")
+    contracts.base.mkdir(parents=True)
+    folder = contracts.write("longshore-j-1", payload='{"a": 1}', user=USER, config='{"c": 2}', code_files=_code_tar())
+    assert folder == tmp_path / "engine1" / "longshore-j-1"
+    assert (folder / "payload.json").read_text() == '{"a": 1}' and (folder / "config.json").read_text() == '{"c": 2}'
+    assert os.stat(folder / "payload.json").st_mode & 0o777 == 0o444
+    assert (os.stat(folder / "result.json").st_uid, os.stat(folder / "progress").st_gid) == (65534, 65534)
+    assert os.stat(folder / "task").st_mode & 0o7777 == 0o1777
+    assert os.stat(folder).st_mode & 0o777 == 0o755
+    assert (folder / "code" / "hello.py").read_text() == "print('hi')\n"
+    assert os.stat(folder / "code").st_mode & 0o777 == 0o555 and os.stat(folder / "code").st_uid == 0
+
+
+def test_a_folder_that_exists_is_never_rewritten(tmp_path):
+    # A repeated create (a redelivery) must not empty a result the running job is writing
+    contracts = SharedContracts(tmp_path, "engine1")
+    contracts.base.mkdir(parents=True)
+    folder = contracts.write("longshore-j-1", payload="{}", user=USER, config=None, code_files=None)
+    (folder / "result.json").write_text("written by the job")
+    assert contracts.write("longshore-j-1", payload="{}", user=USER, config=None, code_files=None) == folder
+    assert (folder / "result.json").read_text() == "written by the job"
+    assert not (folder / "config.json").exists()
+
+
+def test_reading_a_file_never_follows_a_link_nor_blocks_on_a_pipe_and_stops_at_the_limit(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("host file")
+    (tmp_path / "link").symlink_to(secret)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "big").write_bytes(b"x" * 2000)
+    (tmp_path / "small").write_bytes(b"ok")
+    assert read_file(tmp_path / "missing", 100) is None
+    for name, refusal in (("link", "a symbolic link"), ("pipe", "a named pipe"), ("big", "over the limit of 100")):
+        found, data = read_file(tmp_path / name, 100)
+        assert data is None and refusal in refuse_result(go_stat(found), 100)
+    found, data = read_file(tmp_path / "small", 100)
+    assert data == b"ok" and refuse_result(go_stat(found), 100) is None
+    assert refuse_result(go_stat(os.stat(tmp_path)), 100).endswith("is a directory, not a regular file")
+
+
+def test_a_probe_is_remembered_only_when_the_engine_saw_the_token(tmp_path):
+    contracts = SharedContracts(tmp_path, "engine1")
+    seen = []
+
+    def engine_elsewhere(folder, token):
+        seen.append((folder, (folder / token).read_text()))
+        return False
+
+    assert "does not see" in contracts.probe(engine_elsewhere, USER)
+    assert not contracts.proven() and not any(contracts.base.iterdir())  # the probe's folder is gone too
+    folder, token = seen[0]
+    assert folder.parent == contracts.base and len(token) == 16
+    assert contracts.probe(lambda folder, token: (folder / token).read_text() == token, USER) is None
+    assert contracts.proven() and [p.name for p in contracts.base.iterdir()] == [PROVEN_MARK]
+
+
+def test_old_folders_are_listed_by_their_containers_name_and_removed_with_their_partial(tmp_path):
+    contracts = SharedContracts(tmp_path, "engine1")
+    contracts.base.mkdir(parents=True)
+    old = time.time() - 60
+    for name in ("longshore-old-1", ".partial-longshore-crashed-1", ".partial-probe-abc", "longshore-new-1"):
+        (contracts.base / name).mkdir()
+        if "new" not in name:
+            os.utime(contracts.base / name, (old, old))
+    (contracts.base / PROVEN_MARK).write_text("")
+    listed = contracts.names(older_than=time.time() - 10)
+    assert sorted(listed) == ["longshore-crashed-1", "longshore-old-1", "probe-abc"]
+    for name in listed:
+        contracts.remove(name)
+    assert sorted(p.name for p in contracts.base.iterdir()) == [PROVEN_MARK, "longshore-new-1"]
