@@ -96,6 +96,9 @@ def test_a_job_runs_through_the_stack_with_its_payload_and_exit_code(stack):
     assert done.stdout.endswith('hi\n{"from": "compose"}'), done.stdout
     failed = stack.longshore("run", "--stack", "busybox", "--", "sh", "-c", "exit 3", check=False)
     assert failed.returncode == 3 and "exited with code 3" in failed.stderr
+    # The contracts were folders the worker made on the host's /var/lib/longshore/contracts, not copied in
+    assert "copied into each container" not in stack("logs", "worker").stdout
+    assert list(Path("/var/lib/longshore/contracts").glob("*/.shared-with-engine"))
 
 
 def test_prometheus_scrapes_every_target_and_has_the_rules(stack):
