@@ -236,11 +236,12 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
     if after.record is not None:
-        if not rt.store.attempts.record_step(job_id, attempt, step, seconds, owner=me.name, **after.record.fields):
+        if not rt.store.attempts.record_step(job_id, attempt, step, seconds, owner=me.name, release=after.release,
+                                             **after.record.fields):
             log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)
             return
         rt.events.step_done(after.record.stack, step, seconds)
-    if after.release:
+    elif after.release:
         rt.store.attempts.release(job_id, attempt)
     if after.conclude is not None:
         conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)

@@ -62,13 +62,8 @@ class AttemptRepository:
         now = time.time()
         with self.engine.begin() as conn:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
-            conn.execute(workers.update().where(workers.c.name == worker).values(pid=workers.c.pid))
-            row = conn.execute(
-                sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker,
-                          projects.c.max_running_jobs)
-                .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == number))
-                .join(projects, projects.c.id == jobs.c.project_id)
-                .where(jobs.c.id == job_id)).first()
+            conn.execute(_LOCK_WORKER, {"w_name": worker})
+            row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number}).first()
             if row is None or row.attempt != number or JobStatus(row.status).final:
                 return Claim.STALE
             if row.worker is not None:
@@ -80,10 +75,9 @@ class AttemptRepository:
             project_cap = default_max_running if row.max_running_jobs is None else row.max_running_jobs
             if project_cap and self._hold_for_project(conn, job_id, row.project_id, project_cap, now):
                 return Claim.HELD
-            claimed = conn.execute(
-                attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker.is_(None))
-                .values(worker=worker, engine=engine, host=host, claimed_at=now, progress_at=now)).rowcount
+            claimed = conn.execute(_CLAIM, {"w_job_id": job_id, "w_number": number, "worker": worker,
+                                            "engine": engine, "host": host, "claimed_at": now,
+                                            "progress_at": now}).rowcount
         return Claim.CLAIMED if claimed else Claim.TAKEN
 
     def unclaimed(self, keys: set[tuple[str, int]], *, forwarded_to: str) -> set[tuple[str, int]]:
@@ -150,20 +144,20 @@ class AttemptRepository:
 
     @staticmethod
     def _holding(conn: sa.Connection, worker: str) -> int:
-        return conn.execute(sa.select(sa.func.count()).select_from(attempts)
-                            .where(attempts.c.worker == worker, attempts.c.released_at.is_(None))).scalar() or 0
+        return conn.execute(_HOLDING, {"w_worker": worker}).scalar() or 0
 
     def record_step(self, job_id: str, number: int, step: Step, seconds: float, *, owner: str,
-                    **fields: Any) -> bool:
-        """Store how long `step` took for the owner's attempt, with any extra fields; False if fenced."""
+                    release: bool = False, **fields: Any) -> bool:
+        """Store how long `step` took for the owner's attempt, with any extra fields, and (`release`) that it
+        no longer holds a slot, in one write; False if fenced."""
         step = Step(step)
         if step not in TIMED_STEPS:
             raise ValueError(f"step {step.value!r} is not timed")
+        now = time.time()
+        values = {"w_job_id": job_id, "w_number": number, "w_owner": owner, f"{step.value}_seconds": seconds,
+                  "progress_at": now, **fields, **({"w_now": now} if release else {})}
         with self.engine.begin() as conn:
-            return conn.execute(
-                attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
-                .values(**{f"{step.value}_seconds": seconds}, progress_at=time.time(), **fields)).rowcount == 1
+            return conn.execute(_RECORD_RELEASING if release else _RECORD, values).rowcount == 1
 
     def touch(self, job_id: str, number: int, *, owner: str) -> None:
         """The owner's step is still under way (a long pull): the watcher must not think it stalled."""
@@ -201,14 +195,13 @@ class AttemptRepository:
 
     def current(self, job_id: str, number: int) -> Owned | None:
         """The job with its attempt `number`, in one read; None if either is missing."""
-        found = self._with_jobs(sa.and_(attempts.c.job_id == job_id, attempts.c.number == number))
+        found = self._with_jobs(_CURRENT, {"job_id": job_id, "number": number})
         return found[0] if found else None
 
-    def _with_jobs(self, where: sa.ColumnElement[bool]) -> list[Owned]:
-        query = (sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c])
-                 .join(attempts, attempts.c.job_id == jobs.c.id).where(where))
+    def _with_jobs(self, where: sa.ColumnElement[bool] | sa.Select, parameters: dict | None = None) -> list[Owned]:
+        query = where if isinstance(where, sa.Select) else _WITH_JOBS.where(where)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(query, parameters).mappings().all()
         return [Owned(job_from_row(row), attempt_from_row({c.name: row[f"attempt_{c.name}"] for c in attempts.c}))
                 for row in rows]
 
@@ -230,6 +223,27 @@ class AttemptRepository:
             return conn.execute(
                 sa.select(column).where(attempts.c.job_id == job_id, attempts.c.number == number)
             ).scalar() or 0
+
+
+#: Jobs with their attempts (the attempt's columns labelled apart). Built once: SQLAlchemy finds a compiled
+#: statement by the statement's cache key, which it computes once per statement object.
+_WITH_JOBS = sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c]).join(
+    attempts, attempts.c.job_id == jobs.c.id)
+# The statements of every job's path, built once (see _WITH_JOBS); "w_" parameters are the WHERE's.
+_ONE_ATTEMPT = (attempts.c.job_id == sa.bindparam("w_job_id"), attempts.c.number == sa.bindparam("w_number"))
+_RECORD = attempts.update().where(*_ONE_ATTEMPT, attempts.c.worker == sa.bindparam("w_owner"))
+_RECORD_RELEASING = _RECORD.values(released_at=sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now")))
+_LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).values(pid=workers.c.pid)
+_CLAIMED = (sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker,
+                      projects.c.max_running_jobs)
+            .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == sa.bindparam("w_number")))
+            .join(projects, projects.c.id == jobs.c.project_id)
+            .where(jobs.c.id == sa.bindparam("w_job_id")))
+_CLAIM = attempts.update().where(*_ONE_ATTEMPT, attempts.c.worker.is_(None))
+_HOLDING = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.worker == sa.bindparam("w_worker"),
+                                                                  attempts.c.released_at.is_(None))
+#: One attempt with its job: every lifecycle step's first read.
+_CURRENT = _WITH_JOBS.where(attempts.c.job_id == sa.bindparam("job_id"), attempts.c.number == sa.bindparam("number"))
 
 
 def _open() -> sa.ColumnElement[bool]:

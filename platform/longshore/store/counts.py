@@ -5,6 +5,8 @@ The exporter reads this small table instead of counting the jobs table at each s
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -41,9 +43,17 @@ def queued_everywhere(conn: sa.Connection) -> int:
 
 
 def _add(conn: sa.Connection, stack: str, status: str, *, current: int, total: int) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(job_counts).values(stack=stack, status=status, current=current, total=total)
-    conn.execute(insert.on_conflict_do_update(
-        index_elements=[job_counts.c.stack, job_counts.c.status],
-        set_={"current": job_counts.c.current + current, "total": job_counts.c.total + total},
-    ))
+    conn.execute(_upsert(conn.dialect.name), {"c_stack": stack, "c_status": status, "c_current": current,
+                                              "c_total": total})
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> sa.Insert:
+    """The count's upsert, built once per dialect (a statement built per call costs its cache key each time)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    current, total = sa.bindparam("c_current", type_=sa.Integer), sa.bindparam("c_total", type_=sa.Integer)
+    insert = dialect.insert(job_counts).values(stack=sa.bindparam("c_stack"), status=sa.bindparam("c_status"),
+                                               current=current, total=total)
+    return insert.on_conflict_do_update(index_elements=[job_counts.c.stack, job_counts.c.status],
+                                        set_={"current": job_counts.c.current + current,
+                                              "total": job_counts.c.total + total})

@@ -47,8 +47,7 @@ class JobRepository:
         allows it, and `attempt_guard` holds for that attempt's row; return the attempt moved, else None."""
         seen = None
         for _ in range(CAS_TRIES):
-            row = conn.execute(sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook)
-                               .where(jobs.c.id == job_id)).first()
+            row = conn.execute(_MOVING, {"w_job_id": job_id}).first()
             if row is None or (number is not None and row.attempt != number) or row == seen:
                 return None
             old = JobStatus(row.status)
@@ -211,7 +210,7 @@ class JobRepository:
     def get(self, job_id: str) -> Job:
         """The job with `job_id`, or JobNotFound."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
+            row = conn.execute(_GET, {"job_id": job_id}).mappings().first()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
         return job_from_row(row)
@@ -232,6 +231,15 @@ class JobRepository:
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
         return self.finishes.wait(job_id, self.get, timeout)
+
+
+# Statements of every job's path, built once: SQLAlchemy finds a compiled statement by the statement's cache
+# key, which it computes once per statement object ("w_" parameters are the WHERE's).
+_GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
+_MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook).where(
+    jobs.c.id == sa.bindparam("w_job_id"))
+_UPDATE_ATTEMPT = attempts.update().where(attempts.c.job_id == sa.bindparam("w_job_id"),
+                                          attempts.c.number == sa.bindparam("w_number"))
 
 
 def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_max_queued: int) -> None:
@@ -286,6 +294,6 @@ def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) ->
 
 def update_attempt(conn: sa.Connection, job_id: str, number: int, **values: Any) -> int:
     """Update one attempt's row; the number of rows changed (0 or 1)."""
-    return conn.execute(attempts.update()
-                        .where(attempts.c.job_id == job_id, attempts.c.number == number)
-                        .values(**values)).rowcount
+    if any(isinstance(value, sa.ClauseElement) for value in values.values()):  # SQL, not a parameter
+        return conn.execute(_UPDATE_ATTEMPT.values(**values), {"w_job_id": job_id, "w_number": number}).rowcount
+    return conn.execute(_UPDATE_ATTEMPT, {"w_job_id": job_id, "w_number": number, **values}).rowcount

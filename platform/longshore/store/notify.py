@@ -28,6 +28,7 @@ from longshore.store.database import is_postgres
 log = logging.getLogger(__name__)
 
 FINISHED_CHANNEL = "longshore_job_finished"
+_NOTIFY = sa.select(sa.func.pg_notify(FINISHED_CHANNEL, sa.bindparam("job_id", type_=sa.String)))
 #: How often a waiter re-reads its job anyway (a notification lost to a reconnect, or SQLite).
 RECHECK_SECONDS = {True: 5.0, False: 0.25}
 #: How long the listener waits before connecting again after losing its connection.
@@ -49,7 +50,7 @@ class FinishListener:
     def announce(self, conn: sa.Connection, job_id: str) -> None:
         """Inside the transaction that finished `job_id`: delivered to listeners when it commits."""
         if self._postgres:
-            conn.execute(sa.select(sa.func.pg_notify(FINISHED_CHANNEL, job_id)))
+            conn.execute(_NOTIFY, {"job_id": job_id})
 
     def wake_local(self, job_id: str | None = None) -> None:
         """After the commit: wake this process's waiters of `job_id` (every waiter when None)."""
