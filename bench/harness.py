@@ -41,14 +41,28 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
     subprocess.run(["su", "postgres", "-c", f"psql -q -c 'CREATE DATABASE {database} OWNER longshore'"], check=True)
     subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
+    try:
+        with worker_process(stacks, slots) as pid:
+            yield pid
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
+        subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {database} WITH (FORCE)'"])
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def worker_process(stacks: list[str], slots: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run a worker of the current installation (its pid is yielded) and stop it after; `env`: more of its
+    environment (say, a DOCKER_HOST of its own)."""
     # LONGSHORE_BENCH_WORKER_LOG=FILE keeps the worker's log (at INFO) to see where time went.
     log_path = os.environ.get("LONGSHORE_BENCH_WORKER_LOG")
-    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    log = open(log_path, "a") if log_path else subprocess.DEVNULL
     # LONGSHORE_BENCH_WORKER_ARGS="--pool threads" (say) runs the worker with those options too.
     extra = os.environ.get("LONGSHORE_BENCH_WORKER_ARGS", "").split()
     worker = subprocess.Popen(["longshore", "worker", "--stacks", ",".join(stacks), "--slots", str(slots),
                                "--loglevel", "INFO" if log_path else "WARNING", *extra],
-                              start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+                              start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, **(env or {})})
     try:
         yield worker.pid
     finally:
@@ -60,11 +74,8 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
             print("the worker did not stop within 30 s of SIGTERM: killed", file=sys.stderr)
-        if os.environ.get("LONGSHORE_BENCH_WORKER_LOG"):
+        if log_path:
             print(f"worker stopped in {time.monotonic() - stopping:.1f} s", file=sys.stderr)
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
-        subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {database} WITH (FORCE)'"])
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _forget_runtime() -> None:
