@@ -42,9 +42,11 @@ class JobRepository:
     # -- the state machine ----------------------------------------------------
 
     def _move(self, conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *,
-              attempt_guard: sa.ColumnElement[bool] | None = None, **values: Any) -> int | None:
+              owner: str | None = None, attempt_guard: sa.ColumnElement[bool] | None = None,
+              **values: Any) -> int | None:
         """Move the job to `target` if attempt `number` (None: whichever is current) is current, the table
-        allows it, and `attempt_guard` holds for that attempt's row; return the attempt moved, else None."""
+        allows it, its attempt is `owner`'s (if given) and `attempt_guard` holds for that attempt's row; return
+        the attempt moved, else None."""
         seen = None
         for _ in range(CAS_TRIES):
             row = conn.execute(_MOVING, {"w_job_id": job_id}).first()
@@ -53,13 +55,10 @@ class JobRepository:
             old = JobStatus(row.status)
             if old not in sources_of(target):
                 return None
-            where = [jobs.c.id == job_id, jobs.c.attempt == row.attempt, jobs.c.status == old.value]
             if target.final:
                 values["secret_env"] = None  # a job that ended needs its secrets no more
-            if attempt_guard is not None:
-                where.append(sa.exists().where(attempts.c.job_id == job_id, attempts.c.number == row.attempt,
-                                               attempt_guard))
-            if conn.execute(jobs.update().where(*where).values(status=target.value, **values)).rowcount == 1:
+            if conn.execute(*_move_statement(job_id, row.attempt, old, target, owner, attempt_guard,
+                                             values)).rowcount == 1:
                 count_move(conn, row.stack, old.value, target.value)
                 if row.webhook:
                     attempt = values.get("attempt", row.attempt)
@@ -109,8 +108,7 @@ class JobRepository:
         """queued → running, just before the owner starts the attempt's container; False if fenced."""
         now = time.time()
         with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, number, JobStatus.RUNNING, attempt_guard=attempts.c.worker == owner,
-                               started_at=now)
+            moved = self._move(conn, job_id, number, JobStatus.RUNNING, owner=owner, started_at=now)
             if moved:
                 update_attempt(conn, job_id, number, status=AttemptStatus.RUNNING.value, started_at=now,
                                progress_at=now)
@@ -122,9 +120,8 @@ class JobRepository:
         if not outcome.status.final:
             raise ValueError(f"{outcome.status} is not a final status")
         now = time.time()
-        guard = None if owner is None else attempts.c.worker == owner
         with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, number, outcome.status, attempt_guard=guard,
+            moved = self._move(conn, job_id, number, outcome.status, owner=owner,
                                exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
                                output_truncated=outcome.output_truncated, result_bytes=outcome.result,
                                finished_at=now)
@@ -238,6 +235,11 @@ class JobRepository:
 _GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
 _MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook).where(
     jobs.c.id == sa.bindparam("w_job_id"))
+_MOVE = jobs.update().where(jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attempt == sa.bindparam("w_attempt"),
+                            jobs.c.status == sa.bindparam("w_status"))
+_MOVE_OWNED = _MOVE.where(sa.exists().where(attempts.c.job_id == sa.bindparam("w_job_id"),
+                                            attempts.c.number == sa.bindparam("w_attempt"),
+                                            attempts.c.worker == sa.bindparam("w_owner")))
 _UPDATE_ATTEMPT = attempts.update().where(attempts.c.job_id == sa.bindparam("w_job_id"),
                                           attempts.c.number == sa.bindparam("w_number"))
 
@@ -290,6 +292,24 @@ def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) ->
     """A new, unclaimed attempt."""
     conn.execute(attempts.insert().values(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
                                           created_at=now, infra_retries=0, redeliveries=0, redrives=0))
+
+
+def _move_statement(job_id: str, attempt: int, old: JobStatus, target: JobStatus, owner: str | None,
+                    attempt_guard: sa.ColumnElement[bool] | None, values: dict[str, Any]) -> tuple:
+    """The guarded update of a status move, with its parameters: one built once when its values are plain
+    (the moves of every job's path), else one built for these values and guard."""
+    if attempt_guard is None and not any(isinstance(value, sa.ClauseElement) for value in values.values()):
+        where = {"w_job_id": job_id, "w_attempt": attempt, "w_status": old.value}
+        if owner is None:
+            return _MOVE, {**where, "status": target.value, **values}
+        return _MOVE_OWNED, {**where, "w_owner": owner, "status": target.value, **values}
+    guards = [attempt_guard] if attempt_guard is not None else []
+    if owner is not None:
+        guards.append(attempts.c.worker == owner)
+    where = [jobs.c.id == job_id, jobs.c.attempt == attempt, jobs.c.status == old.value]
+    if guards:
+        where.append(sa.exists().where(attempts.c.job_id == job_id, attempts.c.number == attempt, *guards))
+    return (jobs.update().where(*where).values(status=target.value, **values),)
 
 
 def update_attempt(conn: sa.Connection, job_id: str, number: int, **values: Any) -> int:
