@@ -100,8 +100,8 @@ def test_the_janitor_removes_a_contract_folder_whose_container_is_gone(client, d
     from longshore.service.janitor import run_janitor_pass
     from longshore.service.runtime import get_runtime
 
-    # Given a folder a crash left behind (its container never made, or removed by hand), and one whose
-    # container still exists
+    # Given folders a crash left behind ten minutes ago (their container never made, or removed by hand), a
+    # fresh one (its container may be being made), and one whose container still exists
     runtime = get_runtime()
     engine_id = runtime.engine.engine_id()
     base = HOME / "contracts" / engine_id
@@ -110,14 +110,17 @@ def test_the_janitor_removes_a_contract_folder_whose_container_is_gone(client, d
     partial = base / ".partial-longshore-also-gone-1"
     for folder in (leftover, kept, partial):
         (folder / "task").mkdir(parents=True)
-        os.utime(folder, (time.time() - 60, time.time() - 60))
+        os.utime(folder, (time.time() - 600, time.time() - 600))
+    fresh = base / "longshore-being-made-1"
+    (fresh / "task").mkdir(parents=True)
     container = docker_engine.containers.create("longshore/busybox:1", ["true"], name="longshore-kept-1")
     try:
         # When the janitor sweeps the engine, then only the folders without a container go
         report = run_janitor_pass(runtime)
         assert report.removed["leftover contract folder"] == 2
-        assert not leftover.exists() and not partial.exists() and kept.exists()
+        assert not leftover.exists() and not partial.exists() and kept.exists() and fresh.exists()
     finally:
         container.remove(force=True)
         runtime.engine.remove("longshore-kept-1")
-    assert not kept.exists()
+        runtime.engine.remove("longshore-being-made-1")
+    assert not kept.exists() and not fresh.exists()

@@ -35,6 +35,8 @@ from longshore.service.liveness import lost_workers
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
+#: The youngest contract folder without a container the engine sweep removes.
+CONTRACT_FOLDER_GRACE_SECONDS = 120
 
 
 @dataclass
@@ -177,7 +179,8 @@ def sweep_engine(rt: Runtime, *, grace_seconds: float) -> JanitorReport:
             report.errors += 1
             log.exception("janitor could not remove volume %s", volume.get("Name", "?")[:12])
     try:
-        folders = rt.engine.remove_leftover_contracts(grace_seconds=grace_seconds)
+        # A folder is made just before its container: never one younger than a slow create could be.
+        folders = rt.engine.remove_leftover_contracts(grace_seconds=max(grace_seconds, CONTRACT_FOLDER_GRACE_SECONDS))
         if folders:
             report.removed["leftover contract folder"] += folders
     except Exception:  # a folder the worker cannot remove must not stop the pass
