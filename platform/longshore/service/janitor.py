@@ -35,6 +35,7 @@ from longshore.service.liveness import lost_workers
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
 #: The youngest contract folder without a container the engine sweep removes.
 CONTRACT_FOLDER_GRACE_SECONDS = 120
 
