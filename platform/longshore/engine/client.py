@@ -98,7 +98,8 @@ class DockerEngine(ImageCalls, CreateCalls):
     def _read_result(self, container_id: str, limit_bytes: int) -> tuple[bytes | None, str | None]:
         """The result file's bytes, or why it was refused; nothing is read unless it is a regular
         file within the limit."""
-        found = self._contract_file("wait", container_id, RESULT_PATH, limit_bytes, wanted=lambda stat: True)
+        found = self._contract_file("wait", container_id, RESULT_PATH, limit_bytes,
+                                    wanted=lambda stat: int(stat.get("size", 0)) > 0)  # empty: nothing to fetch
         if found is None:
             return None, None
         stat, data = found
