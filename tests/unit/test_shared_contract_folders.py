@@ -23,13 +23,24 @@ def _code_tar() -> bytes:
         entry = tarfile.TarInfo("code/hello.py")
         entry.size, entry.mode = len(data), 0o444
         archive.addfile(entry, io.BytesIO(data))
+        sub = tarfile.TarInfo("code/lib")
+        sub.type, sub.mode = tarfile.DIRTYPE, 0o777
+        archive.addfile(sub)
+        module = tarfile.TarInfo("code/lib/mod.py")
+        module.size, module.mode = len(data), 0o666
+        archive.addfile(module, io.BytesIO(data))
     return buffer.getvalue()
 
 
 def test_a_folder_holds_the_contract_with_its_owners_and_modes(tmp_path):
     contracts = SharedContracts(tmp_path, "engine1")
     contracts.base.mkdir(parents=True)
-    folder = contracts.write("longshore-j-1", payload='{"a": 1}', user=USER, config='{"c": 2}', code_files=_code_tar())
+    umask = os.umask(0)  # whatever the worker's umask, the code's folders and files are read-only
+    try:
+        folder = contracts.write("longshore-j-1", payload='{"a": 1}', user=USER, config='{"c": 2}',
+                                 code_files=_code_tar())
+    finally:
+        os.umask(umask)
     assert folder == tmp_path / "engine1" / "longshore-j-1"
     assert (folder / "payload.json").read_text() == '{"a": 1}' and (folder / "config.json").read_text() == '{"c": 2}'
     assert os.stat(folder / "payload.json").st_mode & 0o777 == 0o444
@@ -38,6 +49,8 @@ def test_a_folder_holds_the_contract_with_its_owners_and_modes(tmp_path):
     assert os.stat(folder).st_mode & 0o777 == 0o755
     assert (folder / "code" / "hello.py").read_text() == "print('hi')\n"
     assert os.stat(folder / "code").st_mode & 0o777 == 0o555 and os.stat(folder / "code").st_uid == 0
+    assert os.stat(folder / "code" / "lib").st_mode & 0o777 == 0o555
+    assert os.stat(folder / "code" / "lib" / "mod.py").st_mode & 0o777 == 0o444
 
 
 def test_a_folder_that_exists_is_never_rewritten(tmp_path):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import io
-import logging
 import os
 import secrets
 import shutil
@@ -29,8 +28,6 @@ from typing import Callable
 
 from longshore.engine.contract import CODE_FOLDER, CONFIG_PATH, PAYLOAD_PATH, PROGRESS_PATH, RESULT_PATH, TASK_DIR, \
     inside
-
-log = logging.getLogger(__name__)
 
 #: Written in an engine's folder once a probe proved the engine sees it: later processes need no probe.
 PROVEN_MARK = ".shared-with-engine"
@@ -99,7 +96,7 @@ class SharedContracts:
             with tarfile.open(fileobj=io.BytesIO(code_files)) as archive:
                 # Checked when it was made (`domain.archives`); "data" refuses anything that escapes anyway.
                 archive.extractall(partial, filter="data")
-            os.chmod(partial / CODE_FOLDER, 0o555)
+            _read_only(partial / CODE_FOLDER)
         try:
             partial.rename(folder)
         except OSError as exc:
@@ -132,7 +129,7 @@ def read_file(path: Path, limit_bytes: int) -> tuple[os.stat_result, bytes | Non
     except FileNotFoundError:
         return None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a link: report it as one, read nothing
+        if exc.errno in (errno.ELOOP, errno.EAGAIN, errno.EWOULDBLOCK):  # a link, or a lease the job holds
             return os.lstat(path), None
         raise
     with os.fdopen(fd, "rb") as opened:
@@ -148,6 +145,15 @@ def go_stat(found: os.stat_result) -> dict:
              (stat.S_ISCHR, (1 << 26) | (1 << 21)), (stat.S_ISBLK, 1 << 26))
     mode = stat.S_IMODE(found.st_mode) | sum(bit for test, bit in kinds if test(found.st_mode))
     return {"mode": mode, "size": found.st_size, "mtime": f"{found.st_mtime_ns}"}
+
+
+def _read_only(top: Path) -> None:
+    """An archive code's files, whatever the worker's umask: folders 0555, files 0444 (0555 if executable)."""
+    for folder, _folders, files in os.walk(top):
+        os.chmod(folder, 0o555)
+        for name in files:
+            path = os.path.join(folder, name)
+            os.chmod(path, 0o555 if os.lstat(path).st_mode & 0o100 else 0o444)
 
 
 def _make(path: Path, data: bytes, mode: int) -> None:

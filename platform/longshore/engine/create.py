@@ -27,8 +27,13 @@ class CreateCalls(EngineCalls):
         shared = self._shared_contracts(spec)
         source = None
         if shared is not None:
-            source = str(shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user, config=spec.config,
-                                      code_files=spec.code_files))
+            try:
+                source = str(shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user,
+                                          config=spec.config, code_files=spec.code_files))
+            except OSError as exc:  # the directory went away or became unwritable: copy, as without one
+                log.warning("job contracts are copied into each container (slower): the worker cannot make "
+                            "folders in %s: %s", self._contract_root, exc)
+                self._contracts_proven, shared = False, None
         try:
             container_id = self._call("create", self._create, spec, source)
         except DockerFailure as failure:
@@ -107,17 +112,23 @@ class CreateCalls(EngineCalls):
         if shared is None or self._contracts_proven is False:
             return None
         if self._contracts_proven is None:
-            why_not = None if shared.proven() else self._probe(shared, spec)
+            why_not = self._unshareable() or (None if shared.proven() else self._probe(shared, spec))
             if why_not is not None:
                 log.warning("job contracts are copied into each container (slower): %s", why_not)
             self._contracts_proven = why_not is None
         return shared if self._contracts_proven else None
 
-    def _probe(self, shared: SharedContracts, spec: ContainerSpec) -> str | None:
-        """Why the engine cannot share the contract directory, or None when it proved it does."""
+    def _unshareable(self) -> str | None:
+        """Why this engine must never get a shared folder, whatever an earlier probe proved; asked each process."""
         options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
         if any(option.startswith(("name=userns", "name=rootless")) for option in options):
             return "the Docker engine maps user ids (userns-remap or rootless): the job's files would not be its own"
+        if any(option.startswith("name=selinux") for option in options):
+            return "the Docker engine enforces SELinux labels, which a folder mounted this way would not carry"
+        return None
+
+    def _probe(self, shared: SharedContracts, spec: ContainerSpec) -> str | None:
+        """Why the engine cannot share the contract directory, or None when it proved it does."""
 
         def sees(folder, token: str) -> bool:
             # Labelled as the installation's: a janitor removes it if this process dies before it does.
