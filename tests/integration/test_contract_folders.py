@@ -124,3 +124,57 @@ def test_the_janitor_removes_a_contract_folder_whose_container_is_gone(client, d
         runtime.engine.remove("longshore-kept-1")
         runtime.engine.remove("longshore-being-made-1")
     assert not kept.exists() and not fresh.exists()
+
+
+def _spec(name: str, installation: str, script: str):
+    from longshore.engine.container import ContainerSpec, SandboxSpec
+
+    return ContainerSpec(
+        name=name, image="longshore/busybox:1", command=["sh", "-c", script], env={
+            "RESULT_FILE": "/longshore/result.json", "PROGRESS_FILE": "/longshore/progress"},
+        memory_bytes=64 << 20, cpus=0.5, disk_bytes=16 << 20, payload="{}", output_limit_bytes=1 << 20,
+        labels={"io.longshore.job": name, "io.longshore.attempt": "1", "io.longshore.installation": installation},
+        sandbox=SandboxSpec(runtime="runc", user="65534:65534", pids=256, nofile=1024, nproc=4096, inodes=1000))
+
+
+def test_a_contract_is_read_and_adopted_as_its_container_was_made_whatever_folders_exist(distributed, docker_engine):
+    from longshore.engine.client import DockerEngine
+    from longshore.service.runtime import get_runtime
+
+    runtime = get_runtime()
+    sharing = runtime.engine  # shares HOME/contracts with the engine
+    copying = DockerEngine(runtime.settings.docker_host, timeout_seconds=30)  # no shared directory
+    base = HOME / "contracts" / sharing.engine_id()
+    script = 'echo "70 real" > "$PROGRESS_FILE"; printf real > "$RESULT_FILE"'
+    copied = _spec(f"longshore-copied-{os.getpid()}-1", runtime.settings.installation, script)
+    bound = _spec(f"longshore-bound-{os.getpid()}-1", runtime.settings.installation, script)
+    try:
+        # Given a container whose contract was copied in (by a worker that does not share), adopted by one
+        # that does (a redelivered create): the folder the adopter made is dropped, the container kept as made
+        copying.create(copied)
+        sharing.create(copied)
+        assert not (base / copied.name).exists()
+        assert [m["Type"] for m in docker_engine.api.inspect_container(copied.name)["Mounts"]] == ["volume"]
+        # And a stale folder of its name with another result in it (a late writer, a crash)
+        stale = sharing._contracts().write(copied.name, payload="{}", user="65534:65534", config=None,
+                                           code_files=None)
+        (stale / "result.json").write_text("stale")
+        (stale / "progress").write_text("10 stale")
+        # And a container made by the sharing worker, adopted by the copying one: nothing is copied over
+        # its folder and the read-back accepts its bind
+        sharing.create(bound)
+        copying.create(bound)
+        for name in (copied.name, bound.name):
+            sharing.start(name)
+            assert docker_engine.api.wait(name, timeout=30)["StatusCode"] == 0
+        # When each is read by either worker, then what it read is what its job wrote
+        for engine in (sharing, copying):
+            for spec in (copied, bound):
+                inspected = engine.inspect(spec.name)
+                assert engine.collect(spec.name, output_limit_bytes=1000, result_limit_bytes=1000,
+                                      inspected=inspected).result == b"real"
+                assert engine.read_progress(spec.name, inspected["Config"]["Labels"], None)[1] == b"70 real\n"
+    finally:
+        for spec in (copied, bound):
+            sharing.remove(spec.name)
+    assert not (base / copied.name).exists() and not (base / bound.name).exists()

@@ -6,6 +6,8 @@ import io
 import os
 import tarfile
 import time
+from pathlib import Path
+from unittest import mock
 
 from longshore.engine.contract import refuse_result
 from longshore.engine.contract_folders import PROVEN_MARK, SharedContracts, go_stat, read_file
@@ -96,17 +98,45 @@ def test_a_probe_is_remembered_only_when_the_engine_saw_the_token(tmp_path):
     assert contracts.proven() and [p.name for p in contracts.base.iterdir()] == [PROVEN_MARK]
 
 
-def test_old_folders_are_listed_by_their_containers_name_and_removed_with_their_partial(tmp_path):
+def test_old_folders_are_listed_by_their_containers_name_and_removed_with_their_partials(tmp_path):
     contracts = SharedContracts(tmp_path, "engine1")
     contracts.base.mkdir(parents=True)
     old = time.time() - 60
-    for name in ("longshore-old-1", ".partial-longshore-crashed-1", ".partial-probe-abc", "longshore-new-1"):
+    # A writer's partial is `.partial-NAME.MARK`; a probe's `.partial-probe-TOKEN.probe`; `.partial-NAME` is
+    # the last release's.
+    for name in ("longshore-old-1", ".partial-longshore-crashed-1.a1b2", ".partial-longshore-crashed-1.c3d4",
+                 ".partial-probe-abc.probe", ".partial-longshore-last-release-1", "longshore-new-1"):
         (contracts.base / name).mkdir()
         if "new" not in name:
             os.utime(contracts.base / name, (old, old))
     (contracts.base / PROVEN_MARK).write_text("")
     listed = contracts.names(older_than=time.time() - 10)
-    assert sorted(listed) == ["longshore-crashed-1", "longshore-old-1", "probe-abc"]
+    assert listed == [".partial-longshore-last-release-1", "longshore-crashed-1", "longshore-old-1", "probe-abc"]
     for name in listed:
         contracts.remove(name)
     assert sorted(p.name for p in contracts.base.iterdir()) == [PROVEN_MARK, "longshore-new-1"]
+
+
+def test_two_writers_of_one_folder_never_share_a_partial_and_a_reused_folder_is_fresh_again(tmp_path):
+    # Two create steps of one attempt at once (a redelivery racing its first delivery): each writes a partial
+    # of its own, the first rename wins, and the other's partial goes.
+    contracts = SharedContracts(tmp_path, "engine1")
+    contracts.base.mkdir(parents=True)
+    partials = []
+    real_rename = Path.rename
+
+    def rename_after_a_second_writer(self, target):
+        partials.append(self.name)
+        if len(partials) == 1:  # the second writer makes and renames its folder while the first is about to
+            contracts.write("longshore-j-1", payload='{"second": 1}', user=USER, config=None, code_files=None)
+        return real_rename(self, target)
+
+    with mock.patch.object(Path, "rename", rename_after_a_second_writer):
+        folder = contracts.write("longshore-j-1", payload='{"first": 1}', user=USER, config=None, code_files=None)
+    assert len(set(partials)) == 2 and all(name.startswith(".partial-longshore-j-1.") for name in partials)
+    assert (folder / "payload.json").read_text() == '{"second": 1}'  # complete, from the one that won
+    assert [p.name for p in contracts.base.iterdir()] == ["longshore-j-1"]
+    old = time.time() - 600
+    os.utime(folder, (old, old))
+    contracts.write("longshore-j-1", payload="{}", user=USER, config=None, code_files=None)
+    assert contracts.names(older_than=time.time() - 120) == []  # a late retry's folder is not swept under it

@@ -37,7 +37,8 @@ class EngineCalls:
         self._max_pool_size = max_pool_size
         self._client: docker.APIClient | None = None
         self._on_call = on_call or (lambda call, outcome, seconds: None)
-        self._seccomp_checked = False
+        #: The engine's SecurityOptions, asked once per process by the first create (None: not yet).
+        self._security_options: list[str] | None = None
         #: A directory shared with the engine for contract folders (`contract_folders`); None: copy contracts in.
         self._contract_root = contract_root
         self._contracts_of_engine: SharedContracts | None = None

@@ -64,8 +64,14 @@ class DockerEngine(ImageCalls, CreateCalls):
 
     def state(self, container_id: str) -> dict[str, Any] | None:
         """The container's State, or None if it no longer exists."""
+        details = self.inspect(container_id)
+        return details["State"] if details is not None else None
+
+    def inspect(self, container_id: str) -> dict[str, Any] | None:
+        """What the engine says of the container (its State, Config with Labels, HostConfig), or None if it
+        no longer exists."""
         found, details = self._answer("inspect", self._api.inspect_container, container_id)
-        return details["State"] if found else None
+        return details if found else None
 
     def start(self, container_id: str) -> bool:
         """Start the container (a no-op on the engine if it is already running); False if it does not exist."""
@@ -77,13 +83,15 @@ class DockerEngine(ImageCalls, CreateCalls):
         self._answer("kill", self._api.kill, container_id, absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))
 
     def collect(self, container_id: str, *, output_limit_bytes: int, result_limit_bytes: int,
-                state: dict[str, Any] | None = None) -> ExitReport:
+                inspected: dict[str, Any] | None = None) -> ExitReport:
         """Read the exited container's exit code, OOM flag, output (its last bytes, as bytes) and result file.
-        `state`: its State as just read after it exited (it no longer changes), to save an inspect."""
-        if state is None or state.get("Running") or state.get("Status") not in ("exited", "dead"):
-            state = self._call("wait", self._api.inspect_container, container_id)["State"]
+        `inspected`: the engine's answer of `inspect` after it exited (it no longer changes), to save one."""
+        state = (inspected or {}).get("State") or {}
+        if state.get("Running") or state.get("Status") not in ("exited", "dead"):
+            inspected = self._call("wait", self._api.inspect_container, container_id)
+            state = inspected["State"]
         raw = self._call("wait", self._api.logs, container_id, stdout=True, stderr=True)
-        result, result_error = self._read_result(container_id, result_limit_bytes)
+        result, result_error = self._read_result(container_id, result_limit_bytes, inspected["Config"]["Labels"])
         return ExitReport(
             exit_code=state["ExitCode"],
             oom_killed=bool(state.get("OOMKilled")),
@@ -95,10 +103,11 @@ class DockerEngine(ImageCalls, CreateCalls):
             finished_at=timestamp(state.get("FinishedAt")),
         )
 
-    def _read_result(self, container_id: str, limit_bytes: int) -> tuple[bytes | None, str | None]:
+    def _read_result(self, container_id: str, limit_bytes: int,
+                     labels: dict[str, str] | None) -> tuple[bytes | None, str | None]:
         """The result file's bytes, or why it was refused; nothing is read unless it is a regular
         file within the limit."""
-        found = self._contract_file("wait", container_id, RESULT_PATH, limit_bytes,
+        found = self._contract_file("wait", container_id, labels, RESULT_PATH, limit_bytes,
                                     wanted=lambda stat: int(stat.get("size", 0)) > 0)  # empty: nothing to fetch
         if found is None:
             return None, None
@@ -108,27 +117,28 @@ class DockerEngine(ImageCalls, CreateCalls):
         refusal = refuse_result(stat, limit_bytes)
         return (None, refusal) if refusal else (data, None)
 
-    def read_progress(self, container_id: str, seen: str | None) -> tuple[str, bytes | None] | None:
+    def read_progress(self, container_id: str, labels: dict[str, str] | None,
+                      seen: str | None) -> tuple[str, bytes | None] | None:
         """The progress file's (modification time, bytes) if it changed since `seen` (bytes None when it is
         not a regular file or is over PROGRESS_LIMIT_BYTES); None if unchanged or gone. Its content is read
-        only when it changed."""
+        only when it changed. `labels`: the container's."""
         def changed(stat: dict[str, Any]) -> str:
             return f"{stat.get('mtime')}/{stat.get('size')}"
 
-        found = self._contract_file("progress", container_id, PROGRESS_PATH, PROGRESS_LIMIT_BYTES,
+        found = self._contract_file("progress", container_id, labels, PROGRESS_PATH, PROGRESS_LIMIT_BYTES,
                                     wanted=lambda stat: changed(stat) != seen)
         if found is None or changed(found[0]) == seen:
             return None
         stat, data = found
         return changed(stat), None if refuse_result(stat, PROGRESS_LIMIT_BYTES) else data
 
-    def _contract_file(self, step: str, name: str, path: str, limit_bytes: int,
+    def _contract_file(self, step: str, name: str, labels: dict[str, str] | None, path: str, limit_bytes: int,
                        wanted: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], bytes | None] | None:
         """A file of the container's contract folder a job may write: its stat (as the engine's archive API
         gives it) and its bytes (None unless a regular file within the limit, and `wanted` by its stat);
-        None when it does not exist. From its shared folder if it has one, else through the engine (a
-        stat, then the content only if wanted)."""
-        folder = self._contract_folder(name)
+        None when it does not exist. From its shared folder if its labels say it binds one (and this process
+        sees it), else through the engine (a stat, then the content only if wanted)."""
+        folder = self._contract_folder(name, labels)
         if folder is not None:
             found = read_file(folder / inside(path), limit_bytes)
             return None if found is None else (go_stat(found[0]), found[1])

@@ -31,6 +31,9 @@ LABEL_WORKER = "io.longshore.worker"
 LABEL_TIMEOUT = "io.longshore.timeout"
 #: Which installation (job store) made the container: a janitor touches only its own.
 LABEL_INSTALLATION = "io.longshore.installation"
+#: "folder" when the container's contract is a bind of its folder on a directory the worker shares with the
+#: engine: whoever reads its result or progress decides by this, never by whether a folder of its name exists.
+LABEL_CONTRACT = "io.longshore.contract"
 #: Scratch directories of every job: its working directory and the conventional one.
 SCRATCH_DIRS = (TASK_DIR, "/tmp")
 #: RLIMIT_FSIZE is this much over the disk limit, so a full tmpfs answers ENOSPC before the limit kills
@@ -91,9 +94,22 @@ CLEARED_IMAGE_LABELS = {"com.docker.compose.project": "", "com.docker.compose.se
                         "com.docker.compose.oneoff": ""}
 
 
-def container_labels(spec: ContainerSpec) -> dict[str, str]:
+def container_labels(spec: ContainerSpec, contract_source: str | None = None) -> dict[str, str]:
     """The labels the container is created with: Longshore's, over cleared image labels."""
-    return {**CLEARED_IMAGE_LABELS, **spec.labels}
+    return {**CLEARED_IMAGE_LABELS, **spec.labels, **({LABEL_CONTRACT: "folder"} if contract_source else {})}
+
+
+def shared_contract(labels: dict[str, str] | None) -> bool:
+    """True when the container's contract is a bind of its shared folder (see LABEL_CONTRACT)."""
+    return (labels or {}).get(LABEL_CONTRACT) == "folder"
+
+
+def contract_source(inspected: dict[str, Any]) -> str | None:
+    """The shared folder a created container's contract binds (None: its contract was copied in)."""
+    if not shared_contract((inspected.get("Config") or {}).get("Labels")):
+        return None
+    return next((m.get("Source") for m in (inspected.get("HostConfig") or {}).get("Mounts") or []
+                 if m.get("Target") == CONTRACT_DIR and m.get("Type") == "bind"), None)
 
 
 def tmpfs_options(spec: ContainerSpec) -> str:

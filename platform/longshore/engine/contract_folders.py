@@ -16,6 +16,7 @@ read-only to the job, but for the result and progress files made for the job's u
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import os
 import secrets
@@ -52,7 +53,7 @@ class SharedContracts:
     def probe(self, sees: Callable[[Path, str], bool], user: str) -> str | None:
         """Prove the engine shares the directory: `sees(folder, token_name)` must find, in a container with
         `folder` mounted, the token written here. None when it does (and remembered); else why not."""
-        name = f"{PARTIAL}probe-{secrets.token_hex(8)}"
+        name = f"{PARTIAL}probe-{secrets.token_hex(8)}.probe"  # named as a writer's partial: swept as one
         folder = self.base / name
         try:
             self.base.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -77,9 +78,11 @@ class SharedContracts:
         be writing its result there)."""
         folder = self.folder(name)
         if folder.is_dir():
+            os.utime(folder)  # a create retried late: the sweep's grace counts from now, not from the make
             return folder
-        partial = self.base / f"{PARTIAL}{name}"
-        shutil.rmtree(partial, ignore_errors=True)  # a crash halfway through a make: start again
+        # One partial folder per writer: two create steps of one attempt never write into each other's.
+        # One a crash left is swept with the attempt's folder.
+        partial = self.base / f"{PARTIAL}{name}.{secrets.token_hex(4)}"
         partial.mkdir(mode=0o755)
         os.chmod(partial, 0o755)  # whatever the umask
         task = partial / inside(TASK_DIR)
@@ -108,7 +111,8 @@ class SharedContracts:
     def remove(self, name: str) -> None:
         """Remove a container's folder once the container is gone (already gone is fine)."""
         shutil.rmtree(self.folder(name), ignore_errors=True)  # never follows a link the job left
-        shutil.rmtree(self.base / f"{PARTIAL}{name}", ignore_errors=True)
+        for partial in self.base.glob(f"{glob.escape(PARTIAL + name)}.*"):
+            shutil.rmtree(partial, ignore_errors=True)
 
     def names(self, *, older_than: float) -> list[str]:
         """Container names of the folders (complete or not) last changed before `older_than` (epoch seconds)."""
@@ -117,8 +121,13 @@ class SharedContracts:
         except FileNotFoundError:
             return []
         # A probe's folder (`probe-…`) names no container: one a crash left goes too.
-        return [entry.name.removeprefix(PARTIAL) for entry in entries
-                if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < older_than]
+        return sorted({_container_of(entry.name) for entry in entries
+                       if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < older_than})
+
+
+def _container_of(entry: str) -> str:
+    """The container name a folder's entry is for: its own name, or a partial one's without the writer's mark."""
+    return entry.removeprefix(PARTIAL).rpartition(".")[0] or entry if entry.startswith(PARTIAL) else entry
 
 
 def read_file(path: Path, limit_bytes: int) -> tuple[os.stat_result, bytes | None] | None:

@@ -9,7 +9,7 @@ from docker.types import Mount
 
 from longshore.engine.calls import EngineCalls, path_stat
 from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, container_labels, \
-    host_config, unapplied_limits
+    contract_source, host_config, shared_contract, unapplied_limits
 from longshore.engine.contract import CODE_DIR, CONTRACT_DIR, TASK_DIR, contract_archive
 from longshore.engine.contract_folders import SharedContracts
 from longshore.errors import DockerFailure, FailureKind
@@ -38,10 +38,10 @@ class CreateCalls(EngineCalls):
             container_id = self._call("create", self._create, spec, source)
         except DockerFailure as failure:
             if failure.kind is FailureKind.CONFLICT:
-                container_id, mounts = self._adopt(spec)
-                if source is not None and [m.get("Type") for m in mounts] != ["bind"]:
-                    shared.remove(spec.name)  # made by a process that copied its contract in: so does this one
-                    source = None
+                container_id, adopted_source = self._adopt(spec)
+                if source is not None and adopted_source != source:
+                    shared.remove(spec.name)  # made by a process that copied its contract in (or shared another)
+                source = adopted_source  # whatever this process would do: as the container was made
             else:
                 explained = self._explain_create_failure(spec, failure)
                 if explained is failure:
@@ -60,15 +60,13 @@ class CreateCalls(EngineCalls):
 
     def _check_seccomp(self) -> None:
         """The engine confines containers with a seccomp profile (its default one, as we never set another);
-        asked once per connection."""
-        if self._seccomp_checked:
-            return
-        options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
-        if not any(option.startswith("name=seccomp") for option in options):
+        its security options are asked once per process."""
+        if self._security_options is None:
+            self._security_options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
+        if not any(option.startswith("name=seccomp") for option in self._security_options):
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 "the Docker engine runs containers without seccomp (its SecurityOptions: "
-                                f"{', '.join(options) or 'none'}); Longshore will not run jobs there")
-        self._seccomp_checked = True
+                                f"{', '.join(self._security_options) or 'none'}); Longshore will not run jobs there")
 
     def _explain_create_failure(self, spec: ContainerSpec, failure: DockerFailure) -> DockerFailure:
         """A refused create, in words: a stack runtime the engine lacks is named, and permanent."""
@@ -84,12 +82,12 @@ class CreateCalls(EngineCalls):
                                  f"Docker engine does not have (it has: {', '.join(runtimes)})")
         return failure
 
-    def _create(self, spec: ContainerSpec, contract_source: str | None) -> str:
+    def _create(self, spec: ContainerSpec, source: str | None) -> str:
         response = self._api.create_container(
             spec.image, command=spec.command, name=spec.name, user=spec.sandbox.user,
-            environment=spec.env, labels=container_labels(spec),
+            environment=spec.env, labels=container_labels(spec, source),
             working_dir=CODE_DIR if spec.code_files is not None else TASK_DIR,
-            host_config=self._api.create_host_config(**host_config(spec, contract_source)),
+            host_config=self._api.create_host_config(**host_config(spec, source)),
         )
         return response["Id"]
 
@@ -99,9 +97,9 @@ class CreateCalls(EngineCalls):
             self._contracts_of_engine = SharedContracts(self._contract_root, self.engine_id())
         return self._contracts_of_engine
 
-    def _contract_folder(self, name: str) -> Path | None:
-        """The container's contract folder, if it has one on the shared directory."""
-        contracts = self._contracts()
+    def _contract_folder(self, name: str, labels: dict[str, str] | None) -> Path | None:
+        """The container's contract folder, when its labels say it binds one and this process sees it."""
+        contracts = self._contracts() if shared_contract(labels) else None
         folder = contracts.folder(name) if contracts is not None else None
         return folder if folder is not None and folder.is_dir() else None
 
@@ -119,8 +117,9 @@ class CreateCalls(EngineCalls):
         return shared if self._contracts_proven else None
 
     def _unshareable(self) -> str | None:
-        """Why this engine must never get a shared folder, whatever an earlier probe proved; asked each process."""
-        options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
+        """Why this engine must never get a shared folder, whatever an earlier probe proved; asked each process
+        (after `_check_seccomp`, which read the engine's security options)."""
+        options = self._security_options or []
         if any(option.startswith(("name=userns", "name=rootless")) for option in options):
             return "the Docker engine maps user ids (userns-remap or rootless): the job's files would not be its own"
         if any(option.startswith("name=selinux") for option in options):
@@ -148,10 +147,11 @@ class CreateCalls(EngineCalls):
         except DockerFailure as failure:
             return f"the Docker engine could not mount {self._contract_root}: {failure}"
 
-    def _adopt(self, spec: ContainerSpec) -> tuple[str, list[dict]]:
+    def _adopt(self, spec: ContainerSpec) -> tuple[str, str | None]:
+        """The existing container of the spec's attempt (a redelivered create), and its contract's folder."""
         existing = self._call("create", self._api.inspect_container, spec.name)
         if not belongs_to(existing["Config"]["Labels"], spec):
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 f"a container named {spec.name} exists but belongs to another job")
         log.info("adopting existing container %s for %s", existing["Id"][:12], spec.name)
-        return existing["Id"], existing["HostConfig"].get("Mounts") or []
+        return existing["Id"], contract_source(existing)

@@ -154,7 +154,9 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
             if exists and state.get("Status") == "created":
                 exists = rt.engine.start(name)
         if not exists:
-            return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True)
+            # reaped all the same: its contract folder goes now, not at the next sweep
+            return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True,
+                        send=Step.REAP)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
@@ -174,9 +176,10 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     name = container_name(job_id, attempt)
     limits = rt.settings.jobs
     try:
-        state = rt.engine.state(name)
-        if state is None:
-            return Next(conclude=_lost(rt, job, "its container vanished"), release=True)
+        inspected = rt.engine.inspect(name)
+        if inspected is None:
+            return Next(conclude=_lost(rt, job, "its container vanished"), release=True, send=Step.REAP)
+        state = inspected["State"]
         if state.get("Status") == "created":
             return Next(send=Step.START)  # its start was lost on the way
         deadline = _deadline(state, job)
@@ -184,11 +187,11 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
             if deadline is None or time.time() < deadline:
                 return NOTHING
             rt.engine.kill(name)  # the watcher should have; it stops within the engine's own delay
-            state = rt.engine.state(name) or {}
-            if state.get("Running"):
+            inspected = rt.engine.inspect(name) or {}
+            if (inspected.get("State") or {}).get("Running"):
                 return NOTHING  # the die event sends wait again
         report = rt.engine.collect(name, output_limit_bytes=limits.output_limit_bytes,
-                                   result_limit_bytes=limits.result_limit_bytes, state=state)
+                                   result_limit_bytes=limits.result_limit_bytes, inspected=inspected or None)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:

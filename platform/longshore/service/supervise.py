@@ -152,7 +152,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
         deadline = _deadline(rt, state, container, job.timeout_seconds)  # containers made without the label
         if deadline is not None and now >= deadline:
             rt.engine.kill(container["Id"])  # the die event sends its wait
-        _read_progress(rt, state, key, container_name(*key), now)  # by name: its contract folder's
+        _read_progress(rt, state, key, container, now)
         return
     if status in ("exited", "dead"):
         if attempt.released_at is None:
@@ -179,7 +179,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
     _send(state, send, step, *key, redrive=True)  # counted once it is published
 
 
-def _read_progress(rt: Runtime, state: WatchState, key: Key, container_id: str, now: float) -> None:
+def _read_progress(rt: Runtime, state: WatchState, key: Key, container: dict, now: float) -> None:
     """Once a PROGRESS_SECONDS, the running job's progress file, stored when it changed. The first look is a
     PROGRESS_SECONDS after the job was first seen running: each look makes the engine mount the container's
     filesystem (unless its contract is a shared folder), and a job that short has nothing to report."""
@@ -190,7 +190,8 @@ def _read_progress(rt: Runtime, state: WatchState, key: Key, container_id: str, 
     if now - looked < PROGRESS_SECONDS:
         return
     state.progress[key] = (now, seen)
-    changed = rt.engine.read_progress(container_id, seen)
+    # by name: its contract folder's
+    changed = rt.engine.read_progress(container_name(*key), container.get("Labels"), seen)
     if changed is None:
         return
     state.progress[key] = (now, changed[0])
