@@ -147,6 +147,14 @@ class Attempt:
         return data
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A job the store just ended: what its metrics need, without reading the job again."""
+
+    stack: str
+    run_seconds: float | None  #: from its start to its end; None when it never started
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerIdentity:
     """Who a worker process is: its name, the engine it drives, how many containers it may run."""

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from longshore.domain.records import Job
+from longshore.domain.records import Finished, Job
 from longshore.domain.steps import TIMED_STEPS, Step
 from longshore.service.ports import LifecycleEvents
 
@@ -55,10 +55,10 @@ class PrometheusEvents(LifecycleEvents):
     def job_started(self, job: Job) -> None:
         JOB_QUEUE_WAIT.labels(job.stack).observe(max(time.time() - job.created_at, 0))
 
-    def job_finished(self, job: Job) -> None:
+    def job_finished(self, finished: Finished) -> None:
         # How many jobs finished is counted by the exporter, from the store (cancels included).
-        if job.started_at and job.finished_at:
-            JOB_DURATION.labels(job.stack).observe(max(job.finished_at - job.started_at, 0))
+        if finished.run_seconds is not None:
+            JOB_DURATION.labels(finished.stack).observe(finished.run_seconds)
 
     def step_done(self, stack: str, step: Step, seconds: float) -> None:
         STEP_DURATION.labels(stack, step.value).observe(seconds)

@@ -54,9 +54,10 @@ def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers
 
 def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome, *, owner: str | None = None) -> bool:
     """End the job with `outcome` once (guarded in the store); False if it had ended or moved on."""
-    if not rt.store.jobs.finish(job_id, attempt, outcome, owner=owner):
+    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner)
+    if finished is None:
         return False
-    rt.events.job_finished(rt.store.jobs.get(job_id))
+    rt.events.job_finished(finished)
     return True
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from longshore.domain.records import Job
+from longshore.domain.records import Finished, Job
 from longshore.domain.steps import Step
 
 
@@ -31,7 +31,7 @@ class LifecycleEvents:
     def job_started(self, job: Job) -> None:
         """A job's container is being started (the job as it was when its attempt was created)."""
 
-    def job_finished(self, job: Job) -> None:
+    def job_finished(self, finished: Finished) -> None:
         """A job reached its final status."""
 
     def step_done(self, stack: str, step: Step, seconds: float) -> None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from longshore.domain.outcome import Outcome
-from longshore.domain.records import Attempt, Job, NewJob
+from longshore.domain.records import Attempt, Finished, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus, sources_of
 from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
@@ -43,10 +43,10 @@ class JobRepository:
 
     def _move(self, conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *,
               owner: str | None = None, attempt_guard: sa.ColumnElement[bool] | None = None,
-              **values: Any) -> int | None:
+              **values: Any) -> sa.Row | None:
         """Move the job to `target` if attempt `number` (None: whichever is current) is current, the table
         allows it, its attempt is `owner`'s (if given) and `attempt_guard` holds for that attempt's row; return
-        the attempt moved, else None."""
+        the job's row as it was before (`_MOVING`'s columns: its `attempt` is the one moved), else None."""
         seen = None
         for _ in range(CAS_TRIES):
             row = conn.execute(_MOVING, {"w_job_id": job_id}).first()
@@ -63,7 +63,7 @@ class JobRepository:
                 if row.webhook:
                     attempt = values.get("attempt", row.attempt)
                     record_change(conn, job_id, row.webhook, _change(job_id, old, target, attempt, values), time.time())
-                return row.attempt
+                return row
             seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
         return None
 
@@ -114,8 +114,8 @@ class JobRepository:
                                progress_at=now)
         return moved is not None
 
-    def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None) -> bool:
-        """Move the job to its final status once; False if it had ended, the attempt is stale, or (with
+    def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None) -> Finished | None:
+        """Move the job to its final status once; None if it had ended, the attempt is stale, or (with
         `owner`) another worker owns the attempt. The attempt stops holding its worker's slot."""
         if not outcome.status.final:
             raise ValueError(f"{outcome.status} is not a final status")
@@ -130,9 +130,10 @@ class JobRepository:
                                error=outcome.error, finished_at=now,
                                released_at=sa.func.coalesce(attempts.c.released_at, now))
                 self.finishes.announce(conn, job_id)
-        if moved:
-            self.finishes.wake_local(job_id)
-        return moved is not None
+        if moved is None:
+            return None
+        self.finishes.wake_local(job_id)
+        return Finished(moved.stack, None if moved.started_at is None else max(now - moved.started_at, 0))
 
     def next_attempt(self, job_id: str, number: int, ended: AttemptStatus, *, error: str | None,
                      exit_code: int | None = None, user_retry: bool = False, owner: str | None = None,
@@ -167,7 +168,8 @@ class JobRepository:
         now = time.time()
         error = "cancelled by a user"
         with self.engine.begin() as conn:
-            number = self._move(conn, job_id, None, JobStatus.CANCELLED, error=error, finished_at=now)
+            moved = self._move(conn, job_id, None, JobStatus.CANCELLED, error=error, finished_at=now)
+            number = None if moved is None else moved.attempt
             if number is not None:
                 never_started = attempts.c.started_at.is_(None)
                 update_attempt(conn, job_id, number, status=AttemptStatus.CANCELLED.value, error=error,
@@ -233,7 +235,7 @@ class JobRepository:
 # Statements of every job's path, built once: SQLAlchemy finds a compiled statement by the statement's cache
 # key, which it computes once per statement object ("w_" parameters are the WHERE's).
 _GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
-_MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook).where(
+_MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook, jobs.c.started_at).where(
     jobs.c.id == sa.bindparam("w_job_id"))
 _MOVE = jobs.update().where(jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attempt == sa.bindparam("w_attempt"),
                             jobs.c.status == sa.bindparam("w_status"))
