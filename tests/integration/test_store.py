@@ -52,6 +52,22 @@ def test_a_job_finishes_once_and_never_moves_backwards(store):
     assert (job.status, job.exit_code) == (JobStatus.SUCCEEDED, 0)
 
 
+def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not_dropped(store):
+    me = worker(store)
+    job_id = store.jobs.create(new_job())
+    assert claim(store, job_id, me) is Claim.CLAIMED
+    # A prebuilt UPDATE sets the parameters that name a column: a misspelt one must not vanish silently
+    with pytest.raises(ValueError, match="attempts have no column contianer_id"):
+        store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, contianer_id="c1")
+    assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, container_id="c1")
+    assert store.jobs.begin_running(job_id, 1, owner=me)
+    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me)
+    job = store.jobs.get(job_id)
+    assert finished.stack == "busybox"
+    assert finished.run_seconds == pytest.approx(job.finished_at - job.started_at, abs=0.01)
+    assert store.jobs.attempts(job_id)[0].container_id == "c1"
+
+
 def test_a_stale_attempt_cannot_touch_the_job(store):
     job_id = store.jobs.create(new_job())
     assert not store.jobs.finish(job_id, 2, ended(JobStatus.SUCCEEDED))

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
 from longshore.domain.steps import TIMED_STEPS, Step
-from longshore.store.jobs import UNFINISHED, update_attempt
+from longshore.store.jobs import UNFINISHED, UPDATE_ATTEMPT, attempt_columns, update_attempt
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, jobs, projects, workers
 
@@ -153,9 +153,12 @@ class AttemptRepository:
         step = Step(step)
         if step not in TIMED_STEPS:
             raise ValueError(f"step {step.value!r} is not timed")
+        if any(isinstance(value, sa.ClauseElement) for value in fields.values()):
+            raise TypeError("record_step takes values, not SQL expressions")  # a prebuilt statement binds values
         now = time.time()
-        values = {"w_job_id": job_id, "w_number": number, "w_owner": owner, f"{step.value}_seconds": seconds,
-                  "progress_at": now, **fields, **({"w_now": now} if release else {})}
+        values = {"w_job_id": job_id, "w_number": number, "w_owner": owner,
+                  **attempt_columns({f"{step.value}_seconds": seconds, "progress_at": now, **fields}),
+                  **({"w_now": now} if release else {})}
         with self.engine.begin() as conn:
             return conn.execute(_RECORD_RELEASING if release else _RECORD, values).rowcount == 1
 
@@ -230,8 +233,7 @@ class AttemptRepository:
 _WITH_JOBS = sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c]).join(
     attempts, attempts.c.job_id == jobs.c.id)
 # The statements of every job's path, built once (see _WITH_JOBS); "w_" parameters are the WHERE's.
-_ONE_ATTEMPT = (attempts.c.job_id == sa.bindparam("w_job_id"), attempts.c.number == sa.bindparam("w_number"))
-_RECORD = attempts.update().where(*_ONE_ATTEMPT, attempts.c.worker == sa.bindparam("w_owner"))
+_RECORD = UPDATE_ATTEMPT.where(attempts.c.worker == sa.bindparam("w_owner"))
 _RECORD_RELEASING = _RECORD.values(released_at=sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now")))
 _LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).values(pid=workers.c.pid)
 _CLAIMED = (sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker,
@@ -239,7 +241,7 @@ _CLAIMED = (sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == sa.bindparam("w_number")))
             .join(projects, projects.c.id == jobs.c.project_id)
             .where(jobs.c.id == sa.bindparam("w_job_id")))
-_CLAIM = attempts.update().where(*_ONE_ATTEMPT, attempts.c.worker.is_(None))
+_CLAIM = UPDATE_ATTEMPT.where(attempts.c.worker.is_(None))
 _HOLDING = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.worker == sa.bindparam("w_worker"),
                                                                   attempts.c.released_at.is_(None))
 #: One attempt with its job: every lifecycle step's first read.

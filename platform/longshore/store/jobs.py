@@ -242,8 +242,10 @@ _MOVE = jobs.update().where(jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attemp
 _MOVE_OWNED = _MOVE.where(sa.exists().where(attempts.c.job_id == sa.bindparam("w_job_id"),
                                             attempts.c.number == sa.bindparam("w_attempt"),
                                             attempts.c.worker == sa.bindparam("w_owner")))
-_UPDATE_ATTEMPT = attempts.update().where(attempts.c.job_id == sa.bindparam("w_job_id"),
-                                          attempts.c.number == sa.bindparam("w_number"))
+_ATTEMPT_COLUMNS = frozenset(attempts.c.keys())
+#: One attempt's row ("w_job_id", "w_number"), to update with the parameters that name its columns.
+UPDATE_ATTEMPT = attempts.update().where(attempts.c.job_id == sa.bindparam("w_job_id"),
+                                         attempts.c.number == sa.bindparam("w_number"))
 
 
 def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_max_queued: int) -> None:
@@ -314,8 +316,18 @@ def _move_statement(job_id: str, attempt: int, old: JobStatus, target: JobStatus
     return (jobs.update().where(*where).values(status=target.value, **values),)
 
 
+def attempt_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """`values`, checked to be attempt columns: a prebuilt UPDATE sets the parameters that name a column and
+    would silently ignore a misspelt one."""
+    unknown = values.keys() - _ATTEMPT_COLUMNS
+    if unknown:
+        raise ValueError(f"attempts have no column {', '.join(sorted(unknown))}")
+    return values
+
+
 def update_attempt(conn: sa.Connection, job_id: str, number: int, **values: Any) -> int:
     """Update one attempt's row; the number of rows changed (0 or 1)."""
+    attempt_columns(values)
     if any(isinstance(value, sa.ClauseElement) for value in values.values()):  # SQL, not a parameter
-        return conn.execute(_UPDATE_ATTEMPT.values(**values), {"w_job_id": job_id, "w_number": number}).rowcount
-    return conn.execute(_UPDATE_ATTEMPT, {"w_job_id": job_id, "w_number": number, **values}).rowcount
+        return conn.execute(UPDATE_ATTEMPT.values(**values), {"w_job_id": job_id, "w_number": number}).rowcount
+    return conn.execute(UPDATE_ATTEMPT, {"w_job_id": job_id, "w_number": number, **values}).rowcount
