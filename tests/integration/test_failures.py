@@ -124,6 +124,43 @@ def test_a_job_cancelled_between_its_create_and_its_start_has_its_container_remo
     assert job.status.value == "cancelled"
 
 
+def test_a_pull_redelivered_after_the_start_its_task_ran_never_makes_a_second_container(client, docker_engine):
+    from longshore.domain.records import WorkerIdentity
+    from longshore.domain.steps import Step, container_name
+    from longshore.service import lifecycle
+    from longshore.service.runtime import get_runtime
+
+    # Given an attempt pulled, created and started by the steps run here, in one go as one task of a worker
+    # runs them (a delayed job, so no worker of the session takes it), whose container then went with its host
+    rt = get_runtime()
+    me = WorkerIdentity(name=f"test-chain-{os.getpid()}@{os.uname().nodename}", engine_id=rt.engine.engine_id(),
+                        slots=1, host=os.uname().nodename)
+    steps = lifecycle.StepContext(rt, me)
+    job = client.submit("busybox", ["sleep", "30"], delay=3600)
+    assert lifecycle.pull(steps, job.id, 1).send is Step.CREATE
+    assert rt.store.attempts.record_step(job.id, 1, Step.PULL, 0.01, owner=me.name)  # as its task records it
+    assert lifecycle.create(steps, job.id, 1).send is Step.START
+    lifecycle.start(steps, job.id, 1)
+    name = container_name(job.id, 1)
+    docker_engine.api.remove_container(name, force=True)
+    try:
+        # When the pull's message comes back (its worker died before acknowledging it)
+        again = lifecycle.StepContext(rt, me, again=True)
+        # Then it counts as a redelivery and goes on from the create, which makes no second container for an
+        # attempt that started but sends its wait, which finds the container gone: the attempt is lost
+        assert lifecycle.pull(again, job.id, 1).send is Step.CREATE
+        assert attempts_of(job)[0].redeliveries == 1
+        assert lifecycle.create(again, job.id, 1).send is Step.WAIT
+        assert docker_engine.api.containers(all=True, filters={"name": name}) == []
+        lost = lifecycle.wait(again, job.id, 1)
+        assert lost.send is Step.REAP and "its container vanished" in lost.conclude.reason
+        # And a pull sent twice (not redelivered) still does nothing
+        assert lifecycle.pull(steps, job.id, 1).send is None
+    finally:
+        job.cancel()
+        lifecycle.reap(steps, job.id, 1)  # its contract folder
+
+
 def test_cancel_a_running_job_stops_and_reaps_its_container(client, start_worker, wait_reaped, distributed):
     start_worker("busybox")
     job = client.submit("busybox", ["sleep", "60"])

@@ -2,9 +2,9 @@
 
 Each step receives ids (job id, attempt number), re-reads the job and the attempt,
 does its engine work, and returns a `Next`: what to record, whether the attempt's
-slot is released, how the attempt concludes, and which step follows. `carry_out`
+slot is released, how the attempt concludes, and which step follows. `service.carry`
 makes that happen (store write, then message); the worker's task adapters run one
-step per message.
+step per message, and a create or start straight after the step before (`service.carry`).
 
 - **Ownership.** The pull claims the attempt for its worker, within that worker's
   slots; every later write is fenced to the owner, so a late or duplicated step of
@@ -42,7 +42,6 @@ from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
 from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, UnknownStack
 from longshore.service.containers import container_spec
-from longshore.service.dispatch import conclude
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
 from longshore.store import STORE_ERRORS, Claim, Owned
@@ -98,7 +97,11 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
         return NOTHING  # another worker has it, or the job moved on: a duplicate is harmless
     job = rt.store.jobs.get(job_id)
     if claim is Claim.MINE and (rt.store.jobs.attempt(job_id, attempt).step_seconds.get("pull") is not None):
-        return NOTHING  # a duplicate of a pull that completed: its next steps are on their way
+        if not ctx.again:
+            return NOTHING  # a duplicate of a pull that completed: its next steps are on their way
+        # Its worker died after the pull, in the create or start its task ran next (`service.carry`): that
+        # counts as their redelivery, and the attempt goes on from its create (which adopts a container made).
+        return check_redelivery(ctx, Step.CREATE, job_id, attempt) or Next(send=Step.CREATE)
     try:
         stack = rt.manifest.get(job.stack)
         rt.engine.ensure_image(job.image, always_pull=stack.pull is PullPolicy.ALWAYS,
@@ -116,9 +119,13 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
 def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Create the attempt's container with its limits, payload and labels; check the limits held."""
     rt = ctx.runtime
-    job, _ = _mine(ctx, job_id, attempt)
+    job, record = _mine(ctx, job_id, attempt)
     if job is None:
         return NOTHING
+    if record.started_at is not None:
+        # Run again after the start that followed it (its worker died in that start): never a second
+        # container for an attempt that started; its wait looks at the first (gone: the attempt is lost).
+        return Next(send=Step.WAIT)
     try:
         spec = container_spec(rt, job, attempt, ctx.worker.name)
     except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # InvalidJob: its code's archive is gone
@@ -231,32 +238,7 @@ def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
 STEPS = {Step.PULL: pull, Step.CREATE: create, Step.START: start, Step.WAIT: wait, Step.KILL: kill, Step.REAP: reap}
 
 
-# -- around every step ------------------------------------------------------------
-
-def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Next, seconds: float) -> None:
-    """Make a step's `Next` happen. A record the store refuses means the attempt is no longer this
-    worker's: nothing more is done (its owner's watcher cleans up)."""
-    rt, me = ctx.runtime, ctx.worker
-    stack = after.record.stack if after.record else None
-    if after.record is not None:
-        if not rt.store.attempts.record_step(job_id, attempt, step, seconds, owner=me.name, release=after.release,
-                                             **after.record.fields):
-            log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)
-            return
-        rt.events.step_done(after.record.stack, step, seconds)
-    elif after.release:
-        rt.store.attempts.release(job_id, attempt)
-    if after.conclude is not None:
-        conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
-    try:
-        if after.send is not None:
-            rt.publisher.send_step(after.send, job_id, attempt, me.name)
-        if after.hand_back is not None:
-            rt.publisher.publish_pull(job_id, attempt, after.hand_back.stack, priority=after.hand_back.priority)
-    except PUBLISH_ERRORS:
-        # The broker is away: the watcher sends the attempt's next step again once it is back.
-        log.warning("could not send the %s of %s attempt %s; the watcher will", after.send or "pull", job_id, attempt)
-
+# -- around every step (`service.carry` carries out a step's `Next`) --------------------
 
 #: The steps whose worker dying while they run may be the job's doing (a huge image, a container that
 #: takes the engine down as it starts): redelivered too often, the job is requeued elsewhere. A pull's

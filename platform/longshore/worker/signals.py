@@ -15,6 +15,7 @@ from celery import signals
 from longshore.broker.routing import stack_of_queue, worker_queue, worker_queue_name
 from longshore.domain.records import WorkerIdentity
 from longshore.service.runtime import get_runtime
+from longshore.worker import task_events
 from longshore.worker.identity import SPARE_POOL_SLOTS, identity, metrics_port, served_stacks, set_identity
 from longshore.worker.node import current_node, start_node
 
@@ -44,7 +45,8 @@ def set_up_queues(sender: str, instance, **_kwargs) -> None:
 
 @signals.worker_ready.connect
 def start_worker_node(sender, **_kwargs) -> None:
-    """Refuse a duplicate name, then start the heartbeat, the watcher, admission and metrics."""
+    """Refuse a duplicate name, then start the heartbeat, the watcher, admission, following whether a monitor
+    asks for task events, and metrics."""
     runtime = get_runtime()
     me = identity()
     consumers = runtime.publisher.consumers([me.name])
@@ -54,6 +56,7 @@ def start_worker_node(sender, **_kwargs) -> None:
         os.kill(os.getpid(), 15)
         return
     start_node(runtime, me, served_stacks())
+    task_events.follow(sender)
     serve_metrics_if_asked()
 
 

@@ -2,7 +2,8 @@
 
 Every lifecycle step task goes through `LifecycleTask.run_step`, the one wrapper
 that does the cross-cutting work: it counts redeliveries (and gives up past the
-cap), times the step and carries out the step's `Next`; the task class retries
+cap), times the step and carries out the step's `Next` (running a create or start that
+follows at once, `service.carry`); the task class retries
 transient failures with the step's policy, counts each retry, and fails the job
 when the retries run out.
 What a step does is `service.lifecycle`.
@@ -21,6 +22,7 @@ from longshore.broker.routing import JANITOR_TASK, SCHEDULE_TASK, STEP_TASKS, SU
 from longshore.domain.steps import Step
 from longshore.errors import TransientDockerFailure
 from longshore.observability.metrics import PrometheusEvents
+from longshore.service import carry
 from longshore.service import janitor as janitor_service
 from longshore.service import lifecycle
 from longshore.service.lifecycle import Next, StepContext
@@ -29,6 +31,7 @@ from longshore.service.scheduling import schedule_from_message
 from longshore.service.submit import submit_from_message
 from longshore.store import STORE_ERRORS, TRANSIENT_ERRORS
 from longshore.worker import signals  # noqa: F401  (connects the worker's signal handlers)
+from longshore.worker import task_events
 from longshore.worker.identity import identity
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,10 @@ class LifecycleTask(Task):
             after = lifecycle.check_redelivery(context, self.step, job_id, attempt)
         if after is None:
             after = step(context, job_id, attempt)
-        lifecycle.carry_out(context, self.step, job_id, attempt, after, time.perf_counter() - started)
+        # While a monitor lists every step (task events on), each one travels as its own message
+        following = carry.carry_out(context, self.step, job_id, attempt, after, time.perf_counter() - started,
+                                    chain=not task_events.asked())
+        carry.run_here(context, following, job_id, attempt)
 
     def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """Count each platform retry on the attempt, where users and operators can see it."""
@@ -92,8 +98,8 @@ class LifecycleTask(Task):
             if self.step is Step.PULL:
                 lifecycle.hand_back(self.context(), job_id, attempt)
             return
-        lifecycle.carry_out(self.context(), self.step, job_id, attempt,
-                            lifecycle.give_up(self.step, self.request.retries, exc), 0)
+        carry.carry_out(self.context(), self.step, job_id, attempt,
+                        lifecycle.give_up(self.step, self.request.retries, exc), 0)
 
     def _redelivered(self) -> bool:
         return bool((self.request.delivery_info or {}).get("redelivered"))

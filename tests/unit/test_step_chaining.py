@@ -1,0 +1,72 @@
+"""A create or start that follows a step runs in the task of the step before, not through the broker; one
+that fails there is sent as its own message (where its retry policy takes over), never lost."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from longshore.domain.steps import Step
+from longshore.errors import FailureKind, TransientDockerFailure
+from longshore.service import carry
+from longshore.service.lifecycle import NOTHING, Next, Record, StepContext
+
+
+class Calls(list):
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self.append((name, args)) or True
+
+
+def context() -> tuple[StepContext, Calls]:
+    calls = Calls()
+    runtime = SimpleNamespace(store=SimpleNamespace(attempts=calls), events=calls, publisher=calls)
+    return StepContext(runtime, SimpleNamespace(name="w1")), calls
+
+
+def sent(calls: Calls) -> list[Step]:
+    return [args[0] for name, args in calls if name == "send_step"]
+
+
+def test_a_pulls_create_and_the_creates_start_run_here_and_only_the_wait_side_goes_by_message(monkeypatch):
+    ctx, calls = context()
+    ran = []
+
+    def step(name, after):
+        return lambda _ctx, job_id, attempt: ran.append(name) or after
+
+    monkeypatch.setitem(carry.STEPS, Step.CREATE, step("create", Next(record=Record("busybox"), send=Step.START)))
+    monkeypatch.setitem(carry.STEPS, Step.START, step("start", Next(record=Record("busybox"))))
+    following = carry.carry_out(ctx, Step.PULL, "j", 1, Next(record=Record("busybox"), send=Step.CREATE), 0.01,
+                                chain=True)
+    assert following is Step.CREATE and sent(calls) == []
+    carry.run_here(ctx, following, "j", 1)
+    assert ran == ["create", "start"] and sent(calls) == []
+    # each kept its own record
+    assert [args[2] for name, args in calls if name == "record_step"] == [Step.PULL, Step.CREATE, Step.START]
+    # a reap or a wait is still a message of its own, and so is every step while a monitor lists them
+    assert carry.carry_out(ctx, Step.WAIT, "j", 1, Next(send=Step.REAP), 0.01, chain=True) is None
+    assert carry.carry_out(ctx, Step.PULL, "j", 1, Next(send=Step.CREATE), 0.01) is None
+    assert sent(calls) == [Step.REAP, Step.CREATE]
+
+
+@pytest.mark.parametrize("failure", [TransientDockerFailure("start", FailureKind.TRANSIENT, "the engine is restarting"), KeyError("bug")])
+def test_a_step_that_fails_here_is_sent_as_its_own_message(monkeypatch, failure):
+    ctx, calls = context()
+
+    def failing(_ctx, job_id, attempt):
+        raise failure
+
+    monkeypatch.setitem(carry.STEPS, Step.CREATE, lambda *_: Next(record=Record("busybox"), send=Step.START))
+    monkeypatch.setitem(carry.STEPS, Step.START, failing)
+    carry.run_here(ctx, Step.CREATE, "j", 1)
+    assert sent(calls) == [Step.START]
+    assert ("step_retried", (Step.START,)) in calls
+
+
+def test_nothing_follows_a_record_the_store_refused(monkeypatch):
+    ctx, calls = context()
+    ctx.runtime.store.attempts = SimpleNamespace(record_step=lambda *args, **kwargs: False)
+    assert carry.carry_out(ctx, Step.PULL, "j", 1, Next(record=Record("busybox"), send=Step.CREATE), 0.01) is None
+    assert carry.carry_out(ctx, Step.PULL, "j", 1, NOTHING, 0.01) is None
+    assert sent(calls) == []
