@@ -145,7 +145,7 @@ def test_a_pull_redelivered_after_the_start_its_task_ran_never_makes_a_second_co
     docker_engine.api.remove_container(name, force=True)
     try:
         # When the pull's message comes back (its worker died before acknowledging it)
-        again = lifecycle.StepContext(rt, me, again=True)
+        again = lifecycle.StepContext(rt, me, redelivered=True)
         # Then it counts as a redelivery and goes on from the create, which makes no second container for an
         # attempt that started but sends its wait, which finds the container gone: the attempt is lost
         assert lifecycle.pull(again, job.id, 1).send is Step.CREATE

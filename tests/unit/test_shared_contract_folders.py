@@ -110,10 +110,16 @@ def test_old_folders_are_listed_by_their_containers_name_and_removed_with_their_
         if "new" not in name:
             os.utime(contracts.base / name, (old, old))
     (contracts.base / PROVEN_MARK).write_text("")
-    listed = contracts.names(older_than=time.time() - 10)
+    # and a create of the crashed attempt making its folder again right now
+    (contracts.base / ".partial-longshore-crashed-1.e5f6").mkdir()
+    older_than = time.time() - 10
+    listed = contracts.names(older_than=older_than)
     assert listed == [".partial-longshore-last-release-1", "longshore-crashed-1", "longshore-old-1", "probe-abc"]
     for name in listed:
-        contracts.remove(name)
+        contracts.remove(name, older_than=older_than)  # as the sweep does: the fresh one is left to its writer
+    assert sorted(p.name for p in contracts.base.iterdir()) == [
+        ".partial-longshore-crashed-1.e5f6", PROVEN_MARK, "longshore-new-1"]
+    contracts.remove("longshore-crashed-1")  # as a reap does: everything of its name
     assert sorted(p.name for p in contracts.base.iterdir()) == [PROVEN_MARK, "longshore-new-1"]
 
 

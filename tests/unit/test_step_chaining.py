@@ -14,8 +14,14 @@ from longshore.service.lifecycle import NOTHING, Next, Record, StepContext
 
 
 class Calls(list):
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: self.append((name, args)) or True
+    """The store's, the events' and the publisher's methods `carry` calls, recorded (no others exist)."""
+
+    def _call(name):
+        return lambda self, *args, **kwargs: self.append((name, args)) or True
+
+    record_step, release, count_infra_retry = _call("record_step"), _call("release"), _call("count_infra_retry")
+    step_done, step_retried = _call("step_done"), _call("step_retried")
+    send_step, publish_pull = _call("send_step"), _call("publish_pull")
 
 
 def context() -> tuple[StepContext, Calls]:
@@ -44,10 +50,12 @@ def test_a_pulls_create_and_the_creates_start_run_here_and_only_the_wait_side_go
     assert ran == ["create", "start"] and sent(calls) == []
     # each kept its own record
     assert [args[2] for name, args in calls if name == "record_step"] == [Step.PULL, Step.CREATE, Step.START]
-    # a reap or a wait is still a message of its own, and so is every step while a monitor lists them
+    # a reap or a wait is still a message of its own, so is a start a wait sends (its start was lost: a
+    # redelivery of it must be counted), and so is every step while a monitor lists them
     assert carry.carry_out(ctx, Step.WAIT, "j", 1, Next(send=Step.REAP), 0.01, chain=True) is None
+    assert carry.carry_out(ctx, Step.WAIT, "j", 1, Next(send=Step.START), 0.01, chain=True) is None
     assert carry.carry_out(ctx, Step.PULL, "j", 1, Next(send=Step.CREATE), 0.01) is None
-    assert sent(calls) == [Step.REAP, Step.CREATE]
+    assert sent(calls) == [Step.REAP, Step.START, Step.CREATE]
 
 
 @pytest.mark.parametrize("failure", [TransientDockerFailure("start", FailureKind.TRANSIENT, "the engine is restarting"), KeyError("bug")])
@@ -61,7 +69,7 @@ def test_a_step_that_fails_here_is_sent_as_its_own_message(monkeypatch, failure)
     monkeypatch.setitem(carry.STEPS, Step.START, failing)
     carry.run_here(ctx, Step.CREATE, "j", 1)
     assert sent(calls) == [Step.START]
-    assert ("step_retried", (Step.START,)) in calls
+    assert ("step_retried", (Step.START,)) in calls and ("count_infra_retry", ("j", 1)) in calls
 
 
 def test_nothing_follows_a_record_the_store_refused(monkeypatch):

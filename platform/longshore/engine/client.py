@@ -167,10 +167,10 @@ class DockerEngine(ImageCalls, CreateCalls):
         contracts = self._contracts()
         if contracts is None:
             return 0
-        removed = 0
-        for name in contracts.names(older_than=time.time() - grace_seconds):
+        removed, older_than = 0, time.time() - grace_seconds
+        for name in contracts.names(older_than=older_than):
             if self.state(name) is None:
-                contracts.remove(name)
+                contracts.remove(name, older_than=older_than)  # not a fresh one a create is making now
                 removed += 1
         return removed
 

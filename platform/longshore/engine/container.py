@@ -105,9 +105,8 @@ def shared_contract(labels: dict[str, str] | None) -> bool:
 
 
 def contract_source(inspected: dict[str, Any]) -> str | None:
-    """The shared folder a created container's contract binds (None: its contract was copied in)."""
-    if not shared_contract((inspected.get("Config") or {}).get("Labels")):
-        return None
+    """The shared folder a created container's contract binds (None: its contract was copied in), from its
+    mount: a container of the release before the label binds its folder without saying so."""
     return next((m.get("Source") for m in (inspected.get("HostConfig") or {}).get("Mounts") or []
                  if m.get("Target") == CONTRACT_DIR and m.get("Type") == "bind"), None)
 

@@ -108,11 +108,17 @@ class SharedContracts:
             shutil.rmtree(partial, ignore_errors=True)  # another step of the same attempt made it first
         return folder
 
-    def remove(self, name: str) -> None:
-        """Remove a container's folder once the container is gone (already gone is fine)."""
-        shutil.rmtree(self.folder(name), ignore_errors=True)  # never follows a link the job left
-        for partial in self.base.glob(f"{glob.escape(PARTIAL + name)}.*"):
-            shutil.rmtree(partial, ignore_errors=True)
+    def remove(self, name: str, *, older_than: float | None = None) -> None:
+        """Remove a container's folder once the container is gone (already gone is fine), with any partial one
+        a crash left; with `older_than` (epoch seconds), only those last changed before it: a create of the
+        same attempt may be writing a fresh one meanwhile."""
+        for entry in [self.folder(name), *self.base.glob(f"{glob.escape(PARTIAL + name)}.*")]:
+            try:
+                if older_than is not None and entry.lstat().st_mtime >= older_than:
+                    continue
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)  # never follows a link the job left
 
     def names(self, *, older_than: float) -> list[str]:
         """Container names of the folders (complete or not) last changed before `older_than` (epoch seconds)."""

@@ -61,12 +61,17 @@ class CreateCalls(EngineCalls):
     def _check_seccomp(self) -> None:
         """The engine confines containers with a seccomp profile (its default one, as we never set another);
         its security options are asked once per process."""
-        if self._security_options is None:
-            self._security_options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
-        if not any(option.startswith("name=seccomp") for option in self._security_options):
+        options = self._security()
+        if not any(option.startswith("name=seccomp") for option in options):
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 "the Docker engine runs containers without seccomp (its SecurityOptions: "
-                                f"{', '.join(self._security_options) or 'none'}); Longshore will not run jobs there")
+                                f"{', '.join(options) or 'none'}); Longshore will not run jobs there")
+
+    def _security(self) -> list[str]:
+        """The engine's SecurityOptions, asked once per process (a failed ask is asked again next time)."""
+        if self._security_options is None:
+            self._security_options = self._call("create", lambda: self._api.info()).get("SecurityOptions") or []
+        return self._security_options
 
     def _explain_create_failure(self, spec: ContainerSpec, failure: DockerFailure) -> DockerFailure:
         """A refused create, in words: a stack runtime the engine lacks is named, and permanent."""
@@ -117,9 +122,8 @@ class CreateCalls(EngineCalls):
         return shared if self._contracts_proven else None
 
     def _unshareable(self) -> str | None:
-        """Why this engine must never get a shared folder, whatever an earlier probe proved; asked each process
-        (after `_check_seccomp`, which read the engine's security options)."""
-        options = self._security_options or []
+        """Why this engine must never get a shared folder, whatever an earlier probe proved; asked each process."""
+        options = self._security()
         if any(option.startswith(("name=userns", "name=rootless")) for option in options):
             return "the Docker engine maps user ids (userns-remap or rootless): the job's files would not be its own"
         if any(option.startswith("name=selinux") for option in options):

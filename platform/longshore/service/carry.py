@@ -18,18 +18,20 @@ from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.steps import Step
 from longshore.service.dispatch import conclude
 from longshore.service.lifecycle import STEPS, Next, StepContext
+from longshore.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 
-#: The steps the task of the step before runs at once (see the module's docstring).
-RUN_HERE = frozenset({Step.CREATE, Step.START})
+#: The steps the task of the step before runs at once, by the step before (see the module's docstring).
+#: Only these pairs: a start a wait sends (its start was lost) is a message, counted if redelivered.
+RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
 
 
 def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Next, seconds: float, *,
               chain: bool = False) -> Step | None:
-    """Make a step's `Next` happen; with `chain`, return its next step instead of sending it when that is in
-    RUN_HERE. A record the store refuses means the attempt is no longer this worker's: nothing more is done
-    (its owner's watcher cleans up)."""
+    """Make a step's `Next` happen; with `chain`, return its next step instead of sending it when RUN_HERE
+    pairs the two. A record the store refuses means the attempt is no longer this worker's: nothing more is
+    done (its owner's watcher cleans up)."""
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
     if after.record is not None:
@@ -42,7 +44,7 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
         rt.store.attempts.release(job_id, attempt)
     if after.conclude is not None:
         conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
-    if chain and after.send in RUN_HERE:
+    if chain and after.send is not None and RUN_HERE.get(step) is after.send:
         return after.send
     try:
         if after.send is not None:
@@ -67,6 +69,10 @@ def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int) -> 
             log.warning("%s of %s attempt %s failed here (%r): sending it as its own message", step.value, job_id,
                         attempt, exc)
             ctx.runtime.events.step_retried(step)
+            try:
+                ctx.runtime.store.attempts.count_infra_retry(job_id, attempt)  # as a retry of its task is
+            except STORE_ERRORS:
+                pass  # the store is away: the step's own task meets it too
             try:
                 ctx.runtime.publisher.send_step(step, job_id, attempt, ctx.worker.name)
             except PUBLISH_ERRORS:

@@ -56,11 +56,11 @@ CLAIM_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class StepContext:
-    """What one step needs: the runtime, the worker running it, and whether its message came back."""
+    """What one step needs: the runtime, the worker running it, and whether its message was redelivered."""
 
     runtime: Runtime
     worker: WorkerIdentity
-    again: bool = False  #: redelivered, or a platform retry of the same message
+    redelivered: bool = False  #: its message came back: the worker that held it died (not a retry)
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
         return NOTHING  # another worker has it, or the job moved on: a duplicate is harmless
     job = rt.store.jobs.get(job_id)
     if claim is Claim.MINE and (rt.store.jobs.attempt(job_id, attempt).step_seconds.get("pull") is not None):
-        if not ctx.again:
-            return NOTHING  # a duplicate of a pull that completed: its next steps are on their way
+        if not ctx.redelivered:
+            return NOTHING  # a duplicate of a pull that completed (or its retry): its next steps are on their way
         # Its worker died after the pull, in the create or start its task ran next (`service.carry`): that
         # counts as their redelivery, and the attempt goes on from its create (which adopts a container made).
         return check_redelivery(ctx, Step.CREATE, job_id, attempt) or Next(send=Step.CREATE)

@@ -61,8 +61,8 @@ class LifecycleTask(Task):
     step: Step
 
     def context(self) -> StepContext:
-        """The step's context; `again` when this message came back (a redelivery or a retry)."""
-        return StepContext(get_runtime(), identity(), again=self._redelivered() or self.request.retries > 0)
+        """The step's context; `redelivered` when this message came back because its worker died."""
+        return StepContext(get_runtime(), identity(), redelivered=self._redelivered())
 
     def run_step(self, step: StepFunction, job_id: str, attempt: int) -> None:
         """Run one step and carry out its `Next`; inside the task body, so transient failures retry."""
