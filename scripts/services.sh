@@ -52,12 +52,32 @@ wait_for() {
     die "$name: timeout"
 }
 
+# running_as PIDFILE NAME: the pid file names a live process called NAME. A pid file left by a machine
+# whose processes were all killed can name a pid another program has since been given: kill -0 alone
+# would take it for ours.
+running_as() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]]
+}
+
+# forget_stale_containerd EXEC_ROOT: dockerd trusts its containerd's pid file, and when that pid lives
+# (reused by any program) it waits for a containerd that never answers ("timeout waiting for containerd
+# to start"), so a pid file not naming a containerd goes.
+forget_stale_containerd() {
+    local pidfile=$1/containerd/containerd.pid
+    [[ -f $pidfile ]] && ! running_as "$pidfile" containerd && rm -f "$pidfile"
+    return 0
+}
+
 start_docker() {
     need /usr/sbin/dockerd docker.io   # Debian puts dockerd in sbin
     docker info >/dev/null 2>&1 && return 0
     # a dockerd that is still starting is waited for, not started twice (the first engine's pid file:
     # a second engine, docker2, is another dockerd)
-    if ! { [[ -f /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; }; then
+    if ! running_as /var/run/docker.pid dockerd; then
+        rm -f /var/run/docker.pid   # dockerd refuses to start while its pid file names a live process
+        forget_stale_containerd /var/run/docker
         # setsid+nohup: the daemon must outlive this shell
         (setsid nohup dockerd --host unix:///var/run/docker.sock >/tmp/longshore-dockerd.log 2>&1 &)
     fi
@@ -72,6 +92,8 @@ start_docker2() {
     if ! "${DOCKER2[@]}" info >/dev/null 2>&1; then
         if ! pgrep -f "dockerd.*$DOCKER2_SOCKET" >/dev/null; then
             mkdir -p /var/lib/longshore-docker2 /var/run/longshore-docker2
+            rm -f /var/run/longshore-docker2.pid
+            forget_stale_containerd /var/run/longshore-docker2
             # A bridge of its own: with `--bridge none` dockerd deletes docker0, the first engine's.
             ip link show longshore-br2 >/dev/null 2>&1 || ip link add longshore-br2 type bridge
             # A key of its own: the engine's id (which a worker's identity is tied to) comes from it.
