@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from support.helpers import wait_until
 from support.services import HOME
 
 #: A job that reads its payload and config, reports progress, waits a little, and writes its result.
@@ -64,9 +65,9 @@ def test_a_jobs_contract_folder_is_made_by_its_worker_mounted_and_removed_with_i
     assert (result.st_uid, result.st_gid) == (65534, 65534)
     assert (os.stat(folder).st_uid, os.stat(folder).st_mode & 0o777) == (0, 0o755)
     _runs_with_its_contract(client, job)
-    # And the folder goes with its container
+    # And the folder goes with its container (the reap removes it once the engine said the container is gone)
     assert wait_reaped([job.id], timeout=30) == []
-    assert not os.path.exists(folder)
+    wait_until(lambda: not os.path.exists(folder), timeout=10, what=f"{folder} removed")
 
 
 @pytest.mark.parametrize("how", ["off", "unseen"])
