@@ -11,27 +11,12 @@ from longshore.domain.steps import Step
 from longshore.errors import FailureKind, TransientDockerFailure
 from longshore.service import carry
 from longshore.service.lifecycle import NOTHING, Next, Record, StepContext
-
-
-class Calls(list):
-    """The store's, the events' and the publisher's methods `carry` calls, recorded (no others exist)."""
-
-    def _call(name):
-        return lambda self, *args, **kwargs: self.append((name, args)) or True
-
-    record_step, release, count_infra_retry = _call("record_step"), _call("release"), _call("count_infra_retry")
-    step_done, step_retried = _call("step_done"), _call("step_retried")
-    send_step, publish_pull = _call("send_step"), _call("publish_pull")
+from support.step_calls import Calls, recording_runtime, sent
 
 
 def context() -> tuple[StepContext, Calls]:
-    calls = Calls()
-    runtime = SimpleNamespace(store=SimpleNamespace(attempts=calls), events=calls, publisher=calls)
+    runtime, calls = recording_runtime()
     return StepContext(runtime, SimpleNamespace(name="w1")), calls
-
-
-def sent(calls: Calls) -> list[Step]:
-    return [args[0] for name, args in calls if name == "send_step"]
 
 
 def test_a_pulls_create_and_the_creates_start_run_here_and_only_the_wait_side_goes_by_message(monkeypatch):
@@ -78,3 +63,4 @@ def test_nothing_follows_a_record_the_store_refused(monkeypatch):
     assert carry.carry_out(ctx, Step.PULL, "j", 1, Next(record=Record("busybox"), send=Step.CREATE), 0.01) is None
     assert carry.carry_out(ctx, Step.PULL, "j", 1, NOTHING, 0.01) is None
     assert sent(calls) == []
+

@@ -1,0 +1,29 @@
+"""For unit tests of carrying out steps: a runtime whose store, events and publisher record what is called."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from longshore.domain.steps import Step
+
+
+class Calls(list):
+    """The store's, the events' and the publisher's methods `service.carry` calls, recorded (no others exist)."""
+
+    def _call(name):
+        return lambda self, *args, **kwargs: self.append((name, args)) or True
+
+    record_step, release, count_infra_retry = _call("record_step"), _call("release"), _call("count_infra_retry")
+    step_done, step_retried = _call("step_done"), _call("step_retried")
+    send_step, publish_pull = _call("send_step"), _call("publish_pull")
+
+
+def recording_runtime() -> tuple[SimpleNamespace, Calls]:
+    """A runtime whose store attempts, events and publisher are one `Calls`."""
+    calls = Calls()
+    return SimpleNamespace(store=SimpleNamespace(attempts=calls), events=calls, publisher=calls), calls
+
+
+def sent(calls: Calls) -> list[Step]:
+    """The steps sent as messages, in order."""
+    return [args[0] for name, args in calls if name == "send_step"]

@@ -1,0 +1,72 @@
+"""An exited container's wait runs on the watcher of its worker, not through the broker, while no monitor
+asks for task events; its reap is still a message, and so is every wait once a monitor asks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from longshore.domain.steps import Step
+from longshore.errors import FailureKind, TransientDockerFailure
+from longshore.service import carry
+from longshore.service.lifecycle import Next, Record
+from longshore.worker import task_events
+from longshore.worker.watcher import Watcher
+from support.step_calls import Calls, recording_runtime, sent
+
+
+def watcher() -> tuple[Watcher, Calls]:
+    runtime, calls = recording_runtime()
+    return Watcher(runtime, SimpleNamespace(name="w1", slots=2), capacity=None, stacks=["busybox"]), calls
+
+
+def run_waits(w: Watcher, calls: Calls, until) -> None:
+    threading.Thread(target=w._run_waits, daemon=True).start()
+    deadline = time.monotonic() + 5
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_wait_runs_here_once_however_often_it_is_sent_and_its_reap_is_a_message(monkeypatch):
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+    ran = []
+    monkeypatch.setitem(carry.STEPS, Step.WAIT,
+                        lambda _ctx, job_id, attempt: ran.append((job_id, attempt)) or
+                        Next(record=Record("busybox"), release=True, send=Step.REAP))
+    w, calls = watcher()
+    w.send(Step.WAIT, "j", 1)
+    w.send(Step.WAIT, "j", 1)  # the tick sends it again while the first waits: once
+    run_waits(w, calls, lambda: sent(calls))
+    assert ran == [("j", 1)] and sent(calls) == [Step.REAP]
+    assert [args[2] for name, args in calls if name == "record_step"] == [Step.WAIT]
+    assert w._outbox.empty()  # nothing went to the broker for the wait itself
+
+
+@pytest.mark.parametrize("failure", [TransientDockerFailure("wait", FailureKind.TRANSIENT, "engine restarting"),
+                                     KeyError("bug")])
+def test_a_wait_that_fails_here_is_sent_as_its_own_message_and_counted(monkeypatch, failure):
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+
+    def failing(_ctx, job_id, attempt):
+        raise failure
+
+    monkeypatch.setitem(carry.STEPS, Step.WAIT, failing)
+    w, calls = watcher()
+    w.send(Step.WAIT, "j", 1)
+    run_waits(w, calls, lambda: sent(calls))
+    assert sent(calls) == [Step.WAIT] and ("count_infra_retry", ("j", 1)) in calls
+
+
+def test_while_a_monitor_asks_for_task_events_and_for_a_redrive_a_wait_is_a_message(monkeypatch):
+    w, calls = watcher()
+    monkeypatch.setattr(task_events, "asked", lambda: True)
+    w.send(Step.WAIT, "j", 1)
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+    w.send(Step.WAIT, "j", 2, redrive=True)  # a stalled attempt's step goes again the way it went
+    w.send(Step.REAP, "j", 3)
+    assert [w._outbox.get_nowait()[:3] for _ in range(3)] == [(Step.WAIT, "j", 1), (Step.WAIT, "j", 2),
+                                                              (Step.REAP, "j", 3)]
+    assert w._waits.empty()
