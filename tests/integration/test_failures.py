@@ -124,6 +124,38 @@ def test_a_job_cancelled_between_its_create_and_its_start_has_its_container_remo
     assert job.status.value == "cancelled"
 
 
+def test_a_job_cancelled_while_its_create_and_start_run_after_its_pull_has_its_container_removed_at_once(
+        client, docker_engine):
+    import dataclasses
+
+    from longshore.domain.records import WorkerIdentity
+    from longshore.domain.steps import Step, container_name
+    from longshore.service import lifecycle
+    from longshore.service.runtime import get_runtime
+
+    # Given a job pulled by a worker whose task runs its create and start next, with the job the pull read
+    # (no second read of the store; a delayed job, so no worker of the session takes it)
+    rt = get_runtime()
+    me = WorkerIdentity(name=f"test-chain-{os.getpid()}@{os.uname().nodename}", engine_id=rt.engine.engine_id(),
+                        slots=1, host=os.uname().nodename)
+    steps = lifecycle.StepContext(rt, me)
+    job = client.submit("busybox", ["true"], delay=3600)
+    pulled = lifecycle.pull(steps, job.id, 1)
+    assert pulled.send is Step.CREATE and pulled.job.id == job.id
+    # When it is cancelled after that read
+    job.cancel()
+    chained = dataclasses.replace(steps, job=pulled.job)
+    created = lifecycle.create(chained, job.id, 1)
+    name = container_name(job.id, 1)
+    # Then its start, fenced in the store, starts nothing and sends the reap at once, which removes the container
+    after = lifecycle.start(dataclasses.replace(steps, job=created.job), job.id, 1)
+    assert after.send is Step.REAP and after.conclude is None
+    assert docker_engine.api.inspect_container(name)["State"]["Status"] == "created"
+    lifecycle.reap(steps, job.id, 1)
+    assert docker_engine.api.containers(all=True, filters={"name": name}) == []
+    assert job.status.value == "cancelled"
+
+
 def test_a_pull_redelivered_after_the_start_its_task_ran_never_makes_a_second_container(client, docker_engine):
     from longshore.domain.records import WorkerIdentity
     from longshore.domain.steps import Step, container_name

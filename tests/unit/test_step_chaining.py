@@ -64,3 +64,24 @@ def test_nothing_follows_a_record_the_store_refused(monkeypatch):
     assert carry.carry_out(ctx, Step.PULL, "j", 1, NOTHING, 0.01) is None
     assert sent(calls) == []
 
+
+def test_a_step_run_here_has_the_job_the_step_before_read_and_a_step_sent_reads_its_own(monkeypatch):
+    ctx, calls = context()
+    job = SimpleNamespace(id="j", attempt=1)
+    seen = {}
+
+    def step(name, after):
+        def run(here, job_id, attempt):
+            seen[name] = here.job
+            return after
+        return run
+
+    monkeypatch.setitem(carry.STEPS, Step.CREATE, step("create", Next(record=Record("busybox"), send=Step.START,
+                                                                      job=job)))
+    monkeypatch.setitem(carry.STEPS, Step.START, step("start", Next(record=Record("busybox"))))
+    carry.run_here(ctx, Step.CREATE, "j", 1, job=job)
+    assert seen == {"create": job, "start": job}
+    # the wait the watcher runs here has none: it reads the job itself
+    monkeypatch.setitem(carry.STEPS, Step.WAIT, step("wait", NOTHING))
+    carry.run_here(ctx, Step.WAIT, "j", 1)
+    assert seen["wait"] is None

@@ -11,10 +11,12 @@ a pull's goes on from the create (`lifecycle.pull`), a create's is counted as be
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 from longshore.broker.publish import PUBLISH_ERRORS
+from longshore.domain.records import Job
 from longshore.domain.steps import Step
 from longshore.service.dispatch import conclude
 from longshore.service.lifecycle import STEPS, Next, StepContext
@@ -57,14 +59,17 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     return None
 
 
-def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int) -> None:
-    """Run `step`, and the steps it hands back, in this task. One that fails goes to the broker as its
-    own message (its retry policy, its redelivery count); the failure is logged, never lost."""
+def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int, job: Job | None = None) -> None:
+    """Run `step`, and the steps it hands back, in this task; `job`: the job as the step before read it (each
+    step here takes it from the one before rather than reading it again). One that fails goes to the broker
+    as its own message (its retry policy, its redelivery count); the failure is logged, never lost."""
     while step is not None:
         started = time.perf_counter()
         try:
-            after = STEPS[step](ctx, job_id, attempt)
-            step = carry_out(ctx, step, job_id, attempt, after, time.perf_counter() - started, chain=True)
+            here = dataclasses.replace(ctx, job=job)
+            after = STEPS[step](here, job_id, attempt)
+            step = carry_out(here, step, job_id, attempt, after, time.perf_counter() - started, chain=True)
+            job = after.job
         except Exception as exc:  # whatever it was, the step's own task meets it again and deals with it
             log.warning("%s of %s attempt %s failed here (%r): sending it as its own message", step.value, job_id,
                         attempt, exc)

@@ -61,6 +61,9 @@ class StepContext:
     runtime: Runtime
     worker: WorkerIdentity
     redelivered: bool = False  #: its message came back: the worker that held it died (not a retry)
+    #: The job as the step before read it, in this same task (`service.carry.run_here`), right before that
+    #: step's owner-fenced record succeeded: trusted instead of a second read; every write stays fenced.
+    job: Job | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Next:
     conclude: Decision | None = None
     send: Step | None = None  #: the attempt's next step, to the owner's own queue
     hand_back: Job | None = None  #: this worker is full: put the pull back on this job's stack's queue
+    job: Job | None = None  #: the job as this step read it, for the step run next in the same task
 
 
 NOTHING = Next()
@@ -113,7 +117,7 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
     except DockerFailure as failure:
         return Next(release=True, conclude=Finish(Outcome.platform_failure(str(failure))))  # nothing was created
     log.debug("pulled for %s attempt %s on %s", job_id, attempt, me.name)
-    return Next(record=Record(job.stack), send=Step.CREATE)
+    return Next(record=Record(job.stack), send=Step.CREATE, job=job)
 
 
 def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
@@ -122,7 +126,7 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     job, record = _mine(ctx, job_id, attempt)
     if job is None:
         return NOTHING
-    if record.started_at is not None:
+    if record is not None and record.started_at is not None:  # None: run straight after its pull, unstarted
         # Run again after the start that followed it (its worker died in that start): never a second
         # container for an attempt that started; its wait looks at the first (gone: the attempt is lost).
         return Next(send=Step.WAIT)
@@ -137,7 +141,7 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     except DockerFailure as failure:
         return _failed(failure)
     return Next(record=Record(job.stack, {"container_id": container_id, "container_name": spec.name}),
-                send=Step.START)
+                send=Step.START, job=job)
 
 
 def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
@@ -150,7 +154,7 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
     first = job.status is JobStatus.QUEUED
     if first:
         if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name):
-            return NOTHING
+            return _reap_if_cancelled_before_start(ctx, job_id, attempt)  # cancelled since it was read
         rt.events.job_started(job)
     try:
         if first:  # each start marks the job running before it starts the container: none started it yet
@@ -306,7 +310,10 @@ def _touch(rt: Runtime, job_id: str, attempt: int, owner: str) -> None:
 
 
 def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Attempt | None]:
-    """The job and attempt if the attempt is current, unfinished and this worker's; (None, None) otherwise."""
+    """The job and attempt if the attempt is current, unfinished and this worker's; (None, None) otherwise.
+    A step run straight after the step before, in its task, has the job that step read and no attempt."""
+    if ctx.job is not None and (ctx.job.id, ctx.job.attempt) == (job_id, attempt):
+        return ctx.job, None
     current = ctx.runtime.store.attempts.current(job_id, attempt)
     if current is None:
         return None, None  # no such job (or attempt) any more

@@ -76,7 +76,7 @@ class LifecycleTask(Task):
         # While a monitor lists every step (task events on), each one travels as its own message
         following = carry.carry_out(context, self.step, job_id, attempt, after, time.perf_counter() - started,
                                     chain=not task_events.asked())
-        carry.run_here(context, following, job_id, attempt)
+        carry.run_here(context, following, job_id, attempt, job=after.job)
 
     def on_retry(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """Count each platform retry on the attempt, where users and operators can see it."""
