@@ -1,6 +1,7 @@
 """The life of a job: pull → create → start → (watch) → wait → reap, one plain function per step.
 
-Each step receives ids (job id, attempt number), re-reads the job and the attempt,
+Each step receives ids (job id, attempt number), re-reads the job and the attempt
+(a create or start run straight after the step before takes the job it read),
 does its engine work, and returns a `Next`: what to record, whether the attempt's
 slot is released, how the attempt concludes, and which step follows. `service.carry`
 makes that happen (store write, then message); the worker's task adapters run one
