@@ -206,7 +206,8 @@ def test_cancel_a_running_job_stops_and_reaps_its_container(client, start_worker
     assert job.status.value == "cancelled"
 
 
-def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(client, start_worker, wait_reaped):
+def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(starts, client, start_worker, wait_reaped,
+                                                                docker_engine):
     # Given a worker running a job
     name = f"test-crash-{os.getpid()}@{os.uname().nodename}"
     worker = start_worker("busybox", name=name)
@@ -219,8 +220,10 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(client, start_w
     finished = job.wait(timeout=60)
     assert finished.status.value == "succeeded", finished.error
     assert job.logs() == "started\ndone\n"
+    # (a pull redelivered after the restart is counted only if it comes before the job ended: the restarted
+    # worker's watcher may conclude the attempt first, when it finds the pull stale and does nothing)
     [attempt] = attempts_of(job)
-    assert attempt.redeliveries >= 1
+    assert attempt.redeliveries <= 1 and starts(docker_engine, job.id) == 1
     assert wait_reaped([job.id]) == []
 
 
