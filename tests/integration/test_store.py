@@ -61,11 +61,15 @@ def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not
         store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, contianer_id="c1")
     assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, container_id="c1")
     assert store.jobs.begin_running(job_id, 1, owner=me)
-    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me)
+    # the wait that ends it is recorded in the same write, a step that is not timed refused before any
+    with pytest.raises(ValueError, match="step 'kill' is not timed"):
+        store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me, took=("kill", 0.1))
+    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me, took=("wait", 0.25))
     job = store.jobs.get(job_id)
     assert finished.stack == "busybox"
     assert finished.run_seconds == pytest.approx(job.finished_at - job.started_at, abs=0.01)
-    assert store.jobs.attempts(job_id)[0].container_id == "c1"
+    [attempt] = store.jobs.attempts(job_id)
+    assert attempt.container_id == "c1" and attempt.step_seconds["wait"] == 0.25 and attempt.released_at
 
 
 def test_a_stale_attempt_cannot_touch_the_job(store):

@@ -85,3 +85,23 @@ def test_a_step_run_here_has_the_job_the_step_before_read_and_a_step_sent_reads_
     monkeypatch.setitem(carry.STEPS, Step.WAIT, step("wait", NOTHING))
     carry.run_here(ctx, Step.WAIT, "j", 1)
     assert seen["wait"] is None
+
+
+@pytest.mark.parametrize("finishes", [True, False])
+def test_a_wait_that_ends_the_job_is_recorded_in_the_finishing_write(finishes):
+    from longshore.domain.outcome import Outcome
+    from longshore.domain.policy import Finish
+    from longshore.domain.status import JobStatus
+
+    ctx, calls = context()
+    calls.finishes = finishes
+    ended = Next(record=Record("busybox"), release=True, conclude=Finish(Outcome(status=JobStatus.SUCCEEDED)),
+                 send=Step.REAP)
+    carry.carry_out(ctx, Step.WAIT, "j", 1, ended, 0.02)
+    names = [name for name, _ in calls]
+    if finishes:  # one write: the finish, with the wait's seconds
+        assert names == ["finish", "job_finished", "step_done", "send_step"]
+        assert calls[0][1][-1] == (Step.WAIT, 0.02)
+    else:  # the job had ended or moved on: the wait is recorded (fenced) and its slot released as before
+        assert names[:3] == ["finish", "record_step", "step_done"] and names[-1] == "send_step"
+    assert sent(calls) == [Step.REAP]

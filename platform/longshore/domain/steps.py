@@ -20,6 +20,14 @@ class Step(StrEnum):
 TIMED_STEPS = (Step.PULL, Step.CREATE, Step.START, Step.WAIT, Step.REAP)
 
 
+def timed_step(step: Step | str) -> Step:
+    """`step` as one whose duration an attempt keeps; ValueError for any other."""
+    step = Step(step)
+    if step not in TIMED_STEPS:
+        raise ValueError(f"step {step.value!r} is not timed")
+    return step
+
+
 def container_name(job_id: str, attempt: int) -> str:
     """The one name an attempt's container can have: what makes create idempotent."""
     return f"longshore-{job_id}-{attempt}"

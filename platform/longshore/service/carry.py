@@ -18,7 +18,8 @@ import time
 from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.records import Job
 from longshore.domain.steps import Step
-from longshore.service.dispatch import conclude
+from longshore.domain.policy import Finish
+from longshore.service.dispatch import conclude, finish
 from longshore.service.lifecycle import STEPS, Next, StepContext
 from longshore.store import STORE_ERRORS
 
@@ -36,6 +37,12 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     done (its owner's watcher cleans up)."""
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
+    if after.record is not None and not after.record.fields and isinstance(after.conclude, Finish):
+        # A wait that ends the job: its record goes in the finishing write, one transaction rather than
+        # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
+        if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds)):
+            rt.events.step_done(stack, step, seconds)
+            after = dataclasses.replace(after, record=None, release=False, conclude=None)
     if after.record is not None:
         if not rt.store.attempts.record_step(job_id, attempt, step, seconds, owner=me.name, release=after.release,
                                              **after.record.fields):

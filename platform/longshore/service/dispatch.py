@@ -15,6 +15,7 @@ from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Decision, Finish, Requeue, RetryJob
 from longshore.domain.status import AttemptStatus
+from longshore.domain.steps import Step
 from longshore.service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,11 @@ def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers
     return published
 
 
-def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome, *, owner: str | None = None) -> bool:
-    """End the job with `outcome` once (guarded in the store); False if it had ended or moved on."""
-    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner)
+def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome, *, owner: str | None = None,
+           took: tuple[Step, float] | None = None) -> bool:
+    """End the job with `outcome` once (guarded in the store); False if it had ended or moved on. `took`: the
+    step that ended it and its seconds, recorded in the same write."""
+    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner, took=took)
     if finished is None:
         return False
     rt.events.job_finished(finished)

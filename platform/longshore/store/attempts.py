@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
-from longshore.domain.steps import TIMED_STEPS, Step
+from longshore.domain.steps import Step, timed_step
 from longshore.store.jobs import UNFINISHED, UPDATE_ATTEMPT, attempt_columns, update_attempt
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, jobs, projects, workers
@@ -150,9 +150,7 @@ class AttemptRepository:
                     release: bool = False, **fields: Any) -> bool:
         """Store how long `step` took for the owner's attempt, with any extra fields, and (`release`) that it
         no longer holds a slot, in one write; False if fenced."""
-        step = Step(step)
-        if step not in TIMED_STEPS:
-            raise ValueError(f"step {step.value!r} is not timed")
+        step = timed_step(step)
         if any(isinstance(value, sa.ClauseElement) for value in fields.values()):
             raise TypeError("record_step takes values, not SQL expressions")  # a prebuilt statement binds values
         now = time.time()

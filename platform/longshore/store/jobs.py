@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import Attempt, Finished, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus, sources_of
+from longshore.domain.steps import Step, timed_step
 from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
 from longshore.store.counts import count_move, count_submitted, queued_everywhere
@@ -114,12 +115,14 @@ class JobRepository:
                                progress_at=now)
         return moved is not None
 
-    def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None) -> Finished | None:
-        """Move the job to its final status once; None if it had ended, the attempt is stale, or (with
-        `owner`) another worker owns the attempt. The attempt stops holding its worker's slot."""
+    def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None,
+               took: tuple[Step, float] | None = None) -> Finished | None:
+        """Move the job to its final status once; None if it had ended, the attempt is stale, or (with `owner`)
+        another worker owns it. The attempt stops holding its slot and records `took` (step, seconds)."""
         if not outcome.status.final:
             raise ValueError(f"{outcome.status} is not a final status")
         now = time.time()
+        timed = {} if took is None else {f"{timed_step(took[0]).value}_seconds": took[1], "progress_at": now}
         with self.engine.begin() as conn:
             moved = self._move(conn, job_id, number, outcome.status, owner=owner,
                                exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
@@ -128,7 +131,7 @@ class JobRepository:
             if moved:
                 update_attempt(conn, job_id, number, status=outcome.status.value, exit_code=outcome.exit_code,
                                error=outcome.error, finished_at=now,
-                               released_at=sa.func.coalesce(attempts.c.released_at, now))
+                               released_at=sa.func.coalesce(attempts.c.released_at, now), **timed)
                 self.finishes.announce(conn, job_id)
         if moved is None:
             return None
