@@ -70,3 +70,14 @@ def test_while_a_monitor_asks_for_task_events_and_for_a_redrive_a_wait_is_a_mess
     assert [w._outbox.get_nowait()[:3] for _ in range(3)] == [(Step.WAIT, "j", 1), (Step.WAIT, "j", 2),
                                                               (Step.REAP, "j", 3)]
     assert w._waits.empty()
+
+
+def test_an_exit_sends_its_wait_first_and_frees_its_slot_meanwhile():
+    from longshore.service import supervise
+
+    done = []
+    runtime = SimpleNamespace(store=SimpleNamespace(attempts=SimpleNamespace(
+        release=lambda job_id, attempt: done.append(("release", job_id, attempt)))))
+    supervise.on_exit(runtime, supervise.WatchState(), lambda step, job_id, attempt, **_: done.append(
+        (step, job_id, attempt)), "j", 1)
+    assert done == [(Step.WAIT, "j", 1), ("release", "j", 1)]

@@ -109,9 +109,10 @@ def housekeeping(rt: Runtime, me: WorkerIdentity, *, stacks: list[str] | None) -
 
 
 def on_exit(rt: Runtime, state: WatchState, send: Send, job_id: str, attempt: int) -> None:
-    """The engine says the attempt's container exited: free its slot and send its wait now."""
-    rt.store.attempts.release(job_id, attempt)
+    """The engine says the attempt's container exited: send its wait now, and free its slot meanwhile (the
+    wait's own write releases it too, whichever comes first)."""
     _send(state, send, Step.WAIT, job_id, attempt)
+    rt.store.attempts.release(job_id, attempt)
 
 
 def on_start(state: WatchState, container_id: str, started_at: float, timeout_seconds: float) -> None:
