@@ -72,6 +72,17 @@ def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not
     assert attempt.container_id == "c1" and attempt.step_seconds["wait"] == 0.25 and attempt.released_at
 
 
+def test_a_record_for_a_step_that_goes_on_with_its_job_is_refused_once_the_job_moved_on(store):
+    me = worker(store)
+    job_id = store.jobs.create(new_job())
+    assert claim(store, job_id, me) is Claim.CLAIMED
+    assert store.attempts.record_step(job_id, 1, "pull", 0.1, owner=me, job_current=True)
+    # Once the job is cancelled, the attempt is still this worker's, but a step must not go on with the job
+    store.jobs.cancel(job_id)
+    assert not store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, job_current=True, container_id="c1")
+    assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, container_id="c1")  # the plain fence
+
+
 def test_a_stale_attempt_cannot_touch_the_job(store):
     job_id = store.jobs.create(new_job())
     assert not store.jobs.finish(job_id, 2, ended(JobStatus.SUCCEEDED))

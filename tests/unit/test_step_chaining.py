@@ -105,3 +105,15 @@ def test_a_wait_that_ends_the_job_is_recorded_in_the_finishing_write(finishes):
     else:  # the job had ended or moved on: the wait is recorded (fenced) and its slot released as before
         assert names[:3] == ["finish", "record_step", "step_done"] and names[-1] == "send_step"
     assert sent(calls) == [Step.REAP]
+
+
+def test_a_step_whose_job_moved_on_since_it_was_read_sends_the_next_step_which_reads_it_itself():
+    ctx, calls = context()
+    # the store refuses the record while the job must be current (cancelled, requeued), not the owner's fence
+    ctx.runtime.store.attempts = SimpleNamespace(
+        record_step=lambda *args, job_current=False, **kwargs: calls.append(("record_step", job_current)) or
+        not job_current)
+    following = carry.carry_out(ctx, Step.CREATE, "j", 1, Next(record=Record("busybox"), send=Step.START),
+                                0.01, chain=True)
+    assert following is None and sent(calls) == [Step.START]
+    assert [args for name, args in calls if name == "record_step"] == [True, False]

@@ -12,6 +12,7 @@ a pull's goes on from the create (`lifecycle.pull`), a create's is counted as be
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 
@@ -33,27 +34,34 @@ RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
 def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Next, seconds: float, *,
               chain: bool = False) -> Step | None:
     """Make a step's `Next` happen; with `chain`, return its next step instead of sending it when RUN_HERE
-    pairs the two. A record the store refuses means the attempt is no longer this worker's: nothing more is
-    done (its owner's watcher cleans up)."""
+    pairs the two and the job is still current when the record is written (else the next step is sent, and
+    reads the job itself). A record the store refuses means the attempt is no longer this worker's: nothing
+    more is done (its owner's watcher cleans up)."""
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
-    if after.record is not None and not after.record.fields and isinstance(after.conclude, Finish):
+    ends_job = step is Step.WAIT and isinstance(after.conclude, Finish)
+    if ends_job and after.record is not None and not after.record.fields:
         # A wait that ends the job: its record goes in the finishing write, one transaction rather than
         # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
         if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds)):
             rt.events.step_done(stack, step, seconds)
             after = dataclasses.replace(after, record=None, release=False, conclude=None)
+    # The step run here next goes on with the job this step read: only while that job is still current.
+    here_next = chain and after.send is not None and RUN_HERE.get(step) is after.send
     if after.record is not None:
-        if not rt.store.attempts.record_step(job_id, attempt, step, seconds, owner=me.name, release=after.release,
-                                             **after.record.fields):
-            log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)
-            return None
+        record = functools.partial(rt.store.attempts.record_step, job_id, attempt, step, seconds, owner=me.name,
+                                   release=after.release, **after.record.fields)
+        if not record(job_current=here_next):
+            if not (here_next and record()):
+                log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)
+                return None
+            here_next = False  # its job moved on since it was read: the next step, a message, reads it itself
         rt.events.step_done(after.record.stack, step, seconds)
     elif after.release:
         rt.store.attempts.release(job_id, attempt)
     if after.conclude is not None:
         conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
-    if chain and after.send is not None and RUN_HERE.get(step) is after.send:
+    if here_next:
         return after.send
     try:
         if after.send is not None:
@@ -73,7 +81,7 @@ def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int, job
     while step is not None:
         started = time.perf_counter()
         try:
-            here = dataclasses.replace(ctx, job=job)
+            here = dataclasses.replace(ctx, job=job if step in RUN_HERE.values() else None)
             after = STEPS[step](here, job_id, attempt)
             step = carry_out(here, step, job_id, attempt, after, time.perf_counter() - started, chain=True)
             job = after.job

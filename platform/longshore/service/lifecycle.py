@@ -62,8 +62,9 @@ class StepContext:
     runtime: Runtime
     worker: WorkerIdentity
     redelivered: bool = False  #: its message came back: the worker that held it died (not a retry)
-    #: The job as the step before read it, in this same task (`service.carry.run_here`), right before that
-    #: step's owner-fenced record succeeded: trusted instead of a second read; every write stays fenced.
+    #: For a create or start run straight after the step before, in its task (`service.carry.run_here`): the
+    #: job that step read, whose record was fenced to the owner and to the job being unfinished at this
+    #: attempt: trusted instead of a second read (every write stays fenced). None for every other step.
     job: Job | None = None
 
 
@@ -312,7 +313,7 @@ def _touch(rt: Runtime, job_id: str, attempt: int, owner: str) -> None:
 
 def _mine(ctx: StepContext, job_id: str, attempt: int) -> tuple[Job | None, Attempt | None]:
     """The job and attempt if the attempt is current, unfinished and this worker's; (None, None) otherwise.
-    A step run straight after the step before, in its task, has the job that step read and no attempt."""
+    A create or start run straight after the step before has the job that step read, and no attempt (None)."""
     if ctx.job is not None and (ctx.job.id, ctx.job.attempt) == (job_id, attempt):
         return ctx.job, None
     current = ctx.runtime.store.attempts.current(job_id, attempt)

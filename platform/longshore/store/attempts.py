@@ -147,9 +147,10 @@ class AttemptRepository:
         return conn.execute(_HOLDING, {"w_worker": worker}).scalar() or 0
 
     def record_step(self, job_id: str, number: int, step: Step, seconds: float, *, owner: str,
-                    release: bool = False, **fields: Any) -> bool:
+                    release: bool = False, job_current: bool = False, **fields: Any) -> bool:
         """Store how long `step` took for the owner's attempt, with any extra fields, and (`release`) that it
-        no longer holds a slot, in one write; False if fenced."""
+        no longer holds a slot, in one write; False if fenced (`job_current`: also while its job is
+        unfinished and at this attempt, for a step whose next one goes on with the job it read)."""
         step = timed_step(step)
         if any(isinstance(value, sa.ClauseElement) for value in fields.values()):
             raise TypeError("record_step takes values, not SQL expressions")  # a prebuilt statement binds values
@@ -158,7 +159,7 @@ class AttemptRepository:
                   **attempt_columns({f"{step.value}_seconds": seconds, "progress_at": now, **fields}),
                   **({"w_now": now} if release else {})}
         with self.engine.begin() as conn:
-            return conn.execute(_RECORD_RELEASING if release else _RECORD, values).rowcount == 1
+            return conn.execute(_RECORDS[release, job_current], values).rowcount == 1
 
     def touch(self, job_id: str, number: int, *, owner: str) -> None:
         """The owner's step is still under way (a long pull): the watcher must not think it stalled."""
@@ -232,7 +233,12 @@ _WITH_JOBS = sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c]
     attempts, attempts.c.job_id == jobs.c.id)
 # The statements of every job's path, built once (see _WITH_JOBS); "w_" parameters are the WHERE's.
 _RECORD = UPDATE_ATTEMPT.where(attempts.c.worker == sa.bindparam("w_owner"))
-_RECORD_RELEASING = _RECORD.values(released_at=sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now")))
+_RELEASING = {"released_at": sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now"))}
+_JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number,
+                                 jobs.c.status.in_(UNFINISHED))
+#: record_step's statement by (release, job_current).
+_RECORDS = {(False, False): _RECORD, (True, False): _RECORD.values(**_RELEASING),
+            (False, True): _RECORD.where(_JOB_CURRENT), (True, True): _RECORD.where(_JOB_CURRENT).values(**_RELEASING)}
 _LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).values(pid=workers.c.pid)
 _CLAIMED = (sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker,
                       projects.c.max_running_jobs)
