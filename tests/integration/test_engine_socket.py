@@ -4,12 +4,14 @@ gives through requests, and a socket that does not answer is a transient failure
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import docker
 import pytest
 
 from longshore.engine import classify
+from longshore.engine.calls import path_stat
 from longshore.engine.connection import connect
 from longshore.errors import FailureKind
 from support.services import IMAGE
@@ -48,8 +50,11 @@ def test_every_plain_call_answers_as_docker_py_does_through_one_pool_of_connecti
     assert ours.inspect_image(IMAGE) == theirs.inspect_image(IMAGE)
     listed = ours.containers(all=True, filters={"label": f"io.longshore.socket-test={name}"})
     assert [c["Id"] for c in listed] == [created["Id"]]
-    # a stream (events) and a HEAD still go through requests, and work
-    assert ours.ping()
+    # a stream (the engine's events) and a HEAD (a path's stat) still go through requests, and work
+    events = ours.events(since=int(time.time()) - 60, until=int(time.time()) + 1, decode=True,
+                         filters={"container": name})
+    assert "start" in {event.get("Action") for event in events}
+    assert path_stat(ours, name, "/bin")["name"] == "bin"
     # the typed errors docker-py raises from the status code, and their kinds
     for call, error, kind in [
         (lambda: ours.inspect_container(name + "-absent"), docker.errors.NotFound, FailureKind.NOT_FOUND),

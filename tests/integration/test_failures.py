@@ -211,7 +211,8 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(starts, client,
     # Given a worker running a job
     name = f"test-crash-{os.getpid()}@{os.uname().nodename}"
     worker = start_worker("busybox", name=name)
-    job = client.submit("busybox", ["sh", "-c", "echo started; sleep 3; echo done"])
+    # (long enough for the restarted worker to take the redelivered pull before the job ends)
+    job = client.submit("busybox", ["sh", "-c", "echo started; sleep 8; echo done"])
     wait_until(lambda: job.status.value == "running", what="the job to run")
     # When the worker is SIGKILLed mid-job and restarted (as a supervisor would)
     worker.stop(signal.SIGKILL)
@@ -220,10 +221,9 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(starts, client,
     finished = job.wait(timeout=60)
     assert finished.status.value == "succeeded", finished.error
     assert job.logs() == "started\ndone\n"
-    # (a pull redelivered after the restart is counted only if it comes before the job ended: the restarted
-    # worker's watcher may conclude the attempt first, when it finds the pull stale and does nothing)
+    # (its pull, killed in the start it ran next, came back while the job ran: counted as that start's)
     [attempt] = attempts_of(job)
-    assert attempt.redeliveries <= 1 and starts(docker_engine, job.id) == 1
+    assert attempt.redeliveries >= 1 and starts(docker_engine, job.id) == 1
     assert wait_reaped([job.id]) == []
 
 

@@ -24,10 +24,12 @@ def watcher() -> tuple[Watcher, Calls]:
 
 
 def run_waits(w: Watcher, calls: Calls, until) -> None:
+    """Run the watcher's wait threads until `until()` holds (5 s at most), then stop them."""
     threading.Thread(target=w._run_waits, daemon=True).start()
     deadline = time.monotonic() + 5
     while not until() and time.monotonic() < deadline:
         time.sleep(0.01)
+    w.stopping.set()
 
 
 def test_a_wait_runs_here_once_however_often_it_is_sent_and_its_reap_is_a_message(monkeypatch):
@@ -81,3 +83,35 @@ def test_an_exit_sends_its_wait_first_and_frees_its_slot_meanwhile():
     supervise.on_exit(runtime, supervise.WatchState(), lambda step, job_id, attempt, **_: done.append(
         (step, job_id, attempt)), "j", 1)
     assert done == [(Step.WAIT, "j", 1), ("release", "j", 1)]
+
+
+def test_a_wait_asked_for_again_while_it_runs_is_not_run_twice_at_once(monkeypatch):
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+    running, release, ran = threading.Event(), threading.Event(), []
+
+    def slow_wait(_ctx, job_id, attempt):
+        ran.append(job_id)
+        running.set()
+        release.wait(5)  # a slow engine: the tick sends the wait again meanwhile
+        return Next(record=Record("busybox"), send=Step.REAP)
+
+    monkeypatch.setitem(carry.STEPS, Step.WAIT, slow_wait)
+    w, calls = watcher()
+    threads = [threading.Thread(target=w._run_waits, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    w.send(Step.WAIT, "j", 1)
+    assert running.wait(5)
+    w.send(Step.WAIT, "j", 1)  # while it runs: dropped, not run by the second thread
+    time.sleep(0.3)
+    assert ran == ["j"] and w._waits.empty()
+    release.set()
+    deadline = time.monotonic() + 5
+    while not sent(calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    w.send(Step.WAIT, "j", 1)  # once it is done, asked again: it runs again (it finds nothing left to do)
+    deadline = time.monotonic() + 5
+    while len(ran) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    w.stopping.set()
+    assert ran == ["j", "j"] and sent(calls)[:1] == [Step.REAP]

@@ -54,9 +54,10 @@ class _EngineClient(docker.APIClient):
             if query:
                 path += ("&" if "?" in path else "?") + query
         body = data.encode("utf-8") if isinstance(data, str) else data
+        merged = {key: value for key, value in {**self.headers, **(headers or {})}.items() if value is not None}
         try:
             answer = self._socket_pool.urlopen(
-                method, path, body=body, headers={**self.headers, **(headers or {})}, retries=False,
+                method, path, body=body, headers=merged, retries=False,
                 redirect=False, preload_content=True, timeout=urllib3.Timeout(connect=timeout, read=timeout))
         except urllib3.exceptions.ReadTimeoutError as exc:  # as requests' adapter maps them
             raise requests.exceptions.ReadTimeout(exc) from exc
@@ -68,7 +69,7 @@ class _EngineClient(docker.APIClient):
         response.status_code, response.reason, response.url = answer.status, answer.reason, self.base_url + path
         response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
         response.encoding = requests.utils.get_encoding_from_headers(response.headers)
-        response._content = answer.data
+        response._content, response._content_consumed, response.raw = answer.data, True, answer  # read whole
         return response
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:

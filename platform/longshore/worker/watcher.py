@@ -1,6 +1,6 @@
 """A worker's watcher: it follows its containers on the engine, so no message waits while they run.
 
-Three daemon threads in the worker's main process:
+Daemon threads in the worker's main process:
 - *events* follows the engine's event stream: when one of this worker's containers
   exits, the watch loop hears it at once;
 - *watch* frees the slot and sends the attempt's wait on each exit, and every
@@ -128,14 +128,18 @@ class Watcher:
 
     def _run_waits(self) -> None:
         context = StepContext(self.rt, self.me)
-        while True:
-            job_id, attempt = self._waits.get()
-            with self._queued_lock:
-                self._queued.discard((Step.WAIT, job_id, attempt))
+        while not self.stopping.is_set():
+            try:
+                job_id, attempt = self._waits.get(timeout=0.5)
+            except queue.Empty:
+                continue
             try:
                 carry.run_here(context, Step.WAIT, job_id, attempt)  # a wait that fails is sent as a message
             except Exception:  # a bug in carrying it out: the thread goes on; the next tick sends the wait again
                 log.exception("the wait of %s attempt %s failed here", job_id, attempt)
+            finally:  # asked for again while it ran (the tick resends every few seconds): not run twice at once
+                with self._queued_lock:
+                    self._queued.discard((Step.WAIT, job_id, attempt))
 
     def _dispatch(self) -> None:
         settings = self.rt.settings
