@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 
 import docker
 import docker.tls
-from docker.transport.unixconn import UnixHTTPConnectionPool
 import requests
 import requests.structures
 import requests.utils
 import urllib3
 import urllib3.exceptions
+from docker.transport.unixconn import UnixHTTPConnectionPool
 
 from longshore.settings import DOCKER_CERT_FILES
 
