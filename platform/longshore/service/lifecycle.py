@@ -216,8 +216,13 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
         timeout_seconds=job.timeout_seconds, memory_bytes=job.memory_bytes, disk_bytes=job.disk_bytes,
         inodes=_scratch_inodes(rt, job), output=report.output, output_truncated=report.output_truncated,
         result=report.result, result_error=report.result_error, finished_at=report.finished_at)
+    engine_restarted = _engine_restarted(ctx, outcome)
+    if engine_restarted is None:
+        log.info("%s attempt %s died by a signal just now: judged once an engine outage could have been seen",
+                 job_id, attempt)
+        return NOTHING  # the watcher's tick sends the wait again within seconds
     decision = decide(outcome, retries_left=job.retries - job.retries_used,
-                      retry_delay_seconds=job.retry_delay_seconds, engine_restarted=_engine_restarted(ctx, outcome),
+                      retry_delay_seconds=job.retry_delay_seconds, engine_restarted=engine_restarted,
                       requeues_left=rt.settings.policies.max_requeues - job.requeues)
     return Next(record=Record(job.stack), release=record.released_at is None, conclude=decision, send=Step.REAP)
 
@@ -363,10 +368,14 @@ def _failed(failure: DockerFailure) -> Next:
     return Next(release=True, conclude=Finish(Outcome.platform_failure(str(failure))), send=Step.REAP)
 
 
-def _engine_restarted(ctx: StepContext, outcome: Outcome) -> bool:
-    """A signal death while this worker's engine was unreachable (a restart kills its containers)."""
+def _engine_restarted(ctx: StepContext, outcome: Outcome) -> bool | None:
+    """A signal death while this worker's engine was unreachable (a restart kills its containers). None
+    while it cannot be told yet: a signal death within the outage margin of now, no outage recorded (the
+    heartbeat may not have seen the engine go: a wait run at once on the exit must not call it the job's)."""
     policies = ctx.runtime.settings.policies
     if not policies.engine_may_have_killed(outcome):
         return False
-    return ctx.runtime.store.workers.engine_was_down(ctx.worker.name, outcome.finished_at,
-                                                     margin_seconds=policies.engine_outage_margin_seconds)
+    margin = policies.engine_outage_margin_seconds
+    if ctx.runtime.store.workers.engine_was_down(ctx.worker.name, outcome.finished_at, margin_seconds=margin):
+        return True
+    return None if time.time() - outcome.finished_at < margin else False
