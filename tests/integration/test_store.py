@@ -259,3 +259,35 @@ def test_a_pooled_connection_that_died_is_replaced_and_sessions_read_committed(p
     with pytest.raises(database.TRANSIENT_ERRORS):
         store.jobs.get(job_id)
     assert store.jobs.get(job_id).id == job_id and backend() != second
+
+
+def test_a_read_is_one_statement_outside_a_transaction_and_leaves_writes_transactional(postgres):
+    import time
+
+    import sqlalchemy as sa
+
+    from longshore.store.database import read
+
+    store = Store(postgres, pool_size=1, max_overflow=0)  # one connection: every block below shares it
+
+    def clock_twice(conn) -> tuple:
+        first = conn.execute(sa.text("SELECT now()")).scalar()
+        time.sleep(0.01)
+        return first, conn.execute(sa.text("SELECT now()")).scalar()
+
+    for _ in range(2):
+        # A read runs each statement as its own transaction (no BEGIN, no ROLLBACK: one round trip)
+        with read(store.engine) as conn:
+            first, second = clock_twice(conn)
+            assert first != second
+            with pytest.raises(sa.exc.DataError):
+                conn.execute(sa.text("SELECT 1 / 0"))
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1  # an error aborted no transaction
+        # and hands the connection back as it was: a write block is one transaction at READ COMMITTED
+        with store.engine.begin() as conn:
+            first, second = clock_twice(conn)
+            assert first == second
+            assert conn.execute(sa.text("SHOW transaction_isolation")).scalar() == "read committed"
+    # the reads of the repositories take this path too
+    job_id = store.jobs.create(new_job())
+    assert store.jobs.get(job_id).status is JobStatus.QUEUED

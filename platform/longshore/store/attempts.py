@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
 from longshore.domain.steps import Step, timed_step
+from longshore.store.database import read
 from longshore.store.jobs import UNFINISHED, UPDATE_ATTEMPT, attempt_columns, update_attempt
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, jobs, projects, workers
@@ -89,18 +90,18 @@ class AttemptRepository:
                  .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
                  .where(jobs.c.id.in_(sorted({job_id for job_id, _ in keys})), attempts.c.worker.is_(None),
                         jobs.c.published_by == forwarded_to))
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(query).all()
         return {(row.id, row.attempt) for row in rows if not JobStatus(row.status).final} & keys
 
     def holding(self, worker: str) -> int:
         """How many of its slots the worker's attempts hold now."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return self._holding(conn, worker)
 
     def running(self, worker: str) -> int:
         """How many of the worker's attempts have a container started and not yet exited."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(attempts).where(
                 attempts.c.worker == worker, attempts.c.released_at.is_(None),
                 attempts.c.started_at.is_not(None))).scalar() or 0
@@ -202,7 +203,7 @@ class AttemptRepository:
 
     def _with_jobs(self, where: sa.ColumnElement[bool] | sa.Select, parameters: dict | None = None) -> list[Owned]:
         query = where if isinstance(where, sa.Select) else _WITH_JOBS.where(where)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(query, parameters).mappings().all()
         return [Owned(job_from_row(row), attempt_from_row({c.name: row[f"attempt_{c.name}"] for c in attempts.c}))
                 for row in rows]

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.codes import Code, CodeRevision
 from longshore.errors import CodeNotFound
 from longshore.domain.projects import DEFAULT_PROJECT
+from longshore.store.database import read
 from longshore.store.schema import code_archives, code_revisions, codes
 
 
@@ -59,7 +60,7 @@ class CodeStore:
 
     def archive(self, sha256: str) -> bytes:
         """An archive's zip by its digest (CodeNotFound if the store has none)."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             data = conn.execute(sa.select(code_archives.c.data).where(code_archives.c.sha256 == sha256)).scalar()
         if data is None:
             raise CodeNotFound(f"code: no archive {sha256[:12]} in the store")
@@ -68,14 +69,14 @@ class CodeStore:
     def archive_of(self, name: str, number: int, *, project: str = DEFAULT_PROJECT) -> tuple[str, str] | None:
         """(digest, entry) of an archive revision, deleted code or not (its queued jobs still run); None
         for an image code's."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(sa.select(code_revisions.c.archive_sha256, code_revisions.c.entry).where(
                 *_revision_key(project, name), code_revisions.c.revision == number)).first()
         return (row.archive_sha256, row.entry) if row is not None and row.archive_sha256 else None
 
     def revision(self, name: str, number: int | None = None, *, project: str = DEFAULT_PROJECT) -> CodeRevision:
         """Revision `number` of a code not deleted (its latest when None); CodeNotFound naming what is not."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             code = conn.execute(sa.select(codes).where(*_key(project, name))).mappings().first()
             if code is None or code["deleted_at"] is not None:
                 raise CodeNotFound(f"code: no code named {name!r}")
@@ -89,21 +90,21 @@ class CodeStore:
     def revisions(self, name: str, *, project: str = DEFAULT_PROJECT) -> list[CodeRevision]:
         """Every revision of a code not deleted, oldest first."""
         self.revision(name, project=project)  # CodeNotFound if there is no such code
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(sa.select(code_revisions).where(*_revision_key(project, name))
                                 .order_by(code_revisions.c.revision)).mappings().all()
         return [_revision(row) for row in rows]
 
     def list(self, *, project: str = DEFAULT_PROJECT) -> list[Code]:
         """The project's codes not deleted, by name."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(sa.select(codes).where(codes.c.project_id == project, codes.c.deleted_at.is_(None))
                                 .order_by(codes.c.name)).mappings().all()
         return [_code(row) for row in rows]
 
     def code(self, name: str, *, project: str = DEFAULT_PROJECT) -> Code:
         """A code not deleted, with its gates; CodeNotFound if there is none."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(sa.select(codes).where(*_key(project, name), codes.c.deleted_at.is_(None))
                                ).mappings().first()
         if row is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from longshore.store.schema import job_counts
 
@@ -16,24 +15,22 @@ from longshore.store.schema import job_counts
 SUBMITTED = "submitted"
 
 
-def count_move(conn: sa.Connection, stack: str, old: str | None, new: str) -> None:
-    """A job of `stack` moved from `old` (None: it is new) to `new`. The two rows are written in the order
-    of their names, so two moves in opposite directions never wait on each other (no deadlock)."""
-    changes = {new: (1, 1)} if old is None else {old: (-1, 0), new: (1, 1)}
-    for status in sorted(changes):
-        current, total = changes[status]
-        _add(conn, stack, status, current=current, total=total)
-
-
-def count_submitted(conn: sa.Connection, stack: str) -> None:
-    """One more job accepted on `stack`."""
-    _add(conn, stack, SUBMITTED, current=0, total=1)
+def count_move(conn: sa.Connection, stack: str, old: str | None, new: str, *, submitted: bool = False) -> None:
+    """A job of `stack` moved from `old` (None: it is new; `submitted`: newly accepted) to `new`, in one
+    statement. Its rows are written in the order of their names, so two moves in opposite directions never
+    wait on each other (no deadlock)."""
+    changes = {new: (1, 1)}
+    if old is not None:
+        changes[old] = (-1, 0)
+    if submitted:
+        changes[SUBMITTED] = (0, 1)
+    _add(conn, stack, sorted(changes.items()))
 
 
 def count_removed(conn: sa.Connection, stack: str, status: str, removed: int) -> None:
     """`removed` jobs of `stack` in final `status` were deleted (retention): fewer are there now; the total
     that ever reached it stays."""
-    _add(conn, stack, status, current=-removed, total=0)
+    _add(conn, stack, [(status, (-removed, 0))])
 
 
 def queued_everywhere(conn: sa.Connection) -> int:
@@ -42,18 +39,19 @@ def queued_everywhere(conn: sa.Connection) -> int:
                         .where(job_counts.c.status == "queued")).scalar()
 
 
-def _add(conn: sa.Connection, stack: str, status: str, *, current: int, total: int) -> None:
-    conn.execute(_upsert(conn.dialect.name), {"c_stack": stack, "c_status": status, "c_current": current,
-                                              "c_total": total})
+def _add(conn: sa.Connection, stack: str, changes: list[tuple[str, tuple[int, int]]]) -> None:
+    """Add (current, total) to each status's row of `stack`, creating the rows that are missing."""
+    parameters = {"stack": stack}
+    for n, (status, (current, total)) in enumerate(changes):
+        parameters.update({f"status{n}": status, f"current{n}": current, f"total{n}": total})
+    conn.execute(_upsert(len(changes)), parameters)
 
 
 @functools.cache
-def _upsert(dialect_name: str) -> sa.Insert:
-    """The count's upsert, built once per dialect (a statement built per call costs its cache key each time)."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    current, total = sa.bindparam("c_current", type_=sa.Integer), sa.bindparam("c_total", type_=sa.Integer)
-    insert = dialect.insert(job_counts).values(stack=sa.bindparam("c_stack"), status=sa.bindparam("c_status"),
-                                               current=current, total=total)
-    return insert.on_conflict_do_update(index_elements=[job_counts.c.stack, job_counts.c.status],
-                                        set_={"current": job_counts.c.current + current,
-                                              "total": job_counts.c.total + total})
+def _upsert(rows: int) -> sa.TextClause:
+    """The counts' upsert of `rows` rows, built once (a statement built per call costs its cache key each
+    time). The same text on PostgreSQL and SQLite (3.24 and later): a row's change is its `excluded` values."""
+    values = ", ".join(f"(:stack, :status{n}, :current{n}, :total{n})" for n in range(rows))
+    return sa.text(f"INSERT INTO {job_counts.name} (stack, status, current, total) VALUES {values} "
+                   f"ON CONFLICT (stack, status) DO UPDATE SET current = {job_counts.name}.current + excluded.current, "
+                   f"total = {job_counts.name}.total + excluded.total")

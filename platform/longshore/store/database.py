@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -53,6 +54,30 @@ def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seco
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     sa.event.listen(engine, "handle_error", health.on_error)
     return engine
+
+
+@contextlib.contextmanager
+def read(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only. On PostgreSQL it runs in autocommit: a read is one round trip rather
+    than three (BEGIN, the read, ROLLBACK), and under READ COMMITTED each statement sees its own snapshot
+    either way. Writes and locking reads (FOR UPDATE) go in `engine.begin()`."""
+    with engine.connect() as connection:
+        if engine.dialect.name != "postgresql":
+            yield connection
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        level = dbapi_connection.isolation_level
+        # psycopg2's own switches, in an order that sends no statement (SQLAlchemy's switch, and psycopg2's
+        # leaving autocommit with a level set, send a SET each time): a single read in autocommit has the
+        # same snapshot at any level.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.autocommit = True
+        try:
+            yield connection
+        finally:
+            if not dbapi_connection.closed:  # else SQLAlchemy replaces it (the store went away)
+                dbapi_connection.autocommit = False
+                dbapi_connection.isolation_level = level
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -22,7 +22,8 @@ from longshore.domain.status import AttemptStatus, JobStatus, sources_of
 from longshore.domain.steps import Step, timed_step
 from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
-from longshore.store.counts import count_move, count_submitted, queued_everywhere
+from longshore.store.counts import count_move, queued_everywhere
+from longshore.store.database import read
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, jobs, projects
@@ -211,7 +212,7 @@ class JobRepository:
 
     def get(self, job_id: str) -> Job:
         """The job with `job_id`, or JobNotFound."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(_GET, {"job_id": job_id}).mappings().first()
         if row is None:
             raise JobNotFound(f"no job with id {job_id!r}")
@@ -220,13 +221,13 @@ class JobRepository:
     def attempts(self, job_id: str) -> list[Attempt]:
         """The job's attempts, first first."""
         query = sa.select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return [attempt_from_row(row) for row in conn.execute(query).mappings()]
 
     def attempt(self, job_id: str, number: int) -> Attempt | None:
         """One attempt of the job, None if there is no such attempt."""
         query = sa.select(attempts).where(attempts.c.job_id == job_id, attempts.c.number == number)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else attempt_from_row(row)
 
@@ -285,8 +286,7 @@ def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now
     insert_attempt(conn, new.id, 1, now)
     if new.webhook:
         record_change(conn, new.id, new.webhook, _change(new.id, None, JobStatus.QUEUED, 1, {}), now)
-    count_submitted(conn, new.stack)
-    count_move(conn, new.stack, None, JobStatus.QUEUED.value)
+    count_move(conn, new.stack, None, JobStatus.QUEUED.value, submitted=True)
 
 
 def _change(job_id: str, old: JobStatus | None, new: JobStatus, attempt: int, values: dict[str, Any]) -> dict:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.projects import new_project_id, new_token, token_digest
 from longshore.domain.quotas import Quotas
 from longshore.errors import InvalidJob, ProjectNotFound
+from longshore.store.database import read
 from longshore.store.schema import projects, tokens
 
 
@@ -64,7 +65,7 @@ class ProjectStore:
 
     def get(self, project_ref: str) -> Project:
         """A project by its id or its name."""
-        with self.engine.connect() as conn:  # an id first: a name never shadows another project's id
+        with read(self.engine) as conn:  # an id first: a name never shadows another project's id
             row = (conn.execute(sa.select(projects).where(projects.c.id == project_ref)).first()
                    or conn.execute(sa.select(projects).where(projects.c.name == project_ref)).first())
         if row is None:
@@ -72,7 +73,7 @@ class ProjectStore:
         return _project(row)
 
     def list(self) -> list[Project]:
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(sa.select(projects).order_by(projects.c.created_at)).all()
         return [_project(row) for row in rows]
 
@@ -94,7 +95,7 @@ class ProjectStore:
             return self._add_token(conn, project_id, name)
 
     def tokens(self, project_id: str) -> list[TokenInfo]:
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(sa.select(tokens).where(tokens.c.project_id == project_id)
                                 .order_by(tokens.c.created_at)).all()
         return [TokenInfo(row.id, row.project_id, row.name, row.created_at, row.revoked_at) for row in rows]
@@ -109,7 +110,7 @@ class ProjectStore:
     def authenticate(self, token: str) -> Caller | None:
         """Who a token acts for; None for a wrong, unknown or revoked token."""
         digest = token_digest(token)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(sa.select(tokens.c.project_id, tokens.c.digest, projects.c.requests_per_second)
                                .join(projects, projects.c.id == tokens.c.project_id)
                                .where(tokens.c.digest == digest, tokens.c.revoked_at.is_(None))).first()

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
+from longshore.store.database import read
 from longshore.store.jobs import UNFINISHED
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, job_counts, jobs, workers
@@ -79,13 +80,13 @@ class ReadModels:
             query = query.where(jobs.c.created_at >= since)
         if until is not None:
             query = query.where(jobs.c.created_at <= until)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return [job_from_row(row) for row in conn.execute(query).mappings()]
 
     def retried_as(self, job_id: str) -> list[str]:
         """The jobs that retry `job_id` (`longshore retry`), oldest first."""
         query = sa.select(jobs.c.id).where(jobs.c.retry_of == job_id).order_by(jobs.c.created_at)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return list(conn.execute(query).scalars())
 
     def due(self, *, grace_seconds: float, stacks: list[str] | None = None, lost_publishers: list[str] = (),
@@ -113,7 +114,7 @@ class ReadModels:
             .limit(limit))
         if stacks is not None:
             query = query.where(jobs.c.stack.in_(stacks))
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return [Due(row.id, row.attempt, row.stack, row.published_by, row.priority)
                     for row in conn.execute(query)]
 
@@ -123,7 +124,7 @@ class ReadModels:
                  .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
                  .where(jobs.c.status == JobStatus.QUEUED.value, attempts.c.worker.is_(None),
                         jobs.c.published_by.is_not(None)))
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return list(conn.execute(query).scalars())
 
     def take_publish(self, due: Due, *, by: str | None = None) -> bool:
@@ -148,7 +149,7 @@ class ReadModels:
             .join(attempts, sa.and_(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number))
             .where(jobs.c.status.in_(UNFINISHED), attempts.c.worker.is_not(None))
         )
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(query).mappings().all()
         return [(job_from_row(row), attempt_from_row({c.name: row[f"attempt_{c.name}"] for c in attempts.c}))
                 for row in rows]
@@ -156,7 +157,7 @@ class ReadModels:
     def project_usage(self, project: str) -> ProjectUsage:
         """What a project's quotas are compared with now: its jobs waiting (queued or delayed), and its
         attempts holding a worker's slot."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             waiting = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
                 jobs.c.project_id == project, jobs.c.status == JobStatus.QUEUED.value)).scalar()
             holding = conn.execute(sa.select(sa.func.count()).select_from(attempts)
@@ -168,7 +169,7 @@ class ReadModels:
     def installation_counts(self, *, overdue_margin_seconds: float) -> InstallationCounts:
         """Jobs by stack and status (from the counts table), overdue jobs by stack, every worker's heartbeat."""
         now = time.time()
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             counts = conn.execute(sa.select(job_counts)).all()
             late = conn.execute(
                 sa.select(jobs.c.stack, sa.func.count())

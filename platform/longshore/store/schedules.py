@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.projects import DEFAULT_PROJECT
 from longshore.domain.schedules import Plan, Schedule, Timing
 from longshore.errors import ScheduleNotFound
+from longshore.store.database import read
 from longshore.store.schema import schedules
 
 LIVE = schedules.c.deleted_at.is_(None)
@@ -45,7 +46,7 @@ class ScheduleStore:
 
     def get(self, schedule_id: str, *, project: str | None = None) -> Schedule:
         """A schedule not deleted (of `project`, unless None); ScheduleNotFound naming it if there is none."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(sa.select(schedules).where(*_key(schedule_id, project))).mappings().first()
         if row is None:
             raise ScheduleNotFound(f"schedule_id: no schedule {schedule_id!r}")
@@ -58,14 +59,14 @@ class ScheduleStore:
             query = query.where(schedules.c.project_id == project)
         if label is not None:
             query = query.where(schedules.c.label == label)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return [_schedule(row) for row in conn.execute(query).mappings()]
 
     def due(self, now: float, limit: int = 100) -> list[Schedule]:
         """Active schedules whose next occurrence is due, the most overdue first."""
         query = (sa.select(schedules).where(LIVE, schedules.c.paused.is_(False), schedules.c.next_at <= now)
                  .order_by(schedules.c.next_at).limit(limit))
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return [_schedule(row) for row in conn.execute(query).mappings()]
 
     def advance(self, schedule: Schedule, plan: Plan, *, job_id: str | None, error: str | None) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from longshore.store.database import read
 from longshore.store.schema import webhook_deliveries
 
 PENDING = sa.and_(webhook_deliveries.c.delivered_at.is_(None), webhook_deliveries.c.abandoned_at.is_(None))
@@ -61,7 +62,7 @@ class WebhookOutbox:
                                            earlier.c.id < webhook_deliveries.c.id,
                                            earlier.c.delivered_at.is_(None), earlier.c.abandoned_at.is_(None)))
                  .order_by(webhook_deliveries.c.id).limit(limit))
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return [Delivery(**row) for row in conn.execute(query).mappings()]
 
     def delivered(self, delivery_id: int, status: int) -> None:
@@ -81,7 +82,7 @@ class WebhookOutbox:
 
     def of_job(self, job_id: str) -> list[Delivery]:
         """A job's deliveries, in order."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id)
                                 .order_by(webhook_deliveries.c.id)).mappings().all()
         return [Delivery(**row) for row in rows]

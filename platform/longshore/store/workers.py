@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from longshore.store.database import read
 from longshore.store.jobs import UNFINISHED
 from longshore.store.schema import attempts, workers
 
@@ -76,7 +77,7 @@ class WorkerRegistry:
         return self._rows(sa.true())
 
     def _rows(self, where: sa.ColumnElement[bool]) -> list[WorkerRow]:
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             rows = conn.execute(sa.select(workers).where(where)).mappings().all()
         return [WorkerRow(name=r["name"], host=r["host"], engine=r["engine"], instance=r["instance"], pid=r["pid"],
                           stacks=r["stacks"] or [], slots=r["slots"], last_seen=r["last_seen"]) for r in rows]
@@ -105,7 +106,7 @@ class WorkerRegistry:
 
     def engine_was_down(self, name: str, at: float, *, margin_seconds: float) -> bool:
         """True if worker `name`'s engine was unreachable around time `at` (the latest outage)."""
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             row = conn.execute(sa.select(workers.c.engine_down_from, workers.c.engine_down_until)
                                .where(workers.c.name == name)).first()
         if row is None or row.engine_down_from is None:
@@ -117,5 +118,5 @@ class WorkerRegistry:
         """Workers that heart-beat within the window."""
         cutoff = time.time() - seen_within_seconds
         query = sa.select(workers.c.name).where(workers.c.last_seen >= cutoff)
-        with self.engine.connect() as conn:
+        with read(self.engine) as conn:
             return list(conn.execute(query).scalars())
