@@ -1,5 +1,5 @@
-"""An exited container's wait runs on the watcher of its worker, not through the broker, while no monitor
-asks for task events; its reap is still a message, and so is every wait once a monitor asks."""
+"""An exited container's wait, and then its reap, run on the watcher of its worker, not through the broker,
+while no monitor asks for task events; once a monitor asks, each is a message."""
 
 from __future__ import annotations
 
@@ -23,28 +23,45 @@ def watcher() -> tuple[Watcher, Calls]:
     return Watcher(runtime, SimpleNamespace(name="w1", slots=2), capacity=None, stacks=["busybox"]), calls
 
 
-def run_waits(w: Watcher, calls: Calls, until) -> None:
-    """Run the watcher's wait threads until `until()` holds (5 s at most), then stop them."""
-    threading.Thread(target=w._run_waits, daemon=True).start()
+def run_here(w: Watcher, calls: Calls, until, steps=(Step.WAIT,)) -> None:
+    """Run a watcher thread for each of `steps` until `until()` holds (5 s at most), then stop them."""
+    for step in steps:
+        threading.Thread(target=w._run_here, args=(step,), daemon=True).start()
     deadline = time.monotonic() + 5
     while not until() and time.monotonic() < deadline:
         time.sleep(0.01)
     w.stopping.set()
 
 
-def test_a_wait_runs_here_once_however_often_it_is_sent_and_its_reap_is_a_message(monkeypatch):
+def test_a_wait_runs_here_once_however_often_it_is_sent_and_so_does_its_reap(monkeypatch):
     monkeypatch.setattr(task_events, "asked", lambda: False)
     ran = []
     monkeypatch.setitem(carry.STEPS, Step.WAIT,
-                        lambda _ctx, job_id, attempt: ran.append((job_id, attempt)) or
+                        lambda _ctx, job_id, attempt: ran.append((Step.WAIT, job_id, attempt)) or
                         Next(record=Record("busybox"), release=True, send=Step.REAP))
+    monkeypatch.setitem(carry.STEPS, Step.REAP,
+                        lambda _ctx, job_id, attempt: ran.append((Step.REAP, job_id, attempt)) or
+                        Next(record=Record("busybox", {"reaped_at": 1.0})))
     w, calls = watcher()
     w.send(Step.WAIT, "j", 1)
     w.send(Step.WAIT, "j", 1)  # the tick sends it again while the first waits: once
-    run_waits(w, calls, lambda: sent(calls))
-    assert ran == [("j", 1)] and sent(calls) == [Step.REAP]
-    assert [args[2] for name, args in calls if name == "record_step"] == [Step.WAIT]
-    assert w._outbox.empty()  # nothing went to the broker for the wait itself
+    run_here(w, calls, lambda: len(ran) == 2, steps=(Step.WAIT, Step.REAP))
+    assert ran == [(Step.WAIT, "j", 1), (Step.REAP, "j", 1)] and sent(calls) == []
+    assert [args[2] for name, args in calls if name == "record_step"] == [Step.WAIT, Step.REAP]
+    assert w._outbox.empty()  # nothing went to the broker
+
+
+def test_a_reap_that_fails_here_is_sent_as_its_own_message(monkeypatch):
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+
+    def failing(_ctx, job_id, attempt):
+        raise TransientDockerFailure("remove", FailureKind.TRANSIENT, "engine restarting")
+
+    monkeypatch.setitem(carry.STEPS, Step.REAP, failing)
+    w, calls = watcher()
+    w.send(Step.REAP, "j", 1)  # as the tick sends one for an ended attempt whose container is still there
+    run_here(w, calls, lambda: sent(calls), steps=(Step.REAP,))
+    assert sent(calls) == [Step.REAP] and ("count_infra_retry", ("j", 1)) in calls
 
 
 @pytest.mark.parametrize("failure", [TransientDockerFailure("wait", FailureKind.TRANSIENT, "engine restarting"),
@@ -58,20 +75,23 @@ def test_a_wait_that_fails_here_is_sent_as_its_own_message_and_counted(monkeypat
     monkeypatch.setitem(carry.STEPS, Step.WAIT, failing)
     w, calls = watcher()
     w.send(Step.WAIT, "j", 1)
-    run_waits(w, calls, lambda: sent(calls))
+    run_here(w, calls, lambda: sent(calls))
     assert sent(calls) == [Step.WAIT] and ("count_infra_retry", ("j", 1)) in calls
 
 
-def test_while_a_monitor_asks_for_task_events_and_for_a_redrive_a_wait_is_a_message(monkeypatch):
+def test_while_a_monitor_asks_for_task_events_and_for_a_redrive_a_wait_or_reap_is_a_message(monkeypatch):
     w, calls = watcher()
     monkeypatch.setattr(task_events, "asked", lambda: True)
     w.send(Step.WAIT, "j", 1)
+    w.send(Step.REAP, "j", 4)
+    assert not w.send_here(Step.REAP, "j", 5)  # a wait's reap: the wait's task publishes it
     monkeypatch.setattr(task_events, "asked", lambda: False)
     w.send(Step.WAIT, "j", 2, redrive=True)  # a stalled attempt's step goes again the way it went
-    w.send(Step.REAP, "j", 3)
-    assert [w._outbox.get_nowait()[:3] for _ in range(3)] == [(Step.WAIT, "j", 1), (Step.WAIT, "j", 2),
-                                                              (Step.REAP, "j", 3)]
-    assert w._waits.empty()
+    w.send(Step.START, "j", 3)
+    assert not w.send_here(Step.START, "j", 6)
+    assert [w._outbox.get_nowait()[:3] for _ in range(4)] == [(Step.WAIT, "j", 1), (Step.REAP, "j", 4),
+                                                              (Step.WAIT, "j", 2), (Step.START, "j", 3)]
+    assert w._outbox.empty() and w._here[Step.WAIT].empty() and w._here[Step.REAP].empty()
 
 
 def test_an_exit_sends_its_wait_first_and_frees_its_slot_meanwhile():
@@ -97,21 +117,21 @@ def test_a_wait_asked_for_again_while_it_runs_is_not_run_twice_at_once(monkeypat
 
     monkeypatch.setitem(carry.STEPS, Step.WAIT, slow_wait)
     w, calls = watcher()
-    threads = [threading.Thread(target=w._run_waits, daemon=True) for _ in range(2)]
+    threads = [threading.Thread(target=w._run_here, args=(Step.WAIT,), daemon=True) for _ in range(2)]
     for thread in threads:
         thread.start()
     w.send(Step.WAIT, "j", 1)
     assert running.wait(5)
     w.send(Step.WAIT, "j", 1)  # while it runs: dropped, not run by the second thread
     time.sleep(0.3)
-    assert ran == ["j"] and w._waits.empty()
+    assert ran == ["j"] and w._here[Step.WAIT].empty()
     release.set()
     deadline = time.monotonic() + 5
-    while not sent(calls) and time.monotonic() < deadline:
+    while (Step.WAIT, "j", 1) in w._queued and time.monotonic() < deadline:  # until it is done
         time.sleep(0.01)
     w.send(Step.WAIT, "j", 1)  # once it is done, asked again: it runs again (it finds nothing left to do)
     deadline = time.monotonic() + 5
     while len(ran) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     w.stopping.set()
-    assert ran == ["j", "j"] and sent(calls)[:1] == [Step.REAP]
+    assert ran == ["j", "j"] and w._here[Step.REAP].get_nowait() == ("j", 1)  # its reap, to run here

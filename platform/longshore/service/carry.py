@@ -64,7 +64,7 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     if here_next:
         return after.send
     try:
-        if after.send is not None:
+        if after.send is not None and not (ctx.send_here and ctx.send_here(after.send, job_id, attempt)):
             rt.publisher.send_step(after.send, job_id, attempt, me.name)
         if after.hand_back is not None:
             rt.publisher.publish_pull(job_id, attempt, after.hand_back.stack, priority=after.hand_back.priority)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.outcome import Outcome, container_outcome
@@ -66,6 +66,9 @@ class StepContext:
     #: job that step read, whose record was fenced to the owner and to the job being unfinished at this
     #: attempt: trusted instead of a second read (every write stays fenced). None for every other step.
     job: Job | None = None
+    #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps):
+    #: returns False for a step it does not take. None: every step sent is a message.
+    send_here: Callable[[Step, str, int], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,15 @@ Daemon threads in the worker's main process:
   to this worker's own queue (one message and two hops fewer per job, on the job's critical path),
   while no monitor asks for task events (then each wait is a message it can list). A wait that
   fails here is sent as its own message, where its retry policy takes over (`service.carry.run_here`);
-  one lost with this process is sent again by the next tick (its container exited, its attempt open).
+  one lost with this process is sent again by the next tick (its container exited, its attempt open);
+- *reap-N* likewise remove the containers of ended attempts here (a wait's reap, or one the tick
+  sends), off the critical path: one message fewer per job. One lost with this process (it stopped
+  or died first) is removed by the engine sweep (at a graceful stop, or by the next sweep).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: At most this many waits run here at once (each is mostly engine and store round trips).
 WAIT_THREADS = 4
+#: And this many reaps (a removal can be slow: it never holds up a wait).
+REAP_THREADS = 2
 
 
 class Watcher:
@@ -45,7 +51,8 @@ class Watcher:
         self.state = supervise.WatchState()
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
-        self._waits: queue.Queue[tuple[str, int]] = queue.Queue()  #: waits to run here (see the docstring)
+        #: the steps run here (see the docstring), by step
+        self._here: dict[Step, queue.Queue[tuple[str, int]]] = {Step.WAIT: queue.Queue(), Step.REAP: queue.Queue()}
         self._queued: set[tuple[Step, str, int]] = set()  # what the outbox holds: never twice
         self._queued_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -53,22 +60,31 @@ class Watcher:
     def start(self) -> "Watcher":
         """Start the threads."""
         threads = [(self._follow_events, "events"), (self._watch, "watch"), (self._dispatch, "dispatch")]
-        threads += [(self._run_waits, f"wait-{n}") for n in range(min(WAIT_THREADS, max(self.me.slots, 1)))]
+        threads += [(functools.partial(self._run_here, Step.WAIT), f"wait-{n}")
+                    for n in range(min(WAIT_THREADS, max(self.me.slots, 1)))]
+        threads += [(functools.partial(self._run_here, Step.REAP), f"reap-{n}") for n in range(REAP_THREADS)]
         for target, name in threads:
             threading.Thread(target=target, name=f"longshore-watcher-{name}", daemon=True).start()
         return self
 
     def send(self, step: Step, job_id: str, attempt: int, *, redrive: bool = False) -> None:
-        """Queue a step for the dispatch thread to publish to this worker's own queue, or a wait to run here
-        (once, however often it is asked for while it waits)."""
+        """Queue a step for the dispatch thread to publish to this worker's own queue, or a wait or a reap
+        to run here (once, however often it is asked for while it waits)."""
         with self._queued_lock:
             if (step, job_id, attempt) in self._queued:
                 return
             self._queued.add((step, job_id, attempt))
-        if step is Step.WAIT and not redrive and not task_events.asked():
-            self._waits.put((job_id, attempt))
+        if step in self._here and not redrive and not task_events.asked():
+            self._here[step].put((job_id, attempt))
         else:
             self._outbox.put((step, job_id, attempt, redrive))
+
+    def send_here(self, step: Step, job_id: str, attempt: int) -> bool:
+        """A step a wait run here sends (its reap): taken to run here too, unless it must be a message."""
+        if step is not Step.REAP or task_events.asked():
+            return False
+        self.send(step, job_id, attempt)
+        return True
 
     # -- the threads -------------------------------------------------------------
 
@@ -126,20 +142,20 @@ class Watcher:
                 log.warning("watcher tick failed", exc_info=True)
                 next_tick = time.monotonic() + interval
 
-    def _run_waits(self) -> None:
-        context = StepContext(self.rt, self.me)
+    def _run_here(self, step: Step) -> None:
+        context = StepContext(self.rt, self.me, send_here=self.send_here)
         while not self.stopping.is_set():
             try:
-                job_id, attempt = self._waits.get(timeout=0.5)
+                job_id, attempt = self._here[step].get(timeout=0.5)
             except queue.Empty:
                 continue
             try:
-                carry.run_here(context, Step.WAIT, job_id, attempt)  # a wait that fails is sent as a message
-            except Exception:  # a bug in carrying it out: the thread goes on; the next tick sends the wait again
-                log.exception("the wait of %s attempt %s failed here", job_id, attempt)
+                carry.run_here(context, step, job_id, attempt)  # a step that fails is sent as a message
+            except Exception:  # a bug in carrying it out: the thread goes on; the next tick sends it again
+                log.exception("the %s of %s attempt %s failed here", step.value, job_id, attempt)
             finally:  # asked for again while it ran (the tick resends every few seconds): not run twice at once
                 with self._queued_lock:
-                    self._queued.discard((Step.WAIT, job_id, attempt))
+                    self._queued.discard((step, job_id, attempt))
 
     def _dispatch(self) -> None:
         settings = self.rt.settings
