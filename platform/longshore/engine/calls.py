@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +37,7 @@ class EngineCalls:
         self._timeout_seconds = timeout_seconds
         self._max_pool_size = max_pool_size
         self._client: docker.APIClient | None = None
+        self._connecting = threading.Lock()  #: the watcher's threads may all make their first call at once
         self._on_call = on_call or (lambda call, outcome, seconds: None)
         #: The engine's SecurityOptions, asked once per process by the first create (None: not yet).
         self._security_options: list[str] | None = None
@@ -48,11 +50,13 @@ class EngineCalls:
     def _api(self) -> docker.APIClient:
         """The low-level client, connected on first use (version negotiated)."""
         if self._client is None:
-            self._client = self._call(
-                "connect", connect, self._docker_host, tls_certs=self._tls_certs,
-                timeout=self._timeout_seconds,  # the version is negotiated: this call can find the engine down
-                max_pool_size=self._max_pool_size,
-            )
+            with self._connecting:  # one client (and one connection pool) per process, however many threads
+                if self._client is None:
+                    self._client = self._call(
+                        "connect", connect, self._docker_host, tls_certs=self._tls_certs,
+                        timeout=self._timeout_seconds,  # the version is negotiated: this can find the engine down
+                        max_pool_size=self._max_pool_size,
+                    )
         return self._client
 
     def _call(self, step: str, fn: Callable[..., Any], *args: Any, expected: tuple[FailureKind, ...] = (),
