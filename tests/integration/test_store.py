@@ -36,7 +36,7 @@ def worker(store, slots: int = 4) -> str:
 
 
 def claim(store, job_id, me, slots=4, number=1):
-    return store.attempts.claim(job_id, number, worker=me, engine="engine", host="h", slots=slots)
+    return store.attempts.claim(job_id, number, worker=me, engine="engine", host="h", slots=slots)[0]
 
 
 def test_a_job_finishes_once_and_never_moves_backwards(store):
@@ -50,6 +50,17 @@ def test_a_job_finishes_once_and_never_moves_backwards(store):
     assert not store.jobs.begin_running(job_id, 1, owner=me)
     job = store.jobs.get(job_id)
     assert (job.status, job.exit_code) == (JobStatus.SUCCEEDED, 0)
+
+
+def test_a_claim_hands_the_pull_the_job_as_it_read_it(store):
+    me, other = worker(store), worker(store)
+    job_id = store.jobs.create(new_job(command=["echo", "hi"], env={"A": "1"}))
+    found, job = store.attempts.claim(job_id, 1, worker=me, engine="engine", host="h", slots=4)
+    assert found is Claim.CLAIMED and job == store.jobs.get(job_id)
+    assert (job.id, job.attempt, job.command, job.env) == (job_id, 1, ["echo", "hi"], {"A": "1"})
+    assert store.attempts.claim(job_id, 1, worker=other, engine="engine", host="h", slots=4)[0] is Claim.TAKEN
+    assert store.attempts.claim("no-such-job", 1, worker=me, engine="engine", host="h", slots=4) == (
+        Claim.STALE, None)
 
 
 def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not_dropped(store):

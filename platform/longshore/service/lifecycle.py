@@ -99,12 +99,11 @@ NOTHING = Next()
 def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Claim the attempt for this worker (within its slots) and make the job's image present on its engine."""
     rt, me = ctx.runtime, ctx.worker
-    claim = _claim(ctx, job_id, attempt)
+    claim, job = _claim(ctx, job_id, attempt)
     if claim is Claim.FULL:
-        return Next(hand_back=rt.store.jobs.get(job_id))
+        return Next(hand_back=job)
     if claim not in (Claim.CLAIMED, Claim.MINE):
         return NOTHING  # another worker has it, or the job moved on: a duplicate is harmless
-    job = rt.store.jobs.get(job_id)
     if claim is Claim.MINE and (rt.store.jobs.attempt(job_id, attempt).step_seconds.get("pull") is not None):
         if not ctx.redelivered:
             return NOTHING  # a duplicate of a pull that completed (or its retry): its next steps are on their way
@@ -299,15 +298,15 @@ def give_up(step: Step, retries: int, exc: BaseException) -> Next:
 
 # -- helpers ------------------------------------------------------------------------
 
-def _claim(ctx: StepContext, job_id: str, attempt: int) -> Claim:
-    """Claim the attempt; while this worker is full, wait a little for a slot (the message is held
-    only that long) before handing the job back for another worker."""
+def _claim(ctx: StepContext, job_id: str, attempt: int) -> tuple[Claim, Job | None]:
+    """Claim the attempt (with the job as the claim read it); while this worker is full, wait a little for
+    a slot (the message is held only that long) before handing the job back for another worker."""
     rt, me = ctx.runtime, ctx.worker
     deadline = time.monotonic() + rt.settings.worker.claim_wait_seconds
     while True:
         claim = rt.store.attempts.claim(job_id, attempt, worker=me.name, engine=me.engine_id, host=me.host,
                                         slots=me.slots, default_max_running=rt.settings.quotas.max_running_jobs)
-        if claim is not Claim.FULL or time.monotonic() >= deadline:
+        if claim[0] is not Claim.FULL or time.monotonic() >= deadline:
             return claim
         time.sleep(CLAIM_POLL_SECONDS)
 

@@ -56,30 +56,34 @@ class AttemptRepository:
         self.engine = engine
 
     def claim(self, job_id: str, number: int, *, worker: str, engine: str, host: str, slots: int,
-              default_max_running: int = 0) -> Claim:
+              default_max_running: int = 0) -> tuple[Claim, Job | None]:
         """Make the attempt this worker's, if it is current, unowned, and the worker has a slot free; HELD
         (back to wait in the store) while its code is paused or full, or its project has its quota of
-        running jobs (`default_max_running` when the project sets none; 0: no limit)."""
+        running jobs (`default_max_running` when the project sets none; 0: no limit). With the job as the
+        claim read it (None if there is no such job or attempt): the pull goes on with it."""
         now = time.time()
         with self.engine.begin() as conn:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(_LOCK_WORKER, {"w_name": worker})
-            row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number}).first()
-            if row is None or row.attempt != number or JobStatus(row.status).final:
-                return Claim.STALE
-            if row.worker is not None:
-                return Claim.MINE if row.worker == worker else Claim.TAKEN
+            row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number}).mappings().first()
+            if row is None:
+                return Claim.STALE, None
+            job = job_from_row(row)
+            if job.attempt != number or job.status.final:
+                return Claim.STALE, job
+            if row["attempt_worker"] is not None:
+                return Claim.MINE if row["attempt_worker"] == worker else Claim.TAKEN, job
             if self._holding(conn, worker) >= slots:
-                return Claim.FULL
-            if row.code is not None and self._hold_for_code(conn, job_id, row.project_id, row.code, now):
-                return Claim.HELD
-            project_cap = default_max_running if row.max_running_jobs is None else row.max_running_jobs
-            if project_cap and self._hold_for_project(conn, job_id, row.project_id, project_cap, now):
-                return Claim.HELD
+                return Claim.FULL, job
+            if job.code is not None and self._hold_for_code(conn, job_id, job.project_id, job.code, now):
+                return Claim.HELD, job
+            project_cap = default_max_running if row["max_running_jobs"] is None else row["max_running_jobs"]
+            if project_cap and self._hold_for_project(conn, job_id, job.project_id, project_cap, now):
+                return Claim.HELD, job
             claimed = conn.execute(_CLAIM, {"w_job_id": job_id, "w_number": number, "worker": worker,
                                             "engine": engine, "host": host, "claimed_at": now,
                                             "progress_at": now}).rowcount
-        return Claim.CLAIMED if claimed else Claim.TAKEN
+        return (Claim.CLAIMED if claimed else Claim.TAKEN), job
 
     def unclaimed(self, keys: set[tuple[str, int]], *, forwarded_to: str) -> set[tuple[str, int]]:
         """Of these attempts, those still current, owned by no worker, and forwarded to `forwarded_to`
@@ -241,8 +245,7 @@ _JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt 
 _RECORDS = {(False, False): _RECORD, (True, False): _RECORD.values(**_RELEASING),
             (False, True): _RECORD.where(_JOB_CURRENT), (True, True): _RECORD.where(_JOB_CURRENT).values(**_RELEASING)}
 _LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).values(pid=workers.c.pid)
-_CLAIMED = (sa.select(jobs.c.status, jobs.c.attempt, jobs.c.code, jobs.c.project_id, attempts.c.worker,
-                      projects.c.max_running_jobs)
+_CLAIMED = (sa.select(jobs, attempts.c.worker.label("attempt_worker"), projects.c.max_running_jobs)
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == sa.bindparam("w_number")))
             .join(projects, projects.c.id == jobs.c.project_id)
             .where(jobs.c.id == sa.bindparam("w_job_id")))
