@@ -80,3 +80,31 @@ def test_a_socket_that_does_not_answer_is_a_transient_failure(tmp_path):
     with pytest.raises(Exception) as raised:
         client.inspect_container("anything")
     assert classify.classify(raised.value) is FailureKind.TRANSIENT
+
+
+def test_collecting_an_exited_container_reads_its_output_in_one_call_as_docker_py_does(clients):
+    from longshore.engine.client import DockerEngine
+
+    _, theirs, made = clients
+    engine = DockerEngine(None, timeout_seconds=30)
+    inspects: list[tuple] = []
+    api, inspect = engine._api, engine._api.inspect_container
+    api.inspect_container = lambda *args, **kwargs: inspects.append(args) or inspect(*args, **kwargs)
+    for tty in (False, True):
+        name = f"longshore-socket-test-{uuid.uuid4().hex[:8]}"
+        # both streams interleaved, bytes that are not UTF-8, and a line with no newline at the end
+        theirs.create_container(IMAGE, ["sh", "-c", r"echo out; echo err >&2; printf '\377\000\n' ; printf end >&2"],
+                                name=name, tty=tty)
+        made.append(name)
+        theirs.start(name)
+        assert theirs.wait(name)["StatusCode"] == 0
+        inspected = engine.inspect(name)
+        inspects.clear()
+        report = engine.collect(name, output_limit_bytes=1 << 20, result_limit_bytes=1 << 20, inspected=inspected)
+        assert report.output == theirs.logs(name, stdout=True, stderr=True) and report.exit_code == 0
+        assert b"out" in report.output and b"end" in report.output
+        assert inspects == []  # given the inspect after the exit: neither its own nor docker-py's TTY check
+    # a container that is gone is docker-py's typed error, classified as before
+    with pytest.raises(Exception) as raised:
+        engine._call("wait", engine._output, f"absent-{uuid.uuid4().hex[:8]}", tty=False)
+    assert raised.value.kind is FailureKind.NOT_FOUND
