@@ -11,6 +11,9 @@ import time
 
 import pytest
 
+from longshore.domain.steps import container_name
+from support.services import HOME
+
 
 @pytest.fixture(scope="module")
 def hostile(distributed, docker_engine):
@@ -185,6 +188,8 @@ def test_a_stack_whose_runtime_the_engine_lacks_fails_at_once_and_for_good(hosti
     assert "OCI runtime 'no-such-runtime', which this Docker engine does not have (it has: " in done.error
     assert "runc" in done.error and "runsc" in done.error  # the list of what it has (varies by engine version)
     assert len(job.attempts()) == 1 and job.attempts()[0].infra_retries == 0
+    # and its contract folder went with the refusal, not later with a reap
+    assert not list((HOME / "contracts").glob(f"*/{container_name(job.id, 1)}*"))
 
 
 def test_the_worker_and_the_host_are_unharmed_and_nothing_is_left(hostile, worker, docker_engine):

@@ -45,6 +45,7 @@ class EngineCalls:
         self._contract_root = contract_root
         self._contracts_of_engine: SharedContracts | None = None
         self._contracts_proven: bool | None = None  #: None: not asked yet in this process
+        self._seen_images: dict[str, float] = {}  #: image → when the engine last had it (`ImageCalls`)
 
     @property
     def _api(self) -> docker.APIClient:

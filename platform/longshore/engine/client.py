@@ -19,7 +19,6 @@ from longshore.engine.contract import PROGRESS_LIMIT_BYTES, PROGRESS_PATH, RESUL
     result_from_archive
 from longshore.engine.contract_folders import go_stat, read_file
 from longshore.engine.create import CreateCalls
-from longshore.engine.images import ImageCalls
 from longshore.errors import DockerFailure, FailureKind
 
 log = logging.getLogger(__name__)
@@ -38,8 +37,8 @@ class ExitReport:
     finished_at: float | None  #: when the container stopped, as the engine recorded it
 
 
-class DockerEngine(ImageCalls, CreateCalls):
-    """The engine's surface: identity and events, images (`ImageCalls`), create (`CreateCalls`), and here
+class DockerEngine(CreateCalls):
+    """The engine's surface: identity and events, images and create (`CreateCalls`, on `ImageCalls`), and here
     start, wait, collect, kill, remove and listing; every call through `EngineCalls._call`."""
 
     def engine_id(self) -> str:

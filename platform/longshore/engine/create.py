@@ -7,18 +7,19 @@ from pathlib import Path
 
 from docker.types import Mount
 
-from longshore.engine.calls import EngineCalls, path_stat
+from longshore.engine.calls import path_stat
 from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerSpec, belongs_to, container_labels, \
     contract_source, host_config, shared_contract, unapplied_limits
 from longshore.engine.contract import CODE_DIR, CONTRACT_DIR, TASK_DIR, contract_archive
 from longshore.engine.contract_folders import SharedContracts
+from longshore.engine.images import ImageCalls
 from longshore.errors import DockerFailure, FailureKind
 
 log = logging.getLogger(__name__)
 
 
-class CreateCalls(EngineCalls):
-    """Creating (or adopting) an attempt's container."""
+class CreateCalls(ImageCalls):
+    """Creating (or adopting) an attempt's container (pulling its image again if it went since its pull)."""
 
     def create(self, spec: ContainerSpec) -> str:
         """Create the attempt's container (or adopt the one a redelivery made), deliver its payload,
@@ -35,7 +36,7 @@ class CreateCalls(EngineCalls):
                             "folders in %s: %s", self._contract_root, exc)
                 self._contracts_proven, shared = False, None
         try:
-            container_id = self._call("create", self._create, spec, source)
+            container_id = self._create_pulling_if_gone(spec, source)
         except DockerFailure as failure:
             if failure.kind is FailureKind.CONFLICT:
                 container_id, adopted_source = self._adopt(spec)
@@ -43,6 +44,9 @@ class CreateCalls(EngineCalls):
                     shared.remove(spec.name)  # made by a process that copied its contract in (or shared another)
                 source = adopted_source  # whatever this process would do: as the container was made
             else:
+                if shared is not None and failure.kind is not FailureKind.TRANSIENT:
+                    # refused: no container has it (a transient failure may have made one, which needs it)
+                    shared.remove(spec.name)
                 explained = self._explain_create_failure(spec, failure)
                 if explained is failure:
                     raise
@@ -86,6 +90,14 @@ class CreateCalls(EngineCalls):
                                  f"its stack runs jobs with the OCI runtime {spec.sandbox.runtime!r}, which this "
                                  f"Docker engine does not have (it has: {', '.join(runtimes)})")
         return failure
+
+    def _create_pulling_if_gone(self, spec: ContainerSpec, source: str | None) -> str:
+        try:
+            return self._call("create", self._create, spec, source)
+        except DockerFailure as failure:
+            if failure.kind is not FailureKind.NOT_FOUND or not self.image_was_gone(spec.image):
+                raise
+        return self._call("create", self._create, spec, source)  # its image pulled again: once more
 
     def _create(self, spec: ContainerSpec, source: str | None) -> str:
         response = self._api.create_container(

@@ -24,9 +24,32 @@ class ImageCalls(EngineCalls):
         """Make `image` present on the engine; return True if it was pulled. A long pull calls
         `on_progress` every few seconds, to show it is under way. The pull sends the credentials
         configured for the image's registry, if any."""
-        repository, tag = _split_reference(image)
         if not always_pull and self._has_image(image):
             return False
+        self._pull(image, on_progress)
+        return True
+
+    def image_was_gone(self, image: str) -> bool:
+        """A create found no such image: if it is indeed gone (removed since a pull step saw it), pull it and
+        say True; False if it is there (the create's 404 was about something else)."""
+        self._seen_images.pop(image, None)
+        if self._has_image(image):
+            return False
+        self._pull(image, None)
+        return True
+
+    def _has_image(self, image: str) -> bool:
+        """Whether the engine has `image`: asked at most once an IMAGE_SEEN_SECONDS once it was there."""
+        seen = self._seen_images.get(image)
+        if seen is not None and time.monotonic() - seen < IMAGE_SEEN_SECONDS:
+            return True
+        found = self._answer("pull", self._api.inspect_image, image)[0]
+        if found:
+            self._seen_images[image] = time.monotonic()
+        return found
+
+    def _pull(self, image: str, on_progress: Callable[[], None] | None) -> None:
+        repository, tag = _split_reference(image)
         registry = _check_registry_resolves(repository)
         try:
             self._call("pull", _pull, self._api, repository, tag, on_progress or (lambda: None),
@@ -34,12 +57,13 @@ class ImageCalls(EngineCalls):
         except DockerFailure as failure:  # the registry refusing its credentials is said so, and permanent
             ask = functools.partial(self._call, "pull", registry_answer, self._api, image)
             raise credentials_refusal(registry, self._registry_auths, failure, ask) or failure
-        return True
-
-    def _has_image(self, image: str) -> bool:
-        return self._answer("pull", self._api.inspect_image, image)[0]
+        self._seen_images[image] = time.monotonic()
 
 
+#: An image the engine had is taken to be there this long without asking it again (that inspect was one
+#: engine call per job, which `docker run` does not make either); a create that finds it gone since pulls
+#: it again (`CreateCalls.create`).
+IMAGE_SEEN_SECONDS = 60.0
 #: How often a long pull reports that it is under way.
 PULL_PROGRESS_SECONDS = 5.0
 
