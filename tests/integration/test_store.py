@@ -217,6 +217,14 @@ def test_the_counts_follow_every_transition(store):
     assert counts.totals[(stack, "submitted")] == 2
     assert counts.totals[(stack, "succeeded")] == counts.totals[(stack, "cancelled")] == 1
     assert counts.current[(stack, "queued")] == counts.current[(stack, "running")] == 0
+    # a requeue before its start moves queued → queued: still one waiting, entered twice
+    requeued = store.jobs.create(new_job(stack=stack))
+    claim(store, requeued, me)
+    assert store.jobs.next_attempt(requeued, 1, AttemptStatus.LOST, error="lost before it started",
+                                   unstarted_only=True)
+    counts = store.reads.installation_counts(overdue_margin_seconds=60)
+    assert (counts.current[(stack, "queued")], counts.totals[(stack, "queued")]) == (1, 4)
+    assert counts.totals[(stack, "submitted")] == 3
 
 
 def test_waiting_returns_when_another_connection_finishes_the_job(store, postgres):
@@ -299,6 +307,15 @@ def test_a_read_is_one_statement_outside_a_transaction_and_leaves_writes_transac
             first, second = clock_twice(conn)
             assert first == second
             assert conn.execute(sa.text("SHOW transaction_isolation")).scalar() == "read committed"
+    # a connection handed back in autocommit whatever happened (an interrupt mid-read) is made
+    # transactional again as it goes back into the pool
+    with store.engine.connect() as conn:
+        conn.connection.dbapi_connection.isolation_level = None
+        conn.connection.dbapi_connection.autocommit = True
+    with store.engine.begin() as conn:
+        first, second = clock_twice(conn)
+        assert first == second
+        assert conn.execute(sa.text("SHOW transaction_isolation")).scalar() == "read committed"
     # the reads of the repositories take this path too
     job_id = store.jobs.create(new_job())
     assert store.jobs.get(job_id).status is JobStatus.QUEUED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 from docker.types import Mount
 
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 class CreateCalls(ImageCalls):
     """Creating (or adopting) an attempt's container (pulling its image again if it went since its pull)."""
 
-    def create(self, spec: ContainerSpec) -> str:
+    def create(self, spec: ContainerSpec, *, on_progress: Callable[[], None] | None = None) -> str:
         """Create the attempt's container (or adopt the one a redelivery made), deliver its payload,
-        and check that the engine applied every field of the sandbox."""
+        and check that the engine applied every field of the sandbox. `on_progress`: called every few
+        seconds while it pulls the image again (one removed since its pull step)."""
         self._check_seccomp()
         shared = self._shared_contracts(spec)
         source = None
@@ -36,7 +38,7 @@ class CreateCalls(ImageCalls):
                             "folders in %s: %s", self._contract_root, exc)
                 self._contracts_proven, shared = False, None
         try:
-            container_id = self._create_pulling_if_gone(spec, source)
+            container_id = self._create_pulling_if_gone(spec, source, shared, on_progress)
         except DockerFailure as failure:
             if failure.kind is FailureKind.CONFLICT:
                 container_id, adopted_source = self._adopt(spec)
@@ -91,12 +93,16 @@ class CreateCalls(ImageCalls):
                                  f"Docker engine does not have (it has: {', '.join(runtimes)})")
         return failure
 
-    def _create_pulling_if_gone(self, spec: ContainerSpec, source: str | None) -> str:
+    def _create_pulling_if_gone(self, spec: ContainerSpec, source: str | None, shared: SharedContracts | None,
+                                on_progress: Callable[[], None] | None) -> str:
         try:
             return self._call("create", self._create, spec, source)
         except DockerFailure as failure:
-            if failure.kind is not FailureKind.NOT_FOUND or not self.image_was_gone(spec.image):
+            if failure.kind is not FailureKind.NOT_FOUND or not self.image_was_gone(spec.image, on_progress):
                 raise
+        if shared is not None:  # a long pull may have outlasted the sweep's grace for a folder with no container
+            shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user, config=spec.config,
+                         code_files=spec.code_files)
         return self._call("create", self._create, spec, source)  # its image pulled again: once more
 
     def _create(self, spec: ContainerSpec, source: str | None) -> str:

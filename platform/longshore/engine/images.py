@@ -29,13 +29,13 @@ class ImageCalls(EngineCalls):
         self._pull(image, on_progress)
         return True
 
-    def image_was_gone(self, image: str) -> bool:
+    def image_was_gone(self, image: str, on_progress: Callable[[], None] | None = None) -> bool:
         """A create found no such image: if it is indeed gone (removed since a pull step saw it), pull it and
         say True; False if it is there (the create's 404 was about something else)."""
         self._seen_images.pop(image, None)
         if self._has_image(image):
             return False
-        self._pull(image, None)
+        self._pull(image, on_progress)
         return True
 
     def _has_image(self, image: str) -> bool:
@@ -45,8 +45,15 @@ class ImageCalls(EngineCalls):
             return True
         found = self._answer("pull", self._api.inspect_image, image)[0]
         if found:
-            self._seen_images[image] = time.monotonic()
+            self._saw(image)
         return found
+
+    def _saw(self, image: str) -> None:
+        now = time.monotonic()
+        if len(self._seen_images) >= SEEN_IMAGES_KEPT:  # many images over a process's life: forget the stale
+            for stale in [name for name, seen in self._seen_images.items() if now - seen >= IMAGE_SEEN_SECONDS]:
+                self._seen_images.pop(stale, None)
+        self._seen_images[image] = now
 
     def _pull(self, image: str, on_progress: Callable[[], None] | None) -> None:
         repository, tag = _split_reference(image)
@@ -57,13 +64,15 @@ class ImageCalls(EngineCalls):
         except DockerFailure as failure:  # the registry refusing its credentials is said so, and permanent
             ask = functools.partial(self._call, "pull", registry_answer, self._api, image)
             raise credentials_refusal(registry, self._registry_auths, failure, ask) or failure
-        self._seen_images[image] = time.monotonic()
+        self._saw(image)
 
 
 #: An image the engine had is taken to be there this long without asking it again (that inspect was one
 #: engine call per job, which `docker run` does not make either); a create that finds it gone since pulls
 #: it again (`CreateCalls.create`).
 IMAGE_SEEN_SECONDS = 60.0
+#: Past this many images remembered, those not seen for IMAGE_SEEN_SECONDS are forgotten.
+SEEN_IMAGES_KEPT = 256
 #: How often a long pull reports that it is under way.
 PULL_PROGRESS_SECONDS = 5.0
 

@@ -139,7 +139,7 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # InvalidJob: its code's archive is gone
         return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
     try:
-        container_id = rt.engine.create(spec)
+        container_id = rt.engine.create(spec, on_progress=lambda: _touch(rt, job_id, attempt, ctx.worker.name))
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:

@@ -5,6 +5,7 @@ The exporter reads this small table instead of counting the jobs table at each s
 
 from __future__ import annotations
 
+import collections
 import functools
 
 import sqlalchemy as sa
@@ -19,12 +20,13 @@ def count_move(conn: sa.Connection, stack: str, old: str | None, new: str, *, su
     """A job of `stack` moved from `old` (None: it is new; `submitted`: newly accepted) to `new`, in one
     statement. Its rows are written in the order of their names, so two moves in opposite directions never
     wait on each other (no deadlock)."""
-    changes = {new: (1, 1)}
+    changes = collections.Counter({(new, "current"): 1, (new, "total"): 1})
     if old is not None:
-        changes[old] = (-1, 0)
+        changes[old, "current"] -= 1  # added up: a requeue before its start moves queued → queued
     if submitted:
-        changes[SUBMITTED] = (0, 1)
-    _add(conn, stack, sorted(changes.items()))
+        changes[SUBMITTED, "total"] += 1
+    statuses = sorted({status for status, _ in changes})
+    _add(conn, stack, [(status, (changes[status, "current"], changes[status, "total"])) for status in statuses])
 
 
 def count_removed(conn: sa.Connection, stack: str, status: str, removed: int) -> None:

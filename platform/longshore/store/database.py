@@ -14,6 +14,9 @@ from sqlalchemy.engine import Engine
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
 #: A pooled connection idle this long is pinged before it is used again.
 PING_AFTER_IDLE_SECONDS = 2.0
+#: psycopg2's number for READ COMMITTED (`psycopg2.extensions.ISOLATION_LEVEL_READ_COMMITTED`), the level of
+#: every transaction (see `connect`).
+ISOLATION_READ_COMMITTED = 1
 #: Any failure of a store call.
 STORE_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError,)
 
@@ -66,18 +69,15 @@ def read(engine: Engine) -> Iterator[sa.Connection]:
             yield connection
             return
         dbapi_connection = connection.connection.dbapi_connection
-        level = dbapi_connection.isolation_level
-        # psycopg2's own switches, in an order that sends no statement (SQLAlchemy's switch, and psycopg2's
-        # leaving autocommit with a level set, send a SET each time): a single read in autocommit has the
-        # same snapshot at any level.
-        dbapi_connection.isolation_level = None
-        dbapi_connection.autocommit = True
         try:
+            # psycopg2's own switches, in an order that sends no statement (SQLAlchemy's switch, and psycopg2's
+            # leaving autocommit with a level set, send a SET each time): a single read in autocommit has the
+            # same snapshot at any level. The pool's check-in restores them whatever happens here.
+            dbapi_connection.isolation_level = None
+            dbapi_connection.autocommit = True
             yield connection
         finally:
-            if not dbapi_connection.closed:  # else SQLAlchemy replaces it (the store went away)
-                dbapi_connection.autocommit = False
-                dbapi_connection.isolation_level = level
+            _transactional(dbapi_connection)
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -110,8 +110,19 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any)
         raise sa.exc.DisconnectionError("the pooled connection did not answer a ping")
 
 
-def _returned(_dbapi_connection: Any, record: Any) -> None:
+def _returned(dbapi_connection: Any, record: Any) -> None:
+    _transactional(dbapi_connection)  # never back in the pool in a read's autocommit
     record.info["returned_at"] = time.monotonic()
+
+
+def _transactional(dbapi_connection: Any) -> None:
+    """A psycopg2 connection as the pool hands it out: transactions at READ COMMITTED (no statement sent)."""
+    if dbapi_connection is None or dbapi_connection.closed:
+        return  # SQLAlchemy replaces it (the store went away)
+    if dbapi_connection.autocommit:
+        dbapi_connection.autocommit = False
+    if dbapi_connection.isolation_level != ISOLATION_READ_COMMITTED:
+        dbapi_connection.isolation_level = ISOLATION_READ_COMMITTED
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -53,7 +53,7 @@ class Watcher:
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
         #: the steps run here (see the docstring), by step
         self._here: dict[Step, queue.Queue[tuple[str, int]]] = {Step.WAIT: queue.Queue(), Step.REAP: queue.Queue()}
-        self._queued: set[tuple[Step, str, int]] = set()  # what the outbox holds: never twice
+        self._queued: set[tuple[Step, str, int]] = set()  # what the outbox and `_here` hold or run: never twice
         self._queued_lock = threading.Lock()
         self.stopping = threading.Event()
 
@@ -80,8 +80,9 @@ class Watcher:
             self._outbox.put((step, job_id, attempt, redrive))
 
     def send_here(self, step: Step, job_id: str, attempt: int) -> bool:
-        """A step a wait run here sends (its reap): taken to run here too, unless it must be a message."""
-        if step is not Step.REAP or task_events.asked():
+        """A step a wait run here sends (its reap): taken, to run here too, or (while a monitor asks for task
+        events) to be published by the dispatch thread: a wait thread never waits on the broker."""
+        if step is not Step.REAP:
             return False
         self.send(step, job_id, attempt)
         return True
