@@ -63,6 +63,28 @@ def test_a_claim_hands_the_pull_the_job_as_it_read_it(store):
         Claim.STALE, None)
 
 
+def test_a_late_publish_mark_hides_neither_a_forwarded_pull_nor_a_job_put_back_to_wait(store):
+    from longshore.store.attempts import _put_back
+
+    # Given a pull a worker took from its stack's queue before the publisher marked it published
+    forwarded = store.jobs.create(new_job())
+    assert store.jobs.mark_forwarded(forwarded, 1, to="w-forwarded")
+    store.jobs.mark_published(forwarded, 1)
+    # then the worker it waits with is still on record (if it is lost, the pull is published again)
+    assert forwarded in {due.job_id for due in store.reads.due(grace_seconds=3600, lost_publishers=["w-forwarded"])}
+    # Given a job a worker put back to wait in the store (its code paused) before the mark
+    held = store.jobs.create(new_job())
+    with store.engine.begin() as conn:
+        _put_back(conn, held, not_before=0)
+    store.jobs.mark_published(held, 1)
+    # then it is still due (it was stranded: marked published, with no message anywhere)
+    assert held in {due.job_id for due in store.reads.due(grace_seconds=3600)}
+    # and a mark with nothing in between marks it
+    plain = store.jobs.create(new_job())
+    store.jobs.mark_published(plain, 1)
+    assert store.jobs.get(plain).published_at is not None
+
+
 def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not_dropped(store):
     me = worker(store)
     job_id = store.jobs.create(new_job())

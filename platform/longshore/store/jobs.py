@@ -194,10 +194,10 @@ class JobRepository:
                                         progress_at=time.time())).rowcount == 1
 
     def mark_published(self, job_id: str, number: int, *, by: str | None = None) -> None:
-        """Record that attempt `number` reached the broker (closes the write-then-publish gap); `by` names
-        the embedded process whose in-memory broker holds it."""
+        """Record that attempt `number` reached the broker; `by`: the embedded process whose in-memory broker
+        holds it. Not once a worker forwarded the pull or put the job back (`_UNMARKED`)."""
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number)
+            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number, *_UNMARKED)
                          .values(published_at=time.time(), published_by=by))
 
     def mark_forwarded(self, job_id: str, number: int, *, to: str) -> bool:
@@ -239,6 +239,11 @@ class JobRepository:
 # Statements of every job's path, built once: SQLAlchemy finds a compiled statement by the statement's cache
 # key, which it computes once per statement object ("w_" parameters are the WHERE's).
 _GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
+#: A queued attempt nothing has happened to since its publish: a worker may forward its pull (to its own
+#: queue) or put the job back to wait in the store (a paused code) before the publisher's mark, which must
+#: then not hide either from `publish_due`.
+_UNMARKED = (jobs.c.status == JobStatus.QUEUED.value, jobs.c.published_at.is_(None), jobs.c.published_by.is_(None),
+             jobs.c.not_before.is_(None))
 _MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook, jobs.c.started_at).where(
     jobs.c.id == sa.bindparam("w_job_id"))
 _MOVE = jobs.update().where(jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attempt == sa.bindparam("w_attempt"),
