@@ -31,8 +31,7 @@ class CreateCalls(ImageCalls):
         source = None
         if shared is not None:
             try:
-                source = str(shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user,
-                                          config=spec.config, code_files=spec.code_files))
+                source = str(_write_contract(shared, spec))
             except OSError as exc:  # the directory went away or became unwritable: copy, as without one
                 log.warning("job contracts are copied into each container (slower): the worker cannot make "
                             "folders in %s: %s", self._contract_root, exc)
@@ -101,8 +100,7 @@ class CreateCalls(ImageCalls):
             if failure.kind is not FailureKind.NOT_FOUND or not self.image_was_gone(spec.image, on_progress):
                 raise
         if shared is not None:  # a long pull may have outlasted the sweep's grace for a folder with no container
-            shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user, config=spec.config,
-                         code_files=spec.code_files)
+            _write_contract(shared, spec)
         return self._call("create", self._create, spec, source)  # its image pulled again: once more
 
     def _create(self, spec: ContainerSpec, source: str | None) -> str:
@@ -177,3 +175,9 @@ class CreateCalls(ImageCalls):
                                 f"a container named {spec.name} exists but belongs to another job")
         log.info("adopting existing container %s for %s", existing["Id"][:12], spec.name)
         return existing["Id"], contract_source(existing)
+
+
+def _write_contract(shared: SharedContracts, spec: ContainerSpec) -> Path:
+    """The container's contract folder, written (or found complete) in this engine's shared directory."""
+    return shared.write(spec.name, payload=spec.payload, user=spec.sandbox.user, config=spec.config,
+                        code_files=spec.code_files)

@@ -8,15 +8,13 @@ import time
 from typing import Any, Iterator
 
 import sqlalchemy as sa
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 from sqlalchemy.engine import Engine
 
 #: Failures of the store itself (it restarted, the network dropped): worth retrying.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
 #: A pooled connection idle this long is pinged before it is used again.
 PING_AFTER_IDLE_SECONDS = 2.0
-#: psycopg2's number for READ COMMITTED (`psycopg2.extensions.ISOLATION_LEVEL_READ_COMMITTED`), the level of
-#: every transaction (see `connect`).
-ISOLATION_READ_COMMITTED = 1
 #: Any failure of a store call.
 STORE_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError,)
 
@@ -69,15 +67,12 @@ def read(engine: Engine) -> Iterator[sa.Connection]:
             yield connection
             return
         dbapi_connection = connection.connection.dbapi_connection
-        try:
-            # psycopg2's own switches, in an order that sends no statement (SQLAlchemy's switch, and psycopg2's
-            # leaving autocommit with a level set, send a SET each time): a single read in autocommit has the
-            # same snapshot at any level. The pool's check-in restores them whatever happens here.
-            dbapi_connection.isolation_level = None
-            dbapi_connection.autocommit = True
-            yield connection
-        finally:
-            _transactional(dbapi_connection)
+        # psycopg2's own switches, in an order that sends no statement (SQLAlchemy's switch, and psycopg2's
+        # leaving autocommit with a level set, send a SET each time): a single read in autocommit has the
+        # same snapshot at any level. The pool's check-in (`_returned`) switches back, whatever happens here.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.autocommit = True
+        yield connection
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -121,8 +116,8 @@ def _transactional(dbapi_connection: Any) -> None:
         return  # SQLAlchemy replaces it (the store went away)
     if dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
-    if dbapi_connection.isolation_level != ISOLATION_READ_COMMITTED:
-        dbapi_connection.isolation_level = ISOLATION_READ_COMMITTED
+    if dbapi_connection.isolation_level != ISOLATION_LEVEL_READ_COMMITTED:
+        dbapi_connection.isolation_level = ISOLATION_LEVEL_READ_COMMITTED
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
