@@ -179,3 +179,33 @@ def test_a_contract_is_read_and_adopted_as_its_container_was_made_whatever_folde
         for spec in (copied, bound):
             sharing.remove(spec.name)
     assert not (base / copied.name).exists() and not (base / bound.name).exists()
+
+
+def test_a_create_that_meets_a_name_freed_as_it_adopts_tries_again_and_makes_one_container(distributed,
+                                                                                             docker_engine):
+    from longshore.errors import TransientDockerFailure
+    from longshore.service.runtime import get_runtime
+
+    engine = get_runtime().engine
+    spec = _spec(f"longshore-freed-{os.getpid()}-1", get_runtime().settings.installation, "true")
+    # Given a create of the same container that holds its name and then fails (a duplicated step: the engine
+    # frees the name of a create it refuses) just as this create adopts it
+    holder = docker_engine.api.create_container("longshore/busybox:1", ["true"], name=spec.name)
+    inspect = engine._api.inspect_container
+
+    def freed_first(container, *args, **kwargs):
+        if container == spec.name and docker_engine.api.containers(all=True, filters={"id": holder["Id"]}):
+            docker_engine.api.remove_container(holder["Id"], force=True)
+        return inspect(container, *args, **kwargs)
+
+    engine._api.inspect_container = freed_first
+    try:
+        # When it creates, then it says so as a failure worth a retry (not the job's failure: the last CI
+        # failed a job with "No such container"), and the retry makes the container
+        with pytest.raises(TransientDockerFailure, match="in the way and is gone"):
+            engine.create(spec)
+        container_id = engine.create(spec)
+        assert docker_engine.api.inspect_container(spec.name)["Id"] == container_id != holder["Id"]
+    finally:
+        engine._api.inspect_container = inspect
+        engine.remove(spec.name)

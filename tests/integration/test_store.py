@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
 
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import NewJob
@@ -83,6 +84,26 @@ def test_a_late_publish_mark_hides_neither_a_forwarded_pull_nor_a_job_put_back_t
     plain = store.jobs.create(new_job())
     store.jobs.mark_published(plain, 1)
     assert store.jobs.get(plain).published_at is not None
+
+
+def test_a_requeued_attempt_is_published_once_whoever_held_the_pull_before(store):
+    # Given a pull forwarded to a worker that claimed it and was lost before it started
+    me = worker(store)
+    job_id = store.jobs.create(new_job())
+    store.jobs.mark_published(job_id, 1)
+    assert store.jobs.mark_forwarded(job_id, 1, to=me)
+    assert claim(store, job_id, me) is Claim.CLAIMED
+    # When the janitor requeues it and publishes the new attempt
+    assert store.jobs.next_attempt(job_id, 1, AttemptStatus.LOST, error="lost", owner=me, unstarted_only=True)
+    store.jobs.mark_published(job_id, 2)
+    # Then the new attempt is marked published, by no one in particular, and nothing publishes it a second
+    # time (the last CI: a second pull ran a second create of the same container, which failed the job)
+    from longshore.store.schema import jobs
+
+    with store.engine.connect() as conn:
+        published = conn.execute(sa.select(jobs.c.published_at, jobs.c.published_by).where(jobs.c.id == job_id)).one()
+    assert published.published_at is not None and published.published_by is None
+    assert job_id not in {due.job_id for due in store.reads.due(grace_seconds=0, lost_publishers=[me])}
 
 
 def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not_dropped(store):

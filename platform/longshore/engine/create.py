@@ -14,7 +14,7 @@ from longshore.engine.container import LABEL_INSTALLATION, LABEL_JOB, ContainerS
 from longshore.engine.contract import CODE_DIR, CONTRACT_DIR, TASK_DIR, contract_archive
 from longshore.engine.contract_folders import SharedContracts
 from longshore.engine.images import ImageCalls
-from longshore.errors import DockerFailure, FailureKind
+from longshore.errors import DockerFailure, FailureKind, TransientDockerFailure
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,16 @@ class CreateCalls(ImageCalls):
 
     def _adopt(self, spec: ContainerSpec) -> tuple[str, str | None]:
         """The existing container of the spec's attempt (a redelivered create), and its contract's folder."""
-        existing = self._call("create", self._api.inspect_container, spec.name)
+        try:
+            existing = self._call("create", self._api.inspect_container, spec.name)
+        except DockerFailure as failure:
+            if failure.kind is not FailureKind.NOT_FOUND:
+                raise
+            # The name was held by a create of the same container that then failed (the engine frees the name
+            # of a create it refuses), or a reap took it: the step tries again (fenced, as every retry).
+            raise TransientDockerFailure("create", FailureKind.TRANSIENT,
+                                         f"a container named {spec.name} was in the way and is gone: "
+                                         "creating it again") from failure
         if not belongs_to(existing["Config"]["Labels"], spec):
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 f"a container named {spec.name} exists but belongs to another job")

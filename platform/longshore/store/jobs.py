@@ -144,18 +144,18 @@ class JobRepository:
                      unstarted_only: bool = False, not_before: float | None = None) -> bool:
         """End attempt `number` as `ended` and queue attempt `number + 1`, atomically.
 
-        For the job's own retries (`user_retry`, which counts against its retries) and for
-        requeueing a lost attempt (which counts against its requeues); False if the job had
-        moved on. `owner` fences the write to the attempt's owner; `unstarted_only` to an
-        attempt whose container was never started. The new attempt waits in the store, not
-        on the broker, until `not_before`."""
+        For the job's own retries (`user_retry`, which counts against its retries) and for requeueing a lost
+        attempt (which counts against its requeues); False if the job had moved on. `owner` fences the write
+        to the attempt's owner; `unstarted_only` to an attempt whose container was never started. The new
+        attempt waits in the store, not on the broker, until `not_before`; no publisher holds it yet (one
+        that held the old attempt's pull would hide it from `publish_due`, or publish it twice)."""
         now = time.time()
         guards = ([attempts.c.worker == owner] if owner is not None else []) + (
             [attempts.c.started_at.is_(None)] if unstarted_only else [])
         with self.engine.begin() as conn:
             moved = self._move(
                 conn, job_id, number, JobStatus.QUEUED, attempt_guard=sa.and_(*guards) if guards else None,
-                attempt=number + 1, published_at=None, not_before=not_before,
+                attempt=number + 1, published_at=None, published_by=None, not_before=not_before,  # unpublished
                 retries_used=jobs.c.retries_used + (1 if user_retry else 0),
                 # an attempt lost before it started says nothing about the job: only started ones count
                 requeues=jobs.c.requeues + (0 if user_retry or unstarted_only else 1))
