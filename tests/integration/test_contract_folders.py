@@ -188,8 +188,8 @@ def test_a_create_that_meets_a_name_freed_as_it_adopts_tries_again_and_makes_one
 
     engine = get_runtime().engine
     spec = _spec(f"longshore-freed-{os.getpid()}-1", get_runtime().settings.installation, "true")
-    # Given a create of the same container that holds its name and then fails (a duplicated step: the engine
-    # frees the name of a create it refuses) just as this create adopts it
+    # Given a create of the same container that holds its name as this create adopts it, and is not there
+    # when it looks (the engine reserves a name before the container exists; frees it when it refuses)
     holder = docker_engine.api.create_container("longshore/busybox:1", ["true"], name=spec.name)
     inspect = engine._api.inspect_container
 
@@ -202,7 +202,7 @@ def test_a_create_that_meets_a_name_freed_as_it_adopts_tries_again_and_makes_one
     try:
         # When it creates, then it says so as a failure worth a retry (not the job's failure: the last CI
         # failed a job with "No such container"), and the retry makes the container
-        with pytest.raises(TransientDockerFailure, match="in the way and is gone"):
+        with pytest.raises(TransientDockerFailure, match="in the way and is not there"):
             engine.create(spec)
         container_id = engine.create(spec)
         assert docker_engine.api.inspect_container(spec.name)["Id"] == container_id != holder["Id"]

@@ -174,10 +174,11 @@ class CreateCalls(ImageCalls):
         except DockerFailure as failure:
             if failure.kind is not FailureKind.NOT_FOUND:
                 raise
-            # The name was held by a create of the same container that then failed (the engine frees the name
-            # of a create it refuses), or a reap took it: the step tries again (fenced, as every retry).
+            # The name is held by a create of the same container still under way (the engine reserves the
+            # name before the container exists) or refused since (it frees the name), or a reap took it:
+            # the step tries again (fenced, as every retry), and adopts it or makes it.
             raise TransientDockerFailure("create", FailureKind.TRANSIENT,
-                                         f"a container named {spec.name} was in the way and is gone: "
+                                         f"a container named {spec.name} was in the way and is not there: "
                                          "creating it again") from failure
         if not belongs_to(existing["Config"]["Labels"], spec):
             raise DockerFailure("create", FailureKind.PERMANENT,
