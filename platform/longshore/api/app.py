@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longshore.api import ironworker, native, native_codes, native_project, native_schedules
@@ -63,17 +64,6 @@ def create_app(rt: Runtime) -> FastAPI:
         except Exception as exc:  # any failure to reach the store is the answer
             return _msg(503, f"store: {exc.__class__.__name__}")
         return JSONResponse({"status": "ready"})
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is None and "transfer-encoding" in request.headers:
-            return _msg(411, "Send the body with a Content-Length")  # a chunked body could be endless
-        upload = request.method == "POST" and request.url.path.endswith("/codes")
-        limit = app.state.body_limit if upload else JSON_BODY_BYTES
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return _msg(413, f"Request body over the limit of {limit} bytes")
-        return await call_next(request)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -125,7 +115,35 @@ def create_app(rt: Runtime) -> FastAPI:
         log.exception("unexpected error in the API")
         return _msg(500, "Internal error (logged)")
 
+    app.add_middleware(BodyLimit, upload_bytes=app.state.body_limit)
     return app
+
+
+class BodyLimit:
+    """Refuses a body over its limit (a code upload's, or any other request's) or one without a length (a
+    chunked body could be endless) before a route reads it. A plain ASGI middleware: starlette's
+    `BaseHTTPMiddleware` (`@app.middleware`) cost every request a task group and two streams."""
+
+    def __init__(self, app, *, upload_bytes: int):
+        self.app, self.upload_bytes = app, upload_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope) -> JSONResponse | None:
+        headers = Headers(scope=scope)
+        length = headers.get("content-length")
+        if length is None and "transfer-encoding" in headers:
+            return _msg(411, "Send the body with a Content-Length")
+        upload = scope["method"] == "POST" and scope["path"].endswith("/codes")
+        limit = self.upload_bytes if upload else JSON_BODY_BYTES
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return _msg(413, f"Request body over the limit of {limit} bytes")
+        return None
 
 
 def _msg(status: int, msg: str) -> JSONResponse:
