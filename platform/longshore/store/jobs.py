@@ -220,15 +220,13 @@ class JobRepository:
 
     def attempts(self, job_id: str) -> list[Attempt]:
         """The job's attempts, first first."""
-        query = sa.select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
         with read(self.engine) as conn:
-            return [attempt_from_row(row) for row in conn.execute(query).mappings()]
+            return [attempt_from_row(row) for row in conn.execute(_ATTEMPTS, {"job_id": job_id}).mappings()]
 
     def attempt(self, job_id: str, number: int) -> Attempt | None:
         """One attempt of the job, None if there is no such attempt."""
-        query = sa.select(attempts).where(attempts.c.job_id == job_id, attempts.c.number == number)
         with read(self.engine) as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(_ATTEMPT, {"job_id": job_id, "number": number}).mappings().first()
         return None if row is None else attempt_from_row(row)
 
     def wait_finished(self, job_id: str, timeout: float | None = None) -> Job:
@@ -239,6 +237,9 @@ class JobRepository:
 # Statements of every job's path, built once: SQLAlchemy finds a compiled statement by the statement's cache
 # key, which it computes once per statement object ("w_" parameters are the WHERE's).
 _GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
+_ATTEMPTS = sa.select(attempts).where(attempts.c.job_id == sa.bindparam("job_id")).order_by(attempts.c.number)
+_ATTEMPT = sa.select(attempts).where(attempts.c.job_id == sa.bindparam("job_id"),
+                                     attempts.c.number == sa.bindparam("number"))
 #: A queued attempt nothing has happened to since its publish: a worker may forward its pull (to its own
 #: queue) or put the job back to wait in the store (a paused code) before the publisher's mark, which must
 #: then not hide either from `publish_due`.

@@ -111,9 +111,7 @@ class ProjectStore:
         """Who a token acts for; None for a wrong, unknown or revoked token."""
         digest = token_digest(token)
         with read(self.engine) as conn:
-            row = conn.execute(sa.select(tokens.c.project_id, tokens.c.digest, projects.c.requests_per_second)
-                               .join(projects, projects.c.id == tokens.c.project_id)
-                               .where(tokens.c.digest == digest, tokens.c.revoked_at.is_(None))).first()
+            row = conn.execute(_AUTHENTICATE, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row.digest, digest):
             return None
         return Caller(row.project_id, row.requests_per_second)
@@ -129,3 +127,9 @@ class ProjectStore:
 def _project(row: Any) -> Project:
     return Project(row.id, row.name, row.created_at, Quotas(row.max_queued_jobs, row.max_running_jobs,
                                                             row.requests_per_second))
+
+
+#: A live token's project and rate (built once: every API request asks it).
+_AUTHENTICATE = (sa.select(tokens.c.project_id, tokens.c.digest, projects.c.requests_per_second)
+                 .join(projects, projects.c.id == tokens.c.project_id)
+                 .where(tokens.c.digest == sa.bindparam("digest"), tokens.c.revoked_at.is_(None)))

@@ -85,9 +85,8 @@ class ReadModels:
 
     def retried_as(self, job_id: str) -> list[str]:
         """The jobs that retry `job_id` (`longshore retry`), oldest first."""
-        query = sa.select(jobs.c.id).where(jobs.c.retry_of == job_id).order_by(jobs.c.created_at)
         with read(self.engine) as conn:
-            return list(conn.execute(query).scalars())
+            return list(conn.execute(_RETRIED_AS, {"job_id": job_id}).scalars())
 
     def due(self, *, grace_seconds: float, stacks: list[str] | None = None, lost_publishers: list[str] = (),
             unclaimed_for_seconds: float | None = None, limit: int = 100) -> list[Due]:
@@ -180,3 +179,8 @@ class ReadModels:
         return InstallationCounts(current={(r.stack, r.status): r.current for r in counts},
                                   totals={(r.stack, r.status): r.total for r in counts},
                                   overdue_by_stack=dict(late), last_seen_by_worker=dict(beats))
+
+
+# Statements of the API's reads of one job, built once (SQLAlchemy's cache key per built statement costs more
+# than the statement).
+_RETRIED_AS = sa.select(jobs.c.id).where(jobs.c.retry_of == sa.bindparam("job_id")).order_by(jobs.c.created_at)

@@ -16,6 +16,9 @@ from longshore.store.database import read
 from longshore.store.schema import webhook_deliveries
 
 PENDING = sa.and_(webhook_deliveries.c.delivered_at.is_(None), webhook_deliveries.c.abandoned_at.is_(None))
+#: A job's deliveries in order (built once: every status read of the API asks it).
+_OF_JOB = sa.select(webhook_deliveries).where(webhook_deliveries.c.job_id == sa.bindparam("job_id")).order_by(
+    webhook_deliveries.c.id)
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,7 @@ class WebhookOutbox:
     def of_job(self, job_id: str) -> list[Delivery]:
         """A job's deliveries, in order."""
         with read(self.engine) as conn:
-            rows = conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id)
-                                .order_by(webhook_deliveries.c.id)).mappings().all()
+            rows = conn.execute(_OF_JOB, {"job_id": job_id}).mappings().all()
         return [Delivery(**row) for row in rows]
 
     def _update(self, delivery_id: int, **values: Any) -> None:
