@@ -90,12 +90,9 @@ class AttemptRepository:
         (their pull waits in its queue: not run yet)."""
         if not keys:
             return set()
-        query = (sa.select(jobs.c.id, jobs.c.attempt, jobs.c.status)
-                 .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
-                 .where(jobs.c.id.in_(sorted({job_id for job_id, _ in keys})), attempts.c.worker.is_(None),
-                        jobs.c.published_by == forwarded_to))
         with read(self.engine) as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_UNCLAIMED, {"job_ids": sorted({job_id for job_id, _ in keys}),
+                                             "forwarded_to": forwarded_to}).all()
         return {(row.id, row.attempt) for row in rows if not JobStatus(row.status).final} & keys
 
     def holding(self, worker: str) -> int:
@@ -192,7 +189,7 @@ class AttemptRepository:
 
     def owned(self, worker: str) -> list[Owned]:
         """The worker's attempts that hold a slot or have not been concluded, with their jobs."""
-        return self._with_jobs(sa.and_(attempts.c.worker == worker, _open()))
+        return self._with_jobs(_OWNED, {"worker": worker})
 
     def on_engine(self, engine: str, *, excluding: list[str]) -> list[Owned]:
         """Open attempts on `engine`, or on no known engine (a first-release worker's), owned by workers
@@ -259,6 +256,14 @@ _CURRENT = _WITH_JOBS.where(attempts.c.job_id == sa.bindparam("job_id"), attempt
 def _open() -> sa.ColumnElement[bool]:
     """An attempt still holding a slot, or not yet concluded."""
     return sa.or_(attempts.c.released_at.is_(None), attempts.c.status.in_(UNFINISHED))
+
+
+# The watcher's reads at each tick (twice a second), built once as the job path's are.
+_OWNED = _WITH_JOBS.where(attempts.c.worker == sa.bindparam("worker"), _open())
+_UNCLAIMED = (sa.select(jobs.c.id, jobs.c.attempt, jobs.c.status)
+              .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == jobs.c.attempt))
+              .where(jobs.c.id.in_(sa.bindparam("job_ids", expanding=True)), attempts.c.worker.is_(None),
+                     jobs.c.published_by == sa.bindparam("forwarded_to")))
 
 
 def _put_back(conn: sa.Connection, job_id: str, not_before: float) -> None:
