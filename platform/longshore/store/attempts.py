@@ -173,10 +173,8 @@ class AttemptRepository:
     def release(self, job_id: str, number: int) -> bool:
         """The attempt no longer holds a slot (its container exited, or there is none); False if it did not."""
         with self.engine.begin() as conn:
-            return conn.execute(
-                attempts.update()
-                .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.released_at.is_(None))
-                .values(released_at=time.time())).rowcount == 1
+            return conn.execute(_RELEASE, {"w_job_id": job_id, "w_number": number,
+                                           "released_at": time.time()}).rowcount == 1
 
     def adopt(self, job_id: str, number: int, *, from_worker: str, to_worker: str, host: str, engine: str) -> bool:
         """Make a lost worker's attempt this worker's (both drive the same engine); False if it moved."""
@@ -235,6 +233,7 @@ _WITH_JOBS = sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c]
     attempts, attempts.c.job_id == jobs.c.id)
 # The statements of every job's path, built once (see _WITH_JOBS); "w_" parameters are the WHERE's.
 _RECORD = UPDATE_ATTEMPT.where(attempts.c.worker == sa.bindparam("w_owner"))
+_RELEASE = UPDATE_ATTEMPT.where(attempts.c.released_at.is_(None))
 _RELEASING = {"released_at": sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now"))}
 _JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number,
                                  jobs.c.status.in_(UNFINISHED))

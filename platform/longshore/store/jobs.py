@@ -197,16 +197,15 @@ class JobRepository:
         """Record that attempt `number` reached the broker; `by`: the embedded process whose in-memory broker
         holds it. Not once a worker forwarded the pull or put the job back (`_UNMARKED`)."""
         with self.engine.begin() as conn:
-            conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number, *_UNMARKED)
-                         .values(published_at=time.time(), published_by=by))
+            conn.execute(_MARK_PUBLISHED, {"w_job_id": job_id, "w_attempt": number, "published_at": time.time(),
+                                           "published_by": by})
 
     def mark_forwarded(self, job_id: str, number: int, *, to: str) -> bool:
         """Record that attempt `number`'s pull now waits in worker `to`'s own queue (taken from its stack's
         queue); if `to` is lost, or the pull is not claimed for long, it is published again."""
         with self.engine.begin() as conn:
-            return conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number,
-                                                    jobs.c.status == JobStatus.QUEUED.value)
-                                .values(published_at=time.time(), published_by=to)).rowcount == 1
+            return conn.execute(_MARK_FORWARDED, {"w_job_id": job_id, "w_attempt": number,
+                                                  "published_at": time.time(), "published_by": to}).rowcount == 1
 
     # -- reads ------------------------------------------------------------------
 
@@ -245,6 +244,9 @@ _ATTEMPT = sa.select(attempts).where(attempts.c.job_id == sa.bindparam("job_id")
 #: then not hide either from `publish_due`.
 _UNMARKED = (jobs.c.status == JobStatus.QUEUED.value, jobs.c.published_at.is_(None), jobs.c.published_by.is_(None),
              jobs.c.not_before.is_(None))
+_ONE_ATTEMPT = (jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attempt == sa.bindparam("w_attempt"))
+_MARK_PUBLISHED = jobs.update().where(*_ONE_ATTEMPT, *_UNMARKED)
+_MARK_FORWARDED = jobs.update().where(*_ONE_ATTEMPT, jobs.c.status == JobStatus.QUEUED.value)
 _MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook, jobs.c.started_at).where(
     jobs.c.id == sa.bindparam("w_job_id"))
 _MOVE = jobs.update().where(jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attempt == sa.bindparam("w_attempt"),
@@ -258,10 +260,16 @@ UPDATE_ATTEMPT = attempts.update().where(attempts.c.job_id == sa.bindparam("w_jo
                                          attempts.c.number == sa.bindparam("w_number"))
 
 
+#: The submit's statements, built once (each job's submit runs them).
+_QUOTA_OF_PROJECT = (sa.select(projects.c.max_queued_jobs).where(projects.c.id == sa.bindparam("project"))
+                     .with_for_update())
+_INSERT_JOB, _INSERT_ATTEMPT = jobs.insert(), attempts.insert()
+
+
 def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_max_queued: int) -> None:
     """QuotaExceeded unless the project may have `adding` more jobs waiting. The project's row is locked
     until the insert commits, so concurrent submits of one project are counted one after another."""
-    row = conn.execute(sa.select(projects.c.max_queued_jobs).where(projects.c.id == project).with_for_update()).first()
+    row = conn.execute(_QUOTA_OF_PROJECT, {"project": project}).first()
     if row is None:
         raise ProjectNotFound(f"project: no project {project!r}")
     limit = default_max_queued if row.max_queued_jobs is None else row.max_queued_jobs
@@ -278,7 +286,7 @@ def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_
 def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now: float,
             not_before: float | None) -> None:
     """Insert a queued job, its first attempt, its first webhook change and its counts."""
-    conn.execute(jobs.insert().values(
+    conn.execute(_INSERT_JOB, dict(
         id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
         payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
         cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
@@ -303,8 +311,8 @@ def _change(job_id: str, old: JobStatus | None, new: JobStatus, attempt: int, va
 
 def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) -> None:
     """A new, unclaimed attempt."""
-    conn.execute(attempts.insert().values(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
-                                          created_at=now, infra_retries=0, redeliveries=0, redrives=0))
+    conn.execute(_INSERT_ATTEMPT, dict(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
+                                       created_at=now, infra_retries=0, redeliveries=0, redrives=0))
 
 
 def _move_statement(job_id: str, attempt: int, old: JobStatus, target: JobStatus, owner: str | None,
