@@ -205,7 +205,11 @@ def test_a_create_that_meets_a_name_freed_as_it_adopts_tries_again_and_makes_one
         with pytest.raises(TransientDockerFailure, match="in the way and is not there"):
             engine.create(spec)
         container_id = engine.create(spec)
-        assert docker_engine.api.inspect_container(spec.name)["Id"] == container_id != holder["Id"]
+        made = docker_engine.api.inspect_container(spec.name)
+        assert made["Id"] == container_id != holder["Id"]
+        # with its contract folder, which the failure left for it
+        assert [m["Source"] for m in made["Mounts"] if m["Type"] == "bind"] == [
+            str(HOME / "contracts" / engine.engine_id() / spec.name)]
     finally:
-        engine._api.inspect_container = inspect
+        del engine._api.inspect_container  # the client's own method again
         engine.remove(spec.name)

@@ -169,17 +169,14 @@ class CreateCalls(ImageCalls):
 
     def _adopt(self, spec: ContainerSpec) -> tuple[str, str | None]:
         """The existing container of the spec's attempt (a redelivered create), and its contract's folder."""
-        try:
-            existing = self._call("create", self._api.inspect_container, spec.name)
-        except DockerFailure as failure:
-            if failure.kind is not FailureKind.NOT_FOUND:
-                raise
+        found, existing = self._answer("create", self._api.inspect_container, spec.name)
+        if not found:
             # The name is held by a create of the same container still under way (the engine reserves the
             # name before the container exists) or refused since (it frees the name), or a reap took it:
             # the step tries again (fenced, as every retry), and adopts it or makes it.
             raise TransientDockerFailure("create", FailureKind.TRANSIENT,
                                          f"a container named {spec.name} was in the way and is not there: "
-                                         "creating it again") from failure
+                                         "creating it again")
         if not belongs_to(existing["Config"]["Labels"], spec):
             raise DockerFailure("create", FailureKind.PERMANENT,
                                 f"a container named {spec.name} exists but belongs to another job")
