@@ -115,7 +115,7 @@ def create_app(rt: Runtime) -> FastAPI:
         log.exception("unexpected error in the API")
         return _msg(500, "Internal error (logged)")
 
-    app.add_middleware(BodyLimit, upload_bytes=app.state.body_limit)
+    app.add_middleware(BodyLimit)
     return app
 
 
@@ -124,8 +124,8 @@ class BodyLimit:
     chunked body could be endless) before a route reads it. A plain ASGI middleware: starlette's
     `BaseHTTPMiddleware` (`@app.middleware`) cost every request a task group and two streams."""
 
-    def __init__(self, app, *, upload_bytes: int):
-        self.app, self.upload_bytes = app, upload_bytes
+    def __init__(self, app):
+        self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
         refusal = self._refusal(scope) if scope["type"] == "http" else None
@@ -140,7 +140,7 @@ class BodyLimit:
         if length is None and "transfer-encoding" in headers:
             return _msg(411, "Send the body with a Content-Length")
         upload = scope["method"] == "POST" and scope["path"].endswith("/codes")
-        limit = self.upload_bytes if upload else JSON_BODY_BYTES
+        limit = scope["app"].state.body_limit if upload else JSON_BODY_BYTES  # the one the form parser takes
         if length is not None and (not length.isdigit() or int(length) > limit):
             return _msg(413, f"Request body over the limit of {limit} bytes")
         return None

@@ -155,7 +155,7 @@ class JobRepository:
         with self.engine.begin() as conn:
             moved = self._move(
                 conn, job_id, number, JobStatus.QUEUED, attempt_guard=sa.and_(*guards) if guards else None,
-                attempt=number + 1, published_at=None, published_by=None, not_before=not_before,  # unpublished
+                attempt=number + 1, published_at=None, published_by=None, not_before=not_before,
                 retries_used=jobs.c.retries_used + (1 if user_retry else 0),
                 # an attempt lost before it started says nothing about the job: only started ones count
                 requeues=jobs.c.requeues + (0 if user_retry or unstarted_only else 1))
@@ -249,8 +249,7 @@ _MARK_PUBLISHED = jobs.update().where(*_ONE_ATTEMPT, *_UNMARKED)
 _MARK_FORWARDED = jobs.update().where(*_ONE_ATTEMPT, jobs.c.status == JobStatus.QUEUED.value)
 _MOVING = sa.select(jobs.c.status, jobs.c.attempt, jobs.c.stack, jobs.c.webhook, jobs.c.started_at).where(
     jobs.c.id == sa.bindparam("w_job_id"))
-_MOVE = jobs.update().where(jobs.c.id == sa.bindparam("w_job_id"), jobs.c.attempt == sa.bindparam("w_attempt"),
-                            jobs.c.status == sa.bindparam("w_status"))
+_MOVE = jobs.update().where(*_ONE_ATTEMPT, jobs.c.status == sa.bindparam("w_status"))
 _MOVE_OWNED = _MOVE.where(sa.exists().where(attempts.c.job_id == sa.bindparam("w_job_id"),
                                             attempts.c.number == sa.bindparam("w_attempt"),
                                             attempts.c.worker == sa.bindparam("w_owner")))
