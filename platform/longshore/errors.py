@@ -78,10 +78,11 @@ class FailureKind(StrEnum):
 class DockerFailure(LongshoreError):
     """An engine call failed; `kind` says what to do about it."""
 
-    def __init__(self, step: str, kind: FailureKind, message: str):
+    def __init__(self, step: str, kind: FailureKind, message: str, *, status: int | None = None):
         super().__init__(message)
         self.step = step
         self.kind = kind
+        self.status = status  #: the engine's HTTP status; None when it did not answer (or no call was made)
 
 
 class TransientDockerFailure(DockerFailure):

@@ -193,6 +193,94 @@ def test_a_pull_redelivered_after_the_start_its_task_ran_never_makes_a_second_co
         lifecycle.reap(steps, job.id, 1)  # its contract folder
 
 
+def _claimed_created_and_marked_running(client, rt, command, worker: str):
+    """A delayed job (no worker of the session takes it) whose steps run here against the real store and engine:
+    pulled, created, and marked running by a start whose engine call then failed (the engine went down)."""
+    from longshore.domain.records import WorkerIdentity
+    from longshore.domain.steps import Step
+    from longshore.service import lifecycle
+
+    me = WorkerIdentity(name=f"{worker}-{os.getpid()}@{os.uname().nodename}", engine_id=rt.engine.engine_id(),
+                        slots=1, host=os.uname().nodename)
+    steps = lifecycle.StepContext(rt, me)
+    job = client.submit("busybox", command, delay=3600, payload={"n": 7})
+    assert lifecycle.pull(steps, job.id, 1).send is Step.CREATE
+    assert lifecycle.create(steps, job.id, 1).send is Step.START
+    assert rt.store.jobs.begin_running(job.id, 1, owner=me.name)
+    return steps, job
+
+
+def test_a_start_refused_after_a_failed_start_makes_the_container_afresh_and_runs_it(client, docker_engine):
+    import shutil
+
+    from longshore.domain.status import JobStatus
+    from longshore.domain.steps import container_name
+    from longshore.service import lifecycle
+    from longshore.service.runtime import get_runtime
+
+    # Given an attempt whose start failed as its engine went down, leaving the engine refusing the container
+    # (the fault run's restart left an endpoint under its name: 403; here its contract folder, the source of a
+    # bind, is gone: 400, the real engine's refusal of a container that never ran either way)
+    rt = get_runtime()
+    steps, job = _claimed_created_and_marked_running(client, rt, ["sh", "-c", 'cat "$PAYLOAD_FILE"'], "test-afresh")
+    name = container_name(job.id, 1)
+    made = docker_engine.api.inspect_container(name)
+    [folder] = [m["Source"] for m in made["Mounts"] if m["Type"] == "bind"]
+    shutil.rmtree(folder)
+    try:
+        # When its start runs again, then the container is made afresh (a new one, its contract folder written
+        # again, its id on the attempt) and runs; the job succeeds
+        started = lifecycle.start(steps, job.id, 1)
+        assert started.conclude is None and started.record.fields["container_id"] != made["Id"]
+        afresh = docker_engine.api.inspect_container(name)
+        assert afresh["Id"] == started.record.fields["container_id"] and afresh["State"]["Status"] != "created"
+        assert docker_engine.api.wait(name, timeout=30)["StatusCode"] == 0
+        waited = lifecycle.wait(steps, job.id, 1)
+        assert waited.conclude.outcome.status is JobStatus.SUCCEEDED
+        assert docker_engine.api.logs(name).strip() == b'{"n": 7}'
+    finally:
+        job.cancel()
+        lifecycle.reap(steps, job.id, 1)
+
+
+def test_a_start_refused_again_after_the_container_is_made_afresh_fails_the_job_in_words(client, docker_engine):
+    import shutil
+
+    from longshore.domain.steps import Step, container_name
+    from longshore.service import lifecycle
+    from longshore.service.runtime import get_runtime
+
+    # Given an attempt marked running by a start that failed, whose container the engine refuses, and will
+    # refuse as made afresh too (its contract folder goes each time the container is made)
+    rt = get_runtime()
+    steps, job = _claimed_created_and_marked_running(client, rt, ["true"], "test-refused")
+    name = container_name(job.id, 1)
+    first = docker_engine.api.inspect_container(name)["Id"]
+    create_container = rt.engine._api.create_container
+
+    def made_without_its_folder(*args, **kwargs):
+        made = create_container(*args, **kwargs)
+        for mount in docker_engine.api.inspect_container(made["Id"])["Mounts"]:
+            shutil.rmtree(mount["Source"], ignore_errors=True)
+        return made
+
+    shutil.rmtree(docker_engine.api.inspect_container(name)["Mounts"][0]["Source"])
+    rt.engine._api.create_container = made_without_its_folder
+    try:
+        # When its start runs again, then it is made afresh once, refused again, and the job fails with the
+        # engine's refusal in words; the one container left is reaped
+        after = lifecycle.start(steps, job.id, 1)
+        assert after.send is Step.REAP and after.conclude.outcome.status.value == "failed"
+        assert "start failed (400)" in after.conclude.outcome.error
+        [left] = docker_engine.api.containers(all=True, filters={"name": name})
+        assert left["Id"] != first
+    finally:
+        del rt.engine._api.create_container  # the client's own method again
+        job.cancel()
+        lifecycle.reap(steps, job.id, 1)
+    assert docker_engine.api.containers(all=True, filters={"name": name}) == []
+
+
 def test_cancel_a_running_job_stops_and_reaps_its_container(client, start_worker, wait_reaped, distributed):
     start_worker("busybox")
     job = client.submit("busybox", ["sleep", "60"])

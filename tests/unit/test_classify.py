@@ -28,6 +28,12 @@ def test_status_codes_decide_the_kind(status, kind):
     assert classify(api_error(status)) is kind
 
 
+@pytest.mark.parametrize("exc,status", [(api_error(403), 403), (api_error(500), 500),
+                                        (requests.exceptions.ConnectionError("refused"), None)])
+def test_a_failure_keeps_the_engines_status_code_and_none_when_it_did_not_answer(exc, status):
+    assert failure("start", exc).status == status
+
+
 @pytest.mark.parametrize("words", ["No such container", "conflict: unable to remove", "connection refused", ""])
 def test_the_message_text_never_decides(words):
     # Given the same status code with any engine wording, then the kind is the same

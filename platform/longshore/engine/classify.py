@@ -72,7 +72,8 @@ def failure(step: str, exc: BaseException) -> DockerFailure:
     """The classified failure of an engine call in `step`, with words for a user."""
     kind = classify(exc)
     failure_class = TransientDockerFailure if kind is FailureKind.TRANSIENT else DockerFailure
-    return failure_class(step, kind, describe(step, exc))
+    status = exc.status_code if isinstance(exc, docker.errors.APIError) else None
+    return failure_class(step, kind, describe(step, exc), status=status)
 
 
 def describe(step: str, exc: BaseException) -> str:

@@ -76,6 +76,15 @@ class DockerEngine(CreateCalls):
         """Start the container (a no-op on the engine if it is already running); False if it does not exist."""
         return self._answer("start", self._api.start, container_id)[0]
 
+    def clear_failed_start(self, name: str) -> None:
+        """Remove a container that never ran, and what a start of it may have left on the engine, so that it
+        can be made afresh: an engine stopped in the middle of a start keeps the network endpoint it made under
+        the container's name (removing the container does not drop it), and refuses every later start of a
+        container of that name (403) until it is forced out of the network."""
+        self.remove(name)
+        self._answer("start", self._api.disconnect_container_from_network, name, "none", force=True,
+                     absent=(FailureKind.NOT_FOUND,))
+
     def kill(self, container_id: str) -> None:
         """SIGKILL the container; a container that already stopped or is gone is fine."""
         log.info("killing container %s", container_id)

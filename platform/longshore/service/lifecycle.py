@@ -1,29 +1,24 @@
 """The life of a job: pull → create → start → (watch) → wait → reap, one plain function per step.
 
-Each step receives ids (job id, attempt number), re-reads the job and the attempt
-(a create or start run straight after the step before takes the job it read),
-does its engine work, and returns a `Next`: what to record, whether the attempt's
-slot is released, how the attempt concludes, and which step follows. `service.carry`
-makes that happen (store write, then message); the worker's task adapters run one
-step per message, and a create or start straight after the step before (`service.carry`).
+Each step receives ids (job id, attempt number), re-reads the job and the attempt (a create or start run
+straight after the step before takes the job it read), does its engine work, and returns a `Next`: what to
+record, whether the attempt's slot is released, how the attempt concludes, and which step follows:
+`service.carry` makes that happen (store write, then message, or the next step in the same task).
 
-- **Ownership.** The pull claims the attempt for its worker, within that worker's
-  slots; every later write is fenced to the owner, so a late or duplicated step of
-  any other worker touches nothing. The later steps run on the owner's queue, so they
-  use the same Docker engine.
-- **No message is held while a container runs.** After `start`, the owner's watcher
-  (`worker.watcher`, `service.supervise`) follows the engine's events: when the
-  container exits, or reaches its deadline (it kills it), it sends `wait`, which
-  collects what the container left and concludes the attempt.
-- **Idempotent.** The container's name is derived from the attempt, so a second
-  `create` adopts the first container; `start` starts only a created container;
-  `wait` does nothing while the container runs.
-- **Failures.** A transient engine, store or broker failure raises and the worker
-  retries the step, then leaves it to the watcher to send again; a permanent engine
-  failure fails the job with the error in words; a container that vanished is the
-  infrastructure's fault and requeues the job (within its requeue budget).
-- The attempt is concluded as soon as its container exited and its output was read;
-  removing the container (reap) is a separate message, off the job's critical path.
+- **Ownership.** The pull claims the attempt for its worker, within that worker's slots; every later write is
+  fenced to the owner, so a late or duplicated step of any other worker touches nothing. The later steps run
+  on the owner's queue, so they use the same Docker engine.
+- **No message is held while a container runs.** After `start`, the owner's watcher (`worker.watcher`,
+  `service.supervise`) follows the engine's events: when the container exits, or reaches its deadline (it
+  kills it), it sends `wait`, which collects what the container left and concludes the attempt.
+- **Idempotent.** The container's name is derived from the attempt, so a second `create` adopts the first
+  container; `start` starts only a created container (made afresh if a failed start left the engine refusing
+  it); `wait` does nothing while the container runs.
+- **Failures.** A transient engine, store or broker failure raises and the worker retries the step, then
+  leaves it to the watcher to send again; a permanent engine failure fails the job with the error in words; a
+  container that vanished is the infrastructure's fault and requeues the job (within its requeue budget).
+- The attempt is concluded as soon as its container exited and its output was read; removing the container
+  (reap) is a separate message, off the job's critical path.
 """
 
 from __future__ import annotations
@@ -41,7 +36,7 @@ from longshore.domain.stacks import PullPolicy
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
-from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, UnknownStack
+from longshore.errors import DockerFailure, FailureKind, InvalidJob, TransientDockerFailure, UnknownStack
 from longshore.service.containers import container_spec
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
@@ -115,12 +110,11 @@ def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
         rt.engine.ensure_image(job.image, always_pull=stack.pull is PullPolicy.ALWAYS,
                                on_progress=lambda: _touch(rt, job_id, attempt, me.name))
     except UnknownStack as exc:
-        return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
+        return _cannot_run(exc)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
         return Next(release=True, conclude=Finish(Outcome.platform_failure(str(failure))))  # nothing was created
-    log.debug("pulled for %s attempt %s on %s", job_id, attempt, me.name)
     return Next(record=Record(job.stack), send=Step.CREATE, job=job)
 
 
@@ -137,7 +131,7 @@ def create(ctx: StepContext, job_id: str, attempt: int) -> Next:
     try:
         spec = container_spec(rt, job, attempt, ctx.worker.name)
     except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # InvalidJob: its code's archive is gone
-        return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
+        return _cannot_run(exc)
     try:
         container_id = rt.engine.create(spec, on_progress=lambda: _touch(rt, job_id, attempt, ctx.worker.name))
     except TransientDockerFailure:
@@ -155,7 +149,7 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
     if job is None:
         return _reap_if_cancelled_before_start(ctx, job_id, attempt)
     name = container_name(job_id, attempt)
-    first = job.status is JobStatus.QUEUED
+    first, made_afresh = job.status is JobStatus.QUEUED, {}
     if first:
         if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name):
             return _reap_if_cancelled_before_start(ctx, job_id, attempt)  # cancelled since it was read
@@ -167,23 +161,41 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
             state = rt.engine.state(name)
             exists = state is not None
             if exists and state.get("Status") == "created":
-                exists = rt.engine.start(name)
-        if not exists:
-            # reaped all the same: its contract folder goes now, not at the next sweep
+                exists, made_afresh = _start_again(ctx, job, attempt)
+        if not exists:  # reaped all the same: its contract folder goes now, not at the next sweep
             return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True,
                         send=Step.REAP)
     except TransientDockerFailure:
         raise
     except DockerFailure as failure:
         return _failed(failure)
-    return Next(record=Record(job.stack))
+    except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # made afresh (`_start_again`), as created
+        return _cannot_run(exc)
+    return Next(record=Record(job.stack, made_afresh))
+
+
+def _start_again(ctx: StepContext, job: Job, attempt: int) -> tuple[bool, dict[str, str]]:
+    """Start a container a start tried before did not (its engine call failed): whether it exists, and its
+    new id if made afresh. An engine that went down in that start may refuse it for good (an endpoint left
+    under its name: 403; its containerd task left: 500 on every try): it never ran, so it is made afresh."""
+    rt, name = ctx.runtime, container_name(job.id, attempt)
+    try:
+        return rt.engine.start(name), {}
+    except DockerFailure as refused:
+        if refused.status is None or refused.kind is FailureKind.CONFLICT:
+            raise  # no answer (the step is retried), or a conflict
+        if (state := rt.engine.state(name)) is None or state.get("Status") != "created":
+            return state is not None, {}  # gone, or started by a duplicate of this step after all
+        log.warning("%s attempt %s: its container, never started, is made afresh: %s", job.id, attempt, refused)
+    rt.engine.clear_failed_start(name)
+    made = rt.engine.create(container_spec(rt, job, attempt, ctx.worker.name),
+                            on_progress=lambda: _touch(rt, job.id, attempt, ctx.worker.name))
+    return rt.engine.start(name), {"container_id": made}
 
 
 def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
-    """The container exited (or reached its deadline): collect what it left and conclude the attempt.
-
-    Sent by the owner's watcher; does nothing while the container runs within its deadline.
-    """
+    """The container exited (or reached its deadline): collect what it left and conclude the attempt. Sent by
+    the owner's watcher; does nothing while the container runs within its deadline."""
     rt = ctx.runtime
     job, record = _mine(ctx, job_id, attempt)
     if job is None or job.status is not JobStatus.RUNNING:
@@ -363,6 +375,11 @@ def _lost(rt: Runtime, job: Job, why: str) -> Decision:
     """The infrastructure lost the attempt: requeue it within the job's requeue budget."""
     return requeue_or_lose(Outcome(status=JobStatus.FAILED), f"attempt lost: {why}",
                            requeues_left=rt.settings.policies.max_requeues - job.requeues)
+
+
+def _cannot_run(exc: Exception) -> Next:
+    """This worker cannot make the job's container (its stack, its secrets, its code): the job fails."""
+    return Next(release=True, conclude=Finish(Outcome.platform_failure(f"this worker cannot run it: {exc}")))
 
 
 def _failed(failure: DockerFailure) -> Next:
