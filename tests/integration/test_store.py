@@ -362,3 +362,40 @@ def test_a_read_is_one_statement_outside_a_transaction_and_leaves_writes_transac
     # the reads of the repositories take this path too
     job_id = store.jobs.create(new_job())
     assert store.jobs.get(job_id).status is JobStatus.QUEUED
+
+
+def test_a_write_alone_commits_as_it_runs_and_leaves_the_connection_transactional(postgres, tmp_path):
+    import time
+
+    from longshore.domain.steps import Step
+    from longshore.store.database import single_write
+
+    store = Store(postgres, pool_size=1, max_overflow=0)  # one connection: every block below shares it
+    other = Store(postgres, pool_size=1, max_overflow=0)
+    job_id = store.jobs.create(new_job())
+    with single_write(store.engine) as conn:
+        # A write alone is its own transaction (no BEGIN, no COMMIT: one round trip): others see it at once
+        conn.execute(sa.text("UPDATE jobs SET progress = 7 WHERE id = :id"), {"id": job_id})
+        assert other.jobs.get(job_id).progress == 7
+        first = conn.execute(sa.text("SELECT now()")).scalar()
+        time.sleep(0.01)
+        assert conn.execute(sa.text("SELECT now()")).scalar() != first
+    # and the connection goes back as it was: a write block is one transaction at READ COMMITTED
+    with store.engine.begin() as conn:
+        first = conn.execute(sa.text("SELECT now()")).scalar()
+        time.sleep(0.01)
+        assert conn.execute(sa.text("SELECT now()")).scalar() == first
+        assert conn.execute(sa.text("SHOW transaction_isolation")).scalar() == "read committed"
+    # The repositories' single writes stay fenced: a step of a worker that does not own the attempt is refused
+    me = worker(store)
+    assert claim(store, job_id, me) is Claim.CLAIMED
+    assert not store.attempts.record_step(job_id, 1, Step.PULL, 0.5, owner=worker(store))
+    assert store.attempts.record_step(job_id, 1, Step.PULL, 0.5, owner=me)
+    assert other.jobs.attempt(job_id, 1).step_seconds["pull"] == 0.5
+    # On the embedded store (SQLite) a write alone is a transaction, committed as the block ends
+    embedded = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    embedded.upgrade()
+    embedded_job = embedded.jobs.create(new_job())
+    with single_write(embedded.engine) as conn:
+        conn.execute(sa.text("UPDATE jobs SET progress = 9 WHERE id = :id"), {"id": embedded_job})
+    assert embedded.jobs.get(embedded_job).progress == 9

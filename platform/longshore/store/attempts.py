@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
 from longshore.domain.steps import Step, timed_step
-from longshore.store.database import read
+from longshore.store.database import read, single_write
 from longshore.store.jobs import UNFINISHED, UPDATE_ATTEMPT, attempt_columns, update_attempt
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, jobs, projects, workers
@@ -160,19 +160,19 @@ class AttemptRepository:
         values = {"w_job_id": job_id, "w_number": number, "w_owner": owner,
                   **attempt_columns({f"{step.value}_seconds": seconds, "progress_at": now, **fields}),
                   **({"w_now": now} if release else {})}
-        with self.engine.begin() as conn:
+        with single_write(self.engine) as conn:
             return conn.execute(_RECORDS[release, job_current], values).rowcount == 1
 
     def touch(self, job_id: str, number: int, *, owner: str) -> None:
         """The owner's step is still under way (a long pull): the watcher must not think it stalled."""
-        with self.engine.begin() as conn:
+        with single_write(self.engine) as conn:
             conn.execute(attempts.update()
                          .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
                          .values(progress_at=time.time()))
 
     def release(self, job_id: str, number: int) -> bool:
         """The attempt no longer holds a slot (its container exited, or there is none); False if it did not."""
-        with self.engine.begin() as conn:
+        with single_write(self.engine) as conn:
             return conn.execute(_RELEASE, {"w_job_id": job_id, "w_number": number,
                                            "released_at": time.time()}).rowcount == 1
 

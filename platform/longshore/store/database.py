@@ -61,7 +61,8 @@ def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seco
 def read(engine: Engine) -> Iterator[sa.Connection]:
     """A connection for reads only. On PostgreSQL it runs in autocommit: a read is one round trip rather
     than three (BEGIN, the read, ROLLBACK), and under READ COMMITTED each statement sees its own snapshot
-    either way. Writes and locking reads (FOR UPDATE) go in `engine.begin()`."""
+    either way. A write alone goes in `single_write`; writes together and locking reads (FOR UPDATE) go in
+    `engine.begin()`."""
     with engine.connect() as connection:
         if engine.dialect.name != "postgresql":
             yield connection
@@ -72,6 +73,19 @@ def read(engine: Engine) -> Iterator[sa.Connection]:
         # same snapshot at any level. The pool's check-in (`_returned`) switches back, whatever happens here.
         dbapi_connection.isolation_level = None
         dbapi_connection.autocommit = True
+        yield connection
+
+
+@contextlib.contextmanager
+def single_write(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection for one write statement that commits on its own. On PostgreSQL it runs in autocommit: one
+    round trip rather than three (BEGIN, the write, COMMIT); a statement alone is atomic either way, and its
+    guards (the WHERE of a fenced update) read the same committed rows. Elsewhere, a transaction."""
+    if not is_postgres(engine):
+        with engine.begin() as connection:
+            yield connection
+        return
+    with read(engine) as connection:
         yield connection
 
 

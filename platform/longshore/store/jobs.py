@@ -23,7 +23,7 @@ from longshore.domain.steps import Step, timed_step
 from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
 from longshore.store.counts import count_move, queued_everywhere
-from longshore.store.database import read
+from longshore.store.database import read, single_write
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, jobs, projects
@@ -187,7 +187,7 @@ class JobRepository:
 
     def set_progress(self, job_id: str, number: int, percent: int, message: str) -> bool:
         """Record a running attempt's progress; False if the job is not running that attempt."""
-        with self.engine.begin() as conn:
+        with single_write(self.engine) as conn:
             return conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.attempt == number,
                                                     jobs.c.status == JobStatus.RUNNING.value)
                                 .values(progress=percent, progress_message=message,
@@ -196,14 +196,14 @@ class JobRepository:
     def mark_published(self, job_id: str, number: int, *, by: str | None = None) -> None:
         """Record that attempt `number` reached the broker; `by`: the embedded process whose in-memory broker
         holds it. Not once a worker forwarded the pull or put the job back (`_UNMARKED`)."""
-        with self.engine.begin() as conn:
+        with single_write(self.engine) as conn:
             conn.execute(_MARK_PUBLISHED, {"w_job_id": job_id, "w_attempt": number, "published_at": time.time(),
                                            "published_by": by})
 
     def mark_forwarded(self, job_id: str, number: int, *, to: str) -> bool:
         """Record that attempt `number`'s pull now waits in worker `to`'s own queue (taken from its stack's
         queue); if `to` is lost, or the pull is not claimed for long, it is published again."""
-        with self.engine.begin() as conn:
+        with single_write(self.engine) as conn:
             return conn.execute(_MARK_FORWARDED, {"w_job_id": job_id, "w_attempt": number,
                                                   "published_at": time.time(), "published_by": to}).rowcount == 1
 
