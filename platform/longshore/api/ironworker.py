@@ -265,8 +265,9 @@ def list_tasks(request: Request, code_name: str | None = None, page: int = 0, pe
 
 
 @router.get("/tasks/{task_id}")
-def get_task(request: Request, task_id: str, project: str = Project) -> dict:
-    return task_view(_job(request, task_id, project))
+async def get_task(request: Request, project_id: str, task_id: str) -> dict:
+    # The status read clients poll: its token and its read in one hop to a thread, not one each.
+    return await run_in_threadpool(lambda: task_view(_job(request, task_id, project_of(request, project_id))))
 
 
 @router.get("/tasks/{task_id}/log")

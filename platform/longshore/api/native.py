@@ -101,9 +101,10 @@ def list_jobs(request: Request, status: JobStatus | None = None, label: str | No
 
 
 @router.get("/jobs/{job_id}")
-def get_job(request: Request, job_id: str, project: str = Project) -> dict:
+async def get_job(request: Request, job_id: str) -> dict:
     """The job, its attempts, the jobs that retry it, and its webhook deliveries."""
-    return job_detail(_rt(request), _job(request, job_id, project))
+    # The status read callers poll: its token and its reads in one hop to a thread, not one each.
+    return await run_in_threadpool(lambda: job_detail(_rt(request), _job(request, job_id, project(request))))
 
 
 @router.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)

@@ -22,8 +22,10 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 def job_detail(rt: Runtime, job: Job) -> dict[str, Any]:
-    """A job with its attempts, the jobs that retry it, and its webhook deliveries."""
-    deliveries = [{**vars(delivery), "state": delivery.state} for delivery in rt.store.webhooks.of_job(job.id)]
+    """A job with its attempts, the jobs that retry it, and its webhook deliveries (only a job with a webhook
+    has any: the others' are not asked for)."""
+    made = rt.store.webhooks.of_job(job.id) if job.webhook else []
+    deliveries = [{**vars(delivery), "state": delivery.state} for delivery in made]
     return {**job_view(job), "attempts": [attempt.to_dict() for attempt in rt.store.jobs.attempts(job.id)],
             "retried_as": rt.store.reads.retried_as(job.id), "webhook_deliveries": deliveries}
 
