@@ -80,3 +80,16 @@ def test_the_offline_override_builds_what_cannot_be_pulled_and_leaves_grafana_ou
 
 def test_the_charts_rule_file_is_the_repos():
     assert (REPO / "charts/longshore/files/rules.yml").read_text() == (REPO / "monitoring/prometheus/rules.yml").read_text()
+
+
+def test_the_api_parses_http_with_httptools_wherever_it_is_installed():
+    # uvicorn picks its C parser when it is importable (h11, in Python, cost ~18 % more CPU per status read:
+    # bench/api_reads.py): a dependency of the package, and pinned for the image
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = uvicorn.Config(lambda scope, receive, send: None, http="auto")
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    lock = (REPO / "deploy" / "requirements.lock").read_text().splitlines()
+    assert any(line.startswith("httptools==") for line in lock)
