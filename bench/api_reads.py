@@ -13,52 +13,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import installation, percentile  # noqa: E402
+from harness import http_server, installation, percentile, process_cpu  # noqa: E402
 
 SERVE = ("import sys, uvicorn; from longshore.api.app import create_app; from longshore.service.runtime import "
          "get_runtime; uvicorn.run(create_app(get_runtime()), host='127.0.0.1', port=int(sys.argv[1]), "
          "http=sys.argv[2], access_log=False, log_level='warning')")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def server(http: str) -> Iterator[tuple[str, int]]:
-    """The API's app under uvicorn with parser `http`, on a free port, until it answers: (its URL, its pid)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-c", SERVE, str(port), http], start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(base + "/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the API under {http} did not start") from None
-                time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(20)
 
 
 def main() -> int:
@@ -79,7 +46,8 @@ def main() -> int:
         cpu = {(http, name): [] for http in args.http for name in paths}
         wall = {(http, name): [] for http in args.http for name in paths}
         with contextlib.ExitStack() as servers:
-            served = {http: servers.enter_context(server(http)) for http in args.http}
+            served = {http: servers.enter_context(http_server([sys.executable, "-c", SERVE, "{port}", http]))
+                      for http in args.http}
             session = requests.Session()
             session.headers["Authorization"] = f"Bearer {token}"
             for round_number in range(args.rounds):
@@ -88,12 +56,12 @@ def main() -> int:
                     base, pid = served[http]
                     for name, path in paths.items():
                         session.get(base + path, timeout=10).raise_for_status()  # its connection made
-                        before = cpu_seconds(pid)
+                        before = process_cpu(pid, with_children=False)
                         for _ in range(args.requests):
                             started = time.perf_counter()
                             session.get(base + path, timeout=10).raise_for_status()
                             wall[http, name].append(time.perf_counter() - started)
-                        cpu[http, name].append((cpu_seconds(pid) - before) / args.requests)
+                        cpu[http, name].append((process_cpu(pid, with_children=False) - before) / args.requests)
     baseline = args.http[0]
     print(f"the API process per request, {args.rounds} alternating rounds of {args.requests} "
           f"(load {os.getloadavg()[0]:.1f}); ratios against {baseline}")

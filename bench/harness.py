@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,33 @@ def same_container() -> list[str]:
                                                         for config in (ours_config, theirs_config))
     return [f"{key}: longshore {ours_config.get(key)!r}, docker run {theirs_config.get(key)!r}"
             for key in COMPARED if ours_config.get(key) != theirs_config.get(key)]
+
+
+@contextlib.contextmanager
+def http_server(argv: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """Run `argv` ("{port}" in it replaced by a free port) until it answers HTTP, then stop it: (URL, pid)."""
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([arg.replace("{port}", str(port)) for arg in argv], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(base + "/", timeout=2)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(argv[:2])} … did not start") from None
+                time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(20)
 
 
 # -- CPU accounting -----------------------------------------------------------------------------------

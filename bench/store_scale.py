@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from typing import Callable, Iterator
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, percentile  # noqa: E402
+from harness import REPO, http_server, percentile  # noqa: E402
 from store_fill import OLD_LABEL, fill  # noqa: E402
 
 LIST_GOAL_MS, READ_GOAL_MS, SCRAPE_GOAL_MS, SUBMIT_GOAL_RATIO = 50, 5, 100, 0.9
@@ -266,27 +265,9 @@ def retention_batches(rt, samples: int) -> list[Row]:
 @contextlib.contextmanager
 def served(command: list[str], database_url: str) -> Iterator[str]:
     """`longshore COMMAND --port P` on a free port, on the store at `database_url`, until it answers; its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(["longshore", *command, "--port", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True,
-                               env={**os.environ, "LONGSHORE_DATABASE_URL": database_url})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(base + "/", timeout=2)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"longshore {' '.join(command)} did not start") from None
-                time.sleep(0.2)
+    argv = ["longshore", *command, "--port", "{port}"]
+    with http_server(argv, {"LONGSHORE_DATABASE_URL": database_url}) as (base, _pid):
         yield base
-    finally:
-        process.terminate()
-        process.wait(20)
 
 
 def submit_rates(full, empty, rounds: int, jobs: int) -> dict[str, tuple[float, float, float]]:
