@@ -205,7 +205,9 @@ def _claimed_created_and_marked_running(client, rt, command, worker: str):
     steps = lifecycle.StepContext(rt, me)
     job = client.submit("busybox", command, delay=3600, payload={"n": 7})
     assert lifecycle.pull(steps, job.id, 1).send is Step.CREATE
-    assert lifecycle.create(steps, job.id, 1).send is Step.START
+    created = lifecycle.create(steps, job.id, 1)
+    assert created.send is Step.START  # and its record written, as `service.carry` writes it
+    assert rt.store.attempts.record_step(job.id, 1, Step.CREATE, 0.01, owner=me.name, **created.record.fields)
     assert rt.store.jobs.begin_running(job.id, 1, owner=me.name)
     return steps, job
 
@@ -230,10 +232,10 @@ def test_a_start_refused_after_a_failed_start_makes_the_container_afresh_and_run
     try:
         # When its start runs again, then the container is made afresh (a new one, its contract folder written
         # again, its id on the attempt) and runs; the job succeeds
-        started = lifecycle.start(steps, job.id, 1)
-        assert started.conclude is None and started.record.fields["container_id"] != made["Id"]
+        assert lifecycle.start(steps, job.id, 1).conclude is None
         afresh = docker_engine.api.inspect_container(name)
-        assert afresh["Id"] == started.record.fields["container_id"] and afresh["State"]["Status"] != "created"
+        assert afresh["Id"] != made["Id"] and afresh["State"]["Status"] != "created"
+        assert rt.store.jobs.attempt(job.id, 1).container_id == afresh["Id"]
         assert docker_engine.api.wait(name, timeout=30)["StatusCode"] == 0
         waited = lifecycle.wait(steps, job.id, 1)
         assert waited.conclude.outcome.status is JobStatus.SUCCEEDED
@@ -276,6 +278,38 @@ def test_a_start_refused_again_after_the_container_is_made_afresh_fails_the_job_
         assert left["Id"] != first
     finally:
         del rt.engine._api.create_container  # the client's own method again
+        job.cancel()
+        lifecycle.reap(steps, job.id, 1)
+    assert docker_engine.api.containers(all=True, filters={"name": name}) == []
+
+
+def test_a_wait_or_start_that_finds_no_container_while_it_is_made_afresh_finishes_the_remake(client, docker_engine):
+    from longshore.domain.status import JobStatus
+    from longshore.domain.steps import Step, container_name
+    from longshore.service import lifecycle
+    from longshore.service.runtime import get_runtime
+
+    # Given an attempt whose container is being made afresh by a start that stopped (a worker killed) between
+    # the refused container's removal and its new create: the store marked, no container of its name
+    rt = get_runtime()
+    steps, job = _claimed_created_and_marked_running(client, rt, ["sh", "-c", 'cat "$PAYLOAD_FILE"'], "test-gap")
+    name = container_name(job.id, 1)
+    refused = docker_engine.api.inspect_container(name)["Id"]
+    assert rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
+    assert not rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
+    assert rt.engine.clear_failed_start(refused, name)
+    try:
+        # When the watcher's wait looks in that gap, then the attempt is not lost: it sends the start again
+        waited = lifecycle.wait(steps, job.id, 1)
+        assert waited.conclude is None and waited.send is Step.START
+        # And that start makes the container and runs it; its id is the attempt's; the job succeeds once
+        assert lifecycle.start(steps, job.id, 1).conclude is None
+        made = docker_engine.api.inspect_container(name)["Id"]
+        assert rt.store.jobs.attempt(job.id, 1).container_id == made != refused
+        assert docker_engine.api.wait(name, timeout=30)["StatusCode"] == 0
+        assert lifecycle.wait(steps, job.id, 1).conclude.outcome.status is JobStatus.SUCCEEDED
+        assert docker_engine.api.logs(name).strip() == b'{"n": 7}'
+    finally:
         job.cancel()
         lifecycle.reap(steps, job.id, 1)
     assert docker_engine.api.containers(all=True, filters={"name": name}) == []

@@ -63,6 +63,7 @@ def test_a_first_release_store_is_upgraded_with_its_jobs_intact_and_runnable(
 
     from longshore.domain.status import JobStatus
     from longshore.store import Store
+    from longshore.store.schema import SCHEMA_VERSION
 
     env = {"LONGSHORE_DATABASE_URL": first_release_database}
     # Given a store of the first release, whose workers refuse it until it is upgraded
@@ -71,7 +72,7 @@ def test_a_first_release_store_is_upgraded_with_its_jobs_intact_and_runnable(
     # When it is upgraded (twice: an upgrade is idempotent)
     for _ in range(2):
         upgraded = longshore(env, "db", "upgrade")
-        assert upgraded.returncode == 0 and "schema at version 8" in upgraded.stdout, upgraded.stderr
+        assert upgraded.returncode == 0 and f"schema at version {SCHEMA_VERSION}" in upgraded.stdout, upgraded.stderr
     # Then the old jobs read as they were, their text output now bytes
     store = Store(first_release_database)
     done = store.jobs.get("old-done")
@@ -121,21 +122,23 @@ def test_a_schema_newer_but_compatible_is_accepted_and_an_incompatible_one_is_re
 
     from longshore.errors import ConfigError
     from longshore.store import Store
+    from longshore.store.schema import SCHEMA_VERSION
 
     # Given a store at this code's version
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    assert store.upgrade() == 8
-    # When a later release migrated it to version 9, declaring that version 8 may still run on it
+    this, later = SCHEMA_VERSION, SCHEMA_VERSION + 1
+    assert store.upgrade() == this
+    # When a later release migrated it to its version, declaring that this version may still run on it
     with store.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE longshore_schema SET version = 9, compatible_from = 8"))
+        conn.execute(sa.text(f"UPDATE longshore_schema SET version = {later}, compatible_from = {this}"))
     # Then this code runs on it (a rolling upgrade), but will not migrate it
     store.check_schema()
     with pytest.raises(ConfigError, match="newer than this Longshore"):
         store.upgrade()
-    # And when the later release declares version 8 can no longer run on it, this code refuses, naming the fix
+    # And when the later release declares this version can no longer run on it, this code refuses, naming the fix
     with store.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE longshore_schema SET compatible_from = 9"))
-    with pytest.raises(ConfigError, match=r"cannot use \(it needs version 9 or newer\): upgrade Longshore"):
+        conn.execute(sa.text(f"UPDATE longshore_schema SET compatible_from = {later}"))
+    with pytest.raises(ConfigError, match=rf"cannot use \(it needs version {later} or newer\): upgrade Longshore"):
         store.check_schema()
 
 

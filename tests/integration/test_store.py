@@ -137,6 +137,32 @@ def test_a_record_for_a_step_that_goes_on_with_its_job_is_refused_once_the_job_m
     assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, container_id="c1")  # the plain fence
 
 
+def test_an_attempts_container_is_made_afresh_once_by_one_start_of_its_owner(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    owner, other = worker(store), worker(store)
+    job_id = store.jobs.create(new_job())
+    assert claim(store, job_id, owner) is Claim.CLAIMED
+    assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=owner, container_id="refused")
+    # Only the owner marks the remake, of the container the attempt has; of eight starts at once, one
+    assert not store.attempts.begin_remake(job_id, 1, owner=other, container_id="refused")
+    assert not store.attempts.begin_remake(job_id, 1, owner=owner, container_id="another")
+    with ThreadPoolExecutor(8) as pool:
+        marked = list(pool.map(lambda _: store.attempts.begin_remake(job_id, 1, owner=owner, container_id="refused"),
+                               range(8)))
+    assert marked.count(True) == 1
+    being = store.jobs.attempt(job_id, 1)
+    assert being.being_remade and being.container_id is None and being.remade_at is not None
+    # Its new container's id ends the remake (another's write does not); the same container refused again
+    # cannot be made afresh a second time
+    store.attempts.end_remake(job_id, 1, owner=other, container_id="theirs")
+    store.attempts.end_remake(job_id, 1, owner=owner, container_id="afresh")
+    store.attempts.end_remake(job_id, 1, owner=owner, container_id="late")  # a second finisher: the first stays
+    made = store.jobs.attempt(job_id, 1)
+    assert not made.being_remade and made.container_id == "afresh" and made.remade_at == being.remade_at
+    assert not store.attempts.begin_remake(job_id, 1, owner=owner, container_id="afresh")
+
+
 def test_a_stale_attempt_cannot_touch_the_job(store):
     job_id = store.jobs.create(new_job())
     assert not store.jobs.finish(job_id, 2, ended(JobStatus.SUCCEEDED))

@@ -36,8 +36,9 @@ from longshore.domain.stacks import PullPolicy
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
-from longshore.errors import DockerFailure, FailureKind, InvalidJob, TransientDockerFailure, UnknownStack
+from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, UnknownStack
 from longshore.service.containers import container_spec
+from longshore.service.remake import start_again
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
 from longshore.store import STORE_ERRORS, Claim, Owned
@@ -148,20 +149,16 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
     job, _ = _mine(ctx, job_id, attempt)
     if job is None:
         return _reap_if_cancelled_before_start(ctx, job_id, attempt)
-    name = container_name(job_id, attempt)
-    first, made_afresh = job.status is JobStatus.QUEUED, {}
+    first = job.status is JobStatus.QUEUED
     if first:
         if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name):
             return _reap_if_cancelled_before_start(ctx, job_id, attempt)  # cancelled since it was read
         rt.events.job_started(job)
     try:
         if first:  # each start marks the job running before it starts the container: none started it yet
-            exists = rt.engine.start(name)
-        else:  # a repeated start must not restart a container that ran
-            state = rt.engine.state(name)
-            exists = state is not None
-            if exists and state.get("Status") == "created":
-                exists, made_afresh = _start_again(ctx, job, attempt)
+            exists = rt.engine.start(container_name(job_id, attempt))
+        else:  # a repeated start must not restart a container that ran; one refused for good is made afresh
+            exists = start_again(rt, me.name, job, attempt, on_progress=lambda: _touch(rt, job_id, attempt, me.name))
         if not exists:  # reaped all the same: its contract folder goes now, not at the next sweep
             return Next(conclude=_lost(rt, job, "its container vanished before it started"), release=True,
                         send=Step.REAP)
@@ -169,28 +166,9 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
         raise
     except DockerFailure as failure:
         return _failed(failure)
-    except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # made afresh (`_start_again`), as created
+    except (SecretsUnavailable, UnknownStack, InvalidJob) as exc:  # made afresh (`service.remake`), as created
         return _cannot_run(exc)
-    return Next(record=Record(job.stack, made_afresh))
-
-
-def _start_again(ctx: StepContext, job: Job, attempt: int) -> tuple[bool, dict[str, str]]:
-    """Start a container a start tried before did not (its engine call failed): whether it exists, and its
-    new id if made afresh. An engine that went down in that start may refuse it for good (an endpoint left
-    under its name: 403; its containerd task left: 500 on every try): it never ran, so it is made afresh."""
-    rt, name = ctx.runtime, container_name(job.id, attempt)
-    try:
-        return rt.engine.start(name), {}
-    except DockerFailure as refused:
-        if refused.status is None or refused.kind is FailureKind.CONFLICT:
-            raise  # no answer (the step is retried), or a conflict
-        if (state := rt.engine.state(name)) is None or state.get("Status") != "created":
-            return state is not None, {}  # gone, or started by a duplicate of this step after all
-        log.warning("%s attempt %s: its container, never started, is made afresh: %s", job.id, attempt, refused)
-    rt.engine.clear_failed_start(name)
-    made = rt.engine.create(container_spec(rt, job, attempt, ctx.worker.name),
-                            on_progress=lambda: _touch(rt, job.id, attempt, ctx.worker.name))
-    return rt.engine.start(name), {"container_id": made}
+    return Next(record=Record(job.stack))
 
 
 def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
@@ -205,6 +183,8 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     try:
         inspected = rt.engine.inspect(name)
         if inspected is None:
+            if record.being_remade:  # between the removal of a refused container and its new create
+                return Next(send=Step.START)  # which finishes the remake if the start that began it stopped
             return Next(conclude=_lost(rt, job, "its container vanished"), release=True, send=Step.REAP)
         state = inspected["State"]
         if state.get("Status") == "created":

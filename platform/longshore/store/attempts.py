@@ -170,6 +170,25 @@ class AttemptRepository:
                          .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
                          .values(progress_at=time.time()))
 
+    def begin_remake(self, job_id: str, number: int, *, owner: str, container_id: str) -> bool:
+        """The owner makes the attempt's container `container_id` again (the engine refuses to start it): its
+        id is cleared and the time set, in one write; False if another start of it began first, or the
+        attempt's container was made again before (once at most)."""
+        now = time.time()
+        with single_write(self.engine) as conn:
+            return conn.execute(attempts.update().where(
+                attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner,
+                attempts.c.container_id == container_id, attempts.c.remade_at.is_(None),
+            ).values(container_id=None, remade_at=now, progress_at=now)).rowcount == 1
+
+    def end_remake(self, job_id: str, number: int, *, owner: str, container_id: str) -> None:
+        """The attempt's container is `container_id` again: made afresh, or the old one kept (it ran)."""
+        with single_write(self.engine) as conn:
+            conn.execute(attempts.update().where(
+                attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner,
+                attempts.c.container_id.is_(None), attempts.c.remade_at.is_not(None),
+            ).values(container_id=container_id, progress_at=time.time()))
+
     def release(self, job_id: str, number: int) -> bool:
         """The attempt no longer holds a slot (its container exited, or there is none); False if it did not."""
         with single_write(self.engine) as conn:

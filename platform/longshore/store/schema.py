@@ -18,7 +18,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: How often a migrator waiting for another one asks for the lock again.
@@ -234,6 +234,7 @@ attempts = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("released_at", sa.Float),  #: it stopped holding one of its worker's slots
     sa.Column("reaped_at", sa.Float),
+    sa.Column("remade_at", sa.Float),  #: its owner began making its container again (a start left it refused)
     *(sa.Column(f"{step.value}_seconds", sa.Float) for step in TIMED_STEPS),
     sa.Column("infra_retries", sa.Integer, nullable=False),
     sa.Column("redeliveries", sa.Integer, nullable=False),
