@@ -295,10 +295,10 @@ def test_a_wait_or_start_that_finds_no_container_while_it_is_made_afresh_finishe
     steps, job = _claimed_created_and_marked_running(client, rt, ["sh", "-c", 'cat "$PAYLOAD_FILE"'], "test-gap")
     name = container_name(job.id, 1)
     refused = docker_engine.api.inspect_container(name)["Id"]
-    assert rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
-    assert not rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
-    assert rt.engine.clear_failed_start(refused, name)
     try:
+        assert rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
+        assert not rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
+        assert rt.engine.clear_failed_start(refused, name)
         # When the watcher's wait looks in that gap, then the attempt is not lost: it sends the start again
         waited = lifecycle.wait(steps, job.id, 1)
         assert waited.conclude is None and waited.send is Step.START

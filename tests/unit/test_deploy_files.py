@@ -88,7 +88,7 @@ def test_the_api_parses_http_with_httptools_wherever_it_is_installed():
     import uvicorn
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    config = uvicorn.Config(lambda scope, receive, send: None, http="auto")
+    config = uvicorn.Config(lambda scope, receive, send: None, http="auto", log_config=None)
     config.load()
     assert config.http_protocol_class is HttpToolsProtocol
     lock = (REPO / "deploy" / "requirements.lock").read_text().splitlines()
