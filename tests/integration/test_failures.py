@@ -283,29 +283,42 @@ def test_a_start_refused_again_after_the_container_is_made_afresh_fails_the_job_
     assert docker_engine.api.containers(all=True, filters={"name": name}) == []
 
 
-def test_a_wait_or_start_that_finds_no_container_while_it_is_made_afresh_finishes_the_remake(client, docker_engine):
+def test_a_remake_whose_start_stopped_after_the_removal_is_not_lost_and_is_finished_by_the_next_start(
+        client, docker_engine):
+    import sqlalchemy as sa
+
     from longshore.domain.status import JobStatus
     from longshore.domain.steps import Step, container_name
     from longshore.service import lifecycle
     from longshore.service.runtime import get_runtime
 
-    # Given an attempt whose container is being made afresh by a start that stopped (a worker killed) between
-    # the refused container's removal and its new create: the store marked, no container of its name
+    # Given an attempt whose container was being made afresh by a start that stopped (its worker killed) between
+    # the refused container's removal and its new create: its lease held, the refused id recorded, no container
     rt = get_runtime()
     steps, job = _claimed_created_and_marked_running(client, rt, ["sh", "-c", 'cat "$PAYLOAD_FILE"'], "test-gap")
     name = container_name(job.id, 1)
     refused = docker_engine.api.inspect_container(name)["Id"]
+    owner = steps.worker.name
     try:
-        assert rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
-        assert not rt.store.attempts.begin_remake(job.id, 1, owner=steps.worker.name, container_id=refused)
-        assert rt.engine.clear_failed_start(refused, name)
+        lease = rt.store.repairs.take(job.id, 1, owner=owner, stale_after=30)
+        assert lease is not None and rt.store.repairs.keep(job.id, 1, owner=owner, lease=lease,
+                                                                   remade_from=refused)
+        assert rt.engine.remove_unstarted(refused)
         # When the watcher's wait looks in that gap, then the attempt is not lost: it sends the start again
         waited = lifecycle.wait(steps, job.id, 1)
         assert waited.conclude is None and waited.send is Step.START
-        # And that start makes the container and runs it; its id is the attempt's; the job succeeds once
+        # And while the lease is fresh, that start leaves the container to its holder
+        assert lifecycle.start(steps, job.id, 1).conclude is None
+        assert docker_engine.api.containers(all=True, filters={"name": name}) == []
+        # And once it is stale (its holder stopped), the next start takes it over, makes the container and runs
+        # it; its id is the attempt's; the job succeeds once
+        with rt.store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE attempts SET repair_at = repair_at - 3600 WHERE job_id = :id"),
+                         {"id": job.id})
         assert lifecycle.start(steps, job.id, 1).conclude is None
         made = docker_engine.api.inspect_container(name)["Id"]
-        assert rt.store.jobs.attempt(job.id, 1).container_id == made != refused
+        attempt = rt.store.jobs.attempt(job.id, 1)
+        assert (attempt.container_id, attempt.remade_from, attempt.repair_at) == (made, refused, None)
         assert docker_engine.api.wait(name, timeout=30)["StatusCode"] == 0
         assert lifecycle.wait(steps, job.id, 1).conclude.outcome.status is JobStatus.SUCCEEDED
         assert docker_engine.api.logs(name).strip() == b'{"n": 7}'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -137,30 +138,39 @@ def test_a_record_for_a_step_that_goes_on_with_its_job_is_refused_once_the_job_m
     assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=me, container_id="c1")  # the plain fence
 
 
-def test_an_attempts_container_is_made_afresh_once_by_one_start_of_its_owner(store):
+def test_a_repeated_starts_lease_is_held_by_one_start_of_the_owner_until_let_go_or_stale(store):
     from concurrent.futures import ThreadPoolExecutor
 
     owner, other = worker(store), worker(store)
     job_id = store.jobs.create(new_job())
     assert claim(store, job_id, owner) is Claim.CLAIMED
-    assert store.attempts.record_step(job_id, 1, "create", 0.1, owner=owner, container_id="refused")
-    # Only the owner marks the remake, of the container the attempt has; of eight starts at once, one
-    assert not store.attempts.begin_remake(job_id, 1, owner=other, container_id="refused")
-    assert not store.attempts.begin_remake(job_id, 1, owner=owner, container_id="another")
+    # Of eight starts of the owner at once, one takes the lease; another worker never does
+    assert store.repairs.take(job_id, 1, owner=other, stale_after=30) is None
     with ThreadPoolExecutor(8) as pool:
-        marked = list(pool.map(lambda _: store.attempts.begin_remake(job_id, 1, owner=owner, container_id="refused"),
+        leases = list(pool.map(lambda _: store.repairs.take(job_id, 1, owner=owner, stale_after=30),
                                range(8)))
-    assert marked.count(True) == 1
-    being = store.jobs.attempt(job_id, 1)
-    assert being.being_remade and being.container_id is None and being.remade_at is not None
-    # Its new container's id ends the remake (another's write does not); the same container refused again
-    # cannot be made afresh a second time
-    store.attempts.end_remake(job_id, 1, owner=other, container_id="theirs")
-    store.attempts.end_remake(job_id, 1, owner=owner, container_id="afresh")
-    store.attempts.end_remake(job_id, 1, owner=owner, container_id="late")  # a second finisher: the first stays
-    made = store.jobs.attempt(job_id, 1)
-    assert not made.being_remade and made.container_id == "afresh" and made.remade_at == being.remade_at
-    assert not store.attempts.begin_remake(job_id, 1, owner=owner, container_id="afresh")
+    [lease] = [taken for taken in leases if taken is not None]
+    assert store.jobs.attempt(job_id, 1).repair_at == lease
+    # Its holder writes under it; once let go, the next start takes it at once
+    assert store.repairs.keep(job_id, 1, owner=owner, lease=lease, remade_from="refused", container_id="c2")
+    assert not store.repairs.keep(job_id, 1, owner=owner, lease=lease + 1, container_id="c3")
+    store.repairs.let_go(job_id, 1, owner=owner, lease=lease)
+    attempt = store.jobs.attempt(job_id, 1)
+    assert (attempt.repair_at, attempt.remade_from, attempt.container_id) == (None, "refused", "c2")
+    second = store.repairs.take(job_id, 1, owner=owner, stale_after=30)
+    assert second is not None
+    # A lease held past `stale_after` is taken over, and its first holder's writes are refused from then on
+    time.sleep(0.05)
+    third = store.repairs.take(job_id, 1, owner=owner, stale_after=0.01)
+    assert third is not None and third != second
+    assert not store.repairs.keep(job_id, 1, owner=owner, lease=second, container_id="late")
+    store.repairs.let_go(job_id, 1, owner=owner, lease=second)  # a late let-go leaves the new holder's
+    assert store.jobs.attempt(job_id, 1).repair_at == third
+    # Once the job ends (a cancel), no lease is taken and none is written under
+    store.jobs.cancel(job_id)
+    assert not store.repairs.keep(job_id, 1, owner=owner, lease=third, container_id="c4")
+    store.repairs.let_go(job_id, 1, owner=owner, lease=third)
+    assert store.repairs.take(job_id, 1, owner=owner, stale_after=30) is None
 
 
 def test_a_stale_attempt_cannot_touch_the_job(store):

@@ -138,13 +138,9 @@ class Attempt:
     infra_retries: int = 0  #: platform retries of its steps (never the job's own retries)
     redeliveries: int = 0  #: steps redelivered because their worker died
     redrives: int = 0  #: steps its worker's watcher sent again after they stalled
-    remade_at: float | None = None  #: when its owner began making its container again (once at most)
+    repair_at: float | None = None  #: a repeated start of its owner works on its container (a lease, from then)
+    remade_from: str | None = None  #: the refused container its container was made afresh from (once at most)
     step_seconds: dict[str, float | None] = field(default_factory=dict)
-
-    @property
-    def being_remade(self) -> bool:
-        """Its owner is making its container again: the old one may be gone before the new one exists."""
-        return self.remade_at is not None and self.container_id is None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view."""

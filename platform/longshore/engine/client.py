@@ -76,18 +76,18 @@ class DockerEngine(CreateCalls):
         """Start the container (a no-op on the engine if it is already running); False if it does not exist."""
         return self._answer("start", self._api.start, container_id)[0]
 
-    def clear_failed_start(self, container_id: str, name: str) -> bool:
-        """Remove container `container_id` (named `name`), which never ran, and what a start of it may have left
-        on the engine, so that it can be made afresh: an engine stopped in the middle of a start keeps the
-        network endpoint it made under the name (removing the container does not drop it) and refuses every
-        later start of a container of that name (403). Never forced: one that runs now (a start of it got
-        through) is left (False), as is one already gone. Its contract folder stays: the same spec's again."""
-        removed = self._answer("start", self._api.remove_container, container_id, v=True,
-                               absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
-        if removed:
-            self._answer("start", self._api.disconnect_container_from_network, name, "none", force=True,
-                         absent=(FailureKind.NOT_FOUND,))
-        return removed
+    def remove_unstarted(self, container_id: str) -> bool:
+        """Remove a container that never ran, by its id; never forced: one that runs now is left (False), as
+        is one already gone. Its contract folder stays (a container made again from the same spec uses it)."""
+        return self._answer("start", self._api.remove_container, container_id, v=True,
+                            absent=(FailureKind.CONFLICT, FailureKind.NOT_FOUND))[0]
+
+    def clear_endpoint(self, name: str) -> None:
+        """Drop the network endpoint a start left under container name `name` with no container: an engine
+        stopped in the middle of a start keeps it (removing the container does not), and refuses every later
+        start of a container of that name (403) until it is forced out of the network."""
+        self._answer("start", self._api.disconnect_container_from_network, name, "none", force=True,
+                     absent=(FailureKind.NOT_FOUND,))
 
     def kill(self, container_id: str) -> None:
         """SIGKILL the container; a container that already stopped or is gone is fine."""

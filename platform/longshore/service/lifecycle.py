@@ -183,8 +183,8 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     try:
         inspected = rt.engine.inspect(name)
         if inspected is None:
-            if record.being_remade:  # between the removal of a refused container and its new create
-                return Next(send=Step.START)  # which finishes the remake if the start that began it stopped
+            if _being_repaired(rt, job_id, attempt):  # its container may be between a removal and a create
+                return Next(send=Step.START)  # which finishes that if the start that began it stopped
             return Next(conclude=_lost(rt, job, "its container vanished"), release=True, send=Step.REAP)
         state = inspected["State"]
         if state.get("Status") == "created":
@@ -349,6 +349,12 @@ def _deadline(state: dict, job: Job) -> float | None:
     """When the container must be killed: its start, as the engine recorded it, plus the job's timeout."""
     started = timestamp(state.get("StartedAt"))
     return None if started is None else started + job.timeout_seconds
+
+
+def _being_repaired(rt: Runtime, job_id: str, attempt: int) -> bool:
+    """A repeated start holds the attempt's lease (`service.remake`), as the store says after the engine did."""
+    current = rt.store.attempts.current(job_id, attempt)
+    return current is not None and current.attempt.repair_at is not None
 
 
 def _lost(rt: Runtime, job: Job, why: str) -> Decision:

@@ -6,86 +6,150 @@ containerd task (500 "task … already exists"). A container that never ran and 
 answer, not a missing one: decided from the failure's kind and status code, never its words) is removed and
 made again from the same spec, once per attempt:
 
-- **One remake, fenced.** The owner's compare-and-set on the attempt's container id marks it (`remade_at`, the
-  id cleared): of two starts of the attempt (a retry and the watcher's), one makes it again; the other leaves it.
-- **Never a container that ran.** The refused container is removed by its id and unforced: the engine refuses to
-  remove one that runs (a start of it got through meanwhile), and it is kept.
-- **No gap that loses the attempt.** Between the removal and the new create the name has no container: a wait or
-  a start that finds none while the mark is set finishes the remake (a second create adopts the first) instead
-  of calling the attempt lost.
+- **One start at a time.** A repeated start works on the container only under the attempt's lease in the store
+  (`repair_at`, taken by compare-and-set, fenced to the owner and to the attempt being open): of two starts of
+  one attempt (a retry and the watcher's), one acts; the other leaves it. A lease whose start stopped is taken
+  over after the worker's redrive time, and its work finished.
+- **Never a container that ran.** The refused container is looked at again under the lease, and removed by its
+  id, unforced: the engine refuses to remove one that runs, and it is kept.
+- **No gap that loses the attempt.** Between the removal and the new create the name has no container: the
+  lease stays held until the new container started (or, if the start stops, until it is taken over), and a wait
+  that finds no container while a lease is held sends the start again instead of calling the attempt lost.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from longshore.domain.records import Job
+from longshore.domain.status import AttemptStatus
 from longshore.domain.steps import container_name
 from longshore.engine.client import timestamp
 from longshore.errors import DockerFailure, FailureKind
-from longshore.engine.container import ContainerSpec
 from longshore.service.containers import container_spec
 from longshore.service.runtime import Runtime
+from longshore.store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
-
 
 Progress = Callable[[], None]  #: called every few seconds while a create pulls the image again
 
 
 def start_again(rt: Runtime, owner: str, job: Job, attempt: int, on_progress: Progress) -> bool:
-    """Start the attempt's container unless it ran (a repeated start never restarts one); whether it exists.
-    Raises the engine's refusal when the container cannot be started nor made again."""
-    name = container_name(job.id, attempt)
-    found = rt.engine.inspect(name)
-    if found is None:
-        return _finish_remake(rt, owner, job, attempt, on_progress)
-    if found["State"].get("Status") != "created":
+    """Start the attempt's container unless it ran (a repeated start never restarts one); whether it exists (or
+    another start of the attempt is at work on it). Raises the engine's refusal when the container can be
+    neither started nor made again."""
+    found = rt.engine.inspect(container_name(job.id, attempt))
+    if found is not None and found["State"].get("Status") != "created":
         return True  # it ran (or runs): never again
-    refused = None
-    for _ in range(2):  # a refusal once may be the engine's moment (a 500 while it is busy): twice in a row
+    lease = rt.store.repairs.take(job.id, attempt, owner=owner,
+                                          stale_after=rt.settings.worker.redrive_after_seconds)
+    if lease is None:
+        return True  # another start of it is at work: left to that one (or to the next after its lease)
+    return _Repair(rt, owner, job, attempt, lease, on_progress).run()
+
+
+@dataclass
+class _Repair:
+    """A repeated start's work on the attempt's container, under the lease `lease`."""
+
+    rt: Runtime
+    owner: str
+    job: Job
+    attempt: int
+    lease: float
+    on_progress: Progress
+    removed: bool = False  #: the refused container is gone: the lease is kept until its successor started
+
+    def run(self) -> bool:
         try:
-            return rt.engine.start(found["Id"]) or _finish_remake(rt, owner, job, attempt, on_progress)
-        except DockerFailure as failure:
-            if failure.status is None or failure.kind is FailureKind.CONFLICT:
-                raise  # no answer (the step is retried), or a conflict: not refused for good
-            refused = failure
-    if not _never_ran(found["State"]):
-        raise refused
-    return _remake(rt, owner, job, attempt, found["Id"], refused, on_progress)
+            return self._run()
+        except BaseException:
+            if not self.removed:
+                self._let_go()  # nothing changed: the step's retry may take the lease at once
+            raise
 
+    def _run(self) -> bool:
+        rt, name = self.rt, container_name(self.job.id, self.attempt)
+        found = rt.engine.inspect(name)  # again, now that no other start works on it
+        current = rt.store.attempts.current(self.job.id, self.attempt)  # read after the inspect: no stale gap
+        remade_from = current.attempt.remade_from if current is not None else None
+        if found is None:
+            if remade_from is None:
+                self._let_go()
+                return False  # gone: the attempt is lost
+            self.removed = True  # a start before this one removed the refused container, and stopped
+            return self._make()
+        if found["State"].get("Status") != "created":
+            self._let_go()
+            return True  # started by a start before this one: never again
+        refused = None
+        if found["Id"] != remade_from:  # else a start before this one stopped before it removed this one
+            started = self._start_twice(found["Id"])
+            if not isinstance(started, DockerFailure):
+                return started
+            refused = started
+            if remade_from is not None or not _never_ran(rt.engine.state(found["Id"]) or {}):
+                raise refused  # made afresh once already, or it ran: refused for good
+            if not self._keep(remade_from=found["Id"]):
+                return True  # the lease was taken over, or the attempt ended
+        log.warning("%s attempt %s: its container, never started, is made afresh: %s", self.job.id, self.attempt,
+                    refused or "a start before this one stopped making it")
+        self.removed = rt.engine.remove_unstarted(found["Id"])
+        if not self.removed and rt.engine.state(found["Id"]) is not None:  # it runs: a start got through
+            self._let_go()
+            return True
+        self.removed = True
+        return self._make()
 
-def _remake(rt: Runtime, owner: str, job: Job, attempt: int, refused_id: str, refused: DockerFailure,
-            on_progress: Progress) -> bool:
-    spec = container_spec(rt, job, attempt, owner)  # before anything is removed: a spec that fails leaves it
-    if not rt.store.attempts.begin_remake(job.id, attempt, owner=owner, container_id=refused_id):
-        current = rt.store.attempts.current(job.id, attempt)
-        if current is not None and current.attempt.container_id == refused_id:
-            raise refused  # made afresh once already, and refused again
-        return True  # another start of it makes it afresh (or did)
-    log.warning("%s attempt %s: its container, never started, is made afresh: %s", job.id, attempt, refused)
-    if not rt.engine.clear_failed_start(refused_id, spec.name):  # it runs now (a start got through), or it went
-        rt.store.attempts.end_remake(job.id, attempt, owner=owner, container_id=refused_id)
-        return rt.engine.state(refused_id) is not None
-    return _make(rt, owner, job, attempt, spec, on_progress)
+    def _start_twice(self, container_id: str) -> bool | DockerFailure:
+        """Start the container: whether it exists, or the engine's second refusal in a row (a first may be its
+        moment). Started, the lease is let go: no other start can find it still created."""
+        refused = None
+        for _ in range(2):
+            try:
+                started = self.rt.engine.start(container_id)
+            except DockerFailure as failure:
+                if failure.status is None or failure.kind is FailureKind.CONFLICT:
+                    raise  # no answer (the step is retried), or a conflict: not refused for good
+                refused = failure
+                continue
+            if started:
+                self._keep(container_id=container_id)  # one made afresh by a start that stopped before its record
+            self._let_go()
+            return started
+        return refused
 
+    def _make(self) -> bool:
+        """Make the container again from the job's spec (a create adopts one made by a start before this one),
+        record its id and start it, all under the lease."""
+        rt, name = self.rt, container_name(self.job.id, self.attempt)
+        spec = container_spec(rt, self.job, self.attempt, self.owner)
+        rt.engine.clear_endpoint(name)
+        made = rt.engine.create(spec, on_progress=self.on_progress)
+        if not self._keep(container_id=made):
+            current = rt.store.attempts.current(self.job.id, self.attempt)
+            if current is None or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING) \
+                    or current.job.status.final or current.job.attempt != self.attempt:
+                rt.engine.remove(made)  # the attempt ended meanwhile (a cancel): never started
+            return True  # else the lease was taken over: the start that took it starts it
+        self.removed = False  # a container has the name again: a failed start of it lets the lease go
+        started = rt.engine.start(made)
+        self._let_go()
+        return started
 
-def _finish_remake(rt: Runtime, owner: str, job: Job, attempt: int, on_progress: Progress) -> bool:
-    """No container has the attempt's name: if its owner is making it again, this start finishes that (the
-    start that began it stopped, or is between its removal and its create); otherwise it is gone."""
-    current = rt.store.attempts.current(job.id, attempt)
-    if current is None or not current.attempt.being_remade:
-        return False
-    return _make(rt, owner, job, attempt, container_spec(rt, job, attempt, owner), on_progress)
+    def _keep(self, **fields: Any) -> bool:
+        return self.rt.store.repairs.keep(self.job.id, self.attempt, owner=self.owner, lease=self.lease,
+                                                  **fields)
 
-
-def _make(rt: Runtime, owner: str, job: Job, attempt: int, spec: ContainerSpec, on_progress: Progress) -> bool:
-    made = rt.engine.create(spec, on_progress=on_progress)  # or adopts the one another start made
-    rt.store.attempts.end_remake(job.id, attempt, owner=owner, container_id=made)
-    return rt.engine.start(made)
+    def _let_go(self) -> None:
+        try:
+            self.rt.store.repairs.let_go(self.job.id, self.attempt, owner=self.owner, lease=self.lease)
+        except STORE_ERRORS:
+            pass  # it is taken over after the redrive time
 
 
 def _never_ran(state: dict[str, Any]) -> bool:
-    return not state.get("Pid") and timestamp(state.get("StartedAt")) is None
-
+    return state.get("Status") == "created" and not state.get("Pid") and timestamp(state.get("StartedAt")) is None

@@ -1,7 +1,8 @@
 """The job store (SQLAlchemy Core over PostgreSQL or SQLite), split by concern.
 
 `Store` opens one engine and hands out the parts: `jobs` (the state machine),
-`attempts` (ownership and step bookkeeping), `workers` (the registry), `reads`
+`attempts` (ownership and step bookkeeping), `repairs` (a repeated start's lease on
+an attempt), `workers` (the registry), `reads`
 (read models), `retention` (deleting what ended long ago). It imports the domain
 and nothing above it, never the engine or the broker.
 """
@@ -17,6 +18,7 @@ from longshore.store.leases import Leases
 from longshore.store.projects import ProjectStore
 from longshore.store.notify import FinishListener
 from longshore.store.readmodels import InstallationCounts, ReadModels
+from longshore.store.repairs import RepairLeases
 from longshore.store.retention import Retention
 from longshore.store.schedules import ScheduleStore
 from longshore.store.webhooks import WebhookOutbox
@@ -37,6 +39,7 @@ class Store:
         self.jobs = JobRepository(self.engine, FinishListener(self.engine,
                                                              connect_timeout_seconds=connect_timeout_seconds))
         self.attempts = AttemptRepository(self.engine)
+        self.repairs = RepairLeases(self.engine)
         self.workers = WorkerRegistry(self.engine)
         self.reads = ReadModels(self.engine)
         self.codes = CodeStore(self.engine)

@@ -170,25 +170,6 @@ class AttemptRepository:
                          .where(attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner)
                          .values(progress_at=time.time()))
 
-    def begin_remake(self, job_id: str, number: int, *, owner: str, container_id: str) -> bool:
-        """The owner makes the attempt's container `container_id` again (the engine refuses to start it): its
-        id is cleared and the time set, in one write; False if another start of it began first, or the
-        attempt's container was made again before (once at most)."""
-        now = time.time()
-        with single_write(self.engine) as conn:
-            return conn.execute(attempts.update().where(
-                attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner,
-                attempts.c.container_id == container_id, attempts.c.remade_at.is_(None),
-            ).values(container_id=None, remade_at=now, progress_at=now)).rowcount == 1
-
-    def end_remake(self, job_id: str, number: int, *, owner: str, container_id: str) -> None:
-        """The attempt's container is `container_id` again: made afresh, or the old one kept (it ran)."""
-        with single_write(self.engine) as conn:
-            conn.execute(attempts.update().where(
-                attempts.c.job_id == job_id, attempts.c.number == number, attempts.c.worker == owner,
-                attempts.c.container_id.is_(None), attempts.c.remade_at.is_not(None),
-            ).values(container_id=container_id, progress_at=time.time()))
-
     def release(self, job_id: str, number: int) -> bool:
         """The attempt no longer holds a slot (its container exited, or there is none); False if it did not."""
         with single_write(self.engine) as conn:
@@ -254,11 +235,12 @@ _WITH_JOBS = sa.select(jobs, *[c.label(f"attempt_{c.name}") for c in attempts.c]
 _RECORD = UPDATE_ATTEMPT.where(attempts.c.worker == sa.bindparam("w_owner"))
 _RELEASE = UPDATE_ATTEMPT.where(attempts.c.released_at.is_(None))
 _RELEASING = {"released_at": sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now"))}
-_JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number,
+#: The attempt's job is unfinished and at that attempt (a condition on an attempts statement).
+JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number,
                                  jobs.c.status.in_(UNFINISHED))
 #: record_step's statement by (release, job_current).
 _RECORDS = {(False, False): _RECORD, (True, False): _RECORD.values(**_RELEASING),
-            (False, True): _RECORD.where(_JOB_CURRENT), (True, True): _RECORD.where(_JOB_CURRENT).values(**_RELEASING)}
+            (False, True): _RECORD.where(JOB_CURRENT), (True, True): _RECORD.where(JOB_CURRENT).values(**_RELEASING)}
 _LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).values(pid=workers.c.pid)
 _CLAIMED = (sa.select(jobs, attempts.c.worker.label("attempt_worker"), projects.c.max_running_jobs)
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == sa.bindparam("w_number")))

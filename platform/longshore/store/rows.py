@@ -38,7 +38,8 @@ def attempt_from_row(row: Any) -> Attempt:
         created_at=row["created_at"], claimed_at=row["claimed_at"], progress_at=row["progress_at"],
         started_at=row["started_at"], finished_at=row["finished_at"], released_at=row["released_at"],
         reaped_at=row["reaped_at"], infra_retries=row["infra_retries"], redeliveries=row["redeliveries"],
-        redrives=row["redrives"], remade_at=row["remade_at"],
+        redrives=row["redrives"], repair_at=row["repair_at"],
+        remade_from=row["remade_from"],
         step_seconds={step.value: row[f"{step.value}_seconds"] for step in TIMED_STEPS},
     )
 

@@ -234,7 +234,8 @@ attempts = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("released_at", sa.Float),  #: it stopped holding one of its worker's slots
     sa.Column("reaped_at", sa.Float),
-    sa.Column("remade_at", sa.Float),  #: its owner began making its container again (a start left it refused)
+    sa.Column("repair_at", sa.Float),  #: a repeated start of its owner works on its container (a lease)
+    sa.Column("remade_from", sa.String(80)),  #: the refused container its container was made afresh from
     *(sa.Column(f"{step.value}_seconds", sa.Float) for step in TIMED_STEPS),
     sa.Column("infra_retries", sa.Integer, nullable=False),
     sa.Column("redeliveries", sa.Integer, nullable=False),

@@ -1,9 +1,9 @@
-"""A container made afresh: an attempt says when its owner began making its container again (`remade_at`), after
-an engine that went down in the middle of its start refused every later start of it. While the attempt has no
-container id and this is set, its container is being made again: a wait or a start that finds no container
-finishes the remake instead of calling the attempt lost; an attempt's container is made again once at most.
+"""A start tried again, under a lease: an attempt says when its owner's repeated start began its work on the
+attempt's container (`repair_at`: one start at a time; a lease older than the worker's redrive time is taken
+over), and which refused container it made afresh (`remade_from`: once per attempt). While a lease is held, a
+wait that finds no container sends the start again rather than calling the attempt lost.
 
-A rolling upgrade from schema 8: code of schema 8 neither reads nor writes the new column.
+A rolling upgrade from schema 8: code of schema 8 neither reads nor writes the new columns.
 
 Revision ID: 0009
 """
@@ -20,9 +20,12 @@ COMPATIBLE_FROM = 8
 
 
 def upgrade() -> None:
-    if "remade_at" not in {column["name"] for column in sa.inspect(op.get_bind()).get_columns("attempts")}:
-        with op.batch_alter_table("attempts") as batch:
-            batch.add_column(sa.Column("remade_at", sa.Float))
+    present = {column["name"] for column in sa.inspect(op.get_bind()).get_columns("attempts")}
+    with op.batch_alter_table("attempts") as batch:
+        if "repair_at" not in present:
+            batch.add_column(sa.Column("repair_at", sa.Float))
+        if "remade_from" not in present:
+            batch.add_column(sa.Column("remade_from", sa.String(80)))
     op.execute(f"UPDATE longshore_schema SET version = 9, compatible_from = {COMPATIBLE_FROM}")
 
 
