@@ -159,6 +159,10 @@ def test_a_repeated_starts_lease_is_held_by_one_start_of_the_owner_until_let_go_
     assert (attempt.repair_at, attempt.remade_from, attempt.container_id) == (None, "refused", "c2")
     second = store.repairs.take(job_id, 1, owner=owner, stale_after=30)
     assert second is not None
+    # Its holder renews it (a long create); a renewal of a lease taken over is refused
+    renewed = store.repairs.renew(job_id, 1, owner=owner, lease=second)
+    assert renewed is not None and store.repairs.renew(job_id, 1, owner=owner, lease=second) is None
+    second = renewed
     # A lease held past `stale_after` is taken over, and its first holder's writes are refused from then on
     time.sleep(0.05)
     third = store.repairs.take(job_id, 1, owner=owner, stale_after=0.01)

@@ -6,6 +6,7 @@ words; no answer at all is retried as before. The store's lease itself is tested
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -71,10 +72,17 @@ class Attempts:
         self.open, self.takes = open, 0
 
     def take(self, job_id, number, *, owner, stale_after):
-        if not self.open or self.row.repair_at is not None:
+        now = time.time()
+        if not self.open or (self.row.repair_at is not None and self.row.repair_at >= now - stale_after):
             return None
         self.takes += 1
-        self.row.repair_at = float(self.takes)
+        self.row.repair_at = now
+        return now
+
+    def renew(self, job_id, number, *, owner, lease):
+        if not self.open or self.row.repair_at != lease:
+            return None
+        self.row.repair_at = lease + 1
         return self.row.repair_at
 
     def keep(self, job_id, number, *, owner, lease, **fields):
@@ -155,9 +163,15 @@ def test_a_container_made_afresh_once_and_refused_again_is_not_made_a_third_time
 
 
 def test_a_start_that_finds_another_at_work_on_it_leaves_it(monkeypatch):
-    engine, attempts = Engine([transient(500)] * 2), Attempts(repair_at=99.0)
+    engine, attempts = Engine([transient(500)] * 2), Attempts(repair_at=time.time())
     assert again(engine, attempts, monkeypatch)
     assert engine.calls == ["inspect"]
+
+
+def test_a_lease_its_start_left_stale_is_taken_over(monkeypatch):
+    engine, attempts = Engine(), Attempts(repair_at=time.time() - 31)
+    assert again(engine, attempts, monkeypatch)
+    assert engine.calls == ["inspect", "inspect", "start"] and attempts.row.repair_at is None
 
 
 def test_a_container_a_start_set_running_as_it_is_removed_is_kept(monkeypatch):
@@ -167,6 +181,7 @@ def test_a_container_a_start_set_running_as_it_is_removed_is_kept(monkeypatch):
         NEVER if engine.calls.count("state") == 1 else {"Status": "running"})
     assert again(engine, attempts, monkeypatch)
     assert "create" not in engine.calls and attempts.row.container_id == "old-id" and attempts.row.repair_at is None
+    assert attempts.row.remade_from is None  # it is the attempt's container: a later refusal may make it again
 
 
 def test_a_remake_whose_start_stopped_after_the_removal_is_finished_by_the_next(monkeypatch):
@@ -211,7 +226,76 @@ def test_a_failure_after_the_removal_keeps_the_lease_so_no_wait_calls_the_attemp
     assert attempts.row.repair_at is not None and attempts.row.remade_from == "old-id"
 
 
+@pytest.mark.parametrize("removal", ["removed unanswered", "engine away"])
+def test_a_removal_the_engine_did_not_answer_keeps_the_lease(removal, monkeypatch):
+    # it may have removed the container all the same: no wait may call the attempt lost while the name is free
+    engine, attempts = Engine([permanent(403)] * 2), Attempts()
+
+    def unanswered(container_id):
+        if removal == "removed unanswered":
+            del engine.containers[container_id]
+        raise transient(None)
+
+    engine.remove_unstarted = unanswered
+    with pytest.raises(TransientDockerFailure):
+        again(engine, attempts, monkeypatch)
+    assert attempts.row.repair_at is not None and attempts.row.remade_from == "old-id"
+
+
+def test_a_remake_whose_lease_was_taken_over_mid_create_starts_nothing(monkeypatch):
+    engine, attempts = Engine([permanent(403)] * 2), Attempts()
+    create = engine.create
+
+    def taken_over_meanwhile(spec, on_progress):
+        attempts.row.repair_at = time.time() + 1  # another start took the stale lease
+        return create(spec, on_progress)
+
+    engine.create = taken_over_meanwhile
+    assert again(engine, attempts, monkeypatch)
+    assert engine.calls[-1] == "create" and "force-remove" not in engine.calls
+
+
+def test_a_long_create_renews_the_lease(monkeypatch):
+    engine, attempts = Engine([permanent(403)] * 2), Attempts()
+    create = engine.create
+
+    def pulling_again(spec, on_progress):
+        held = attempts.row.repair_at
+        on_progress()
+        assert attempts.row.repair_at == held + 1
+        return create(spec, on_progress)
+
+    engine.create = pulling_again
+    assert again(engine, attempts, monkeypatch)
+    assert attempts.row.container_id == "new-id" and attempts.row.repair_at is None
+
+
+def test_a_successor_that_ran_and_vanished_is_not_made_again(monkeypatch):
+    # its container made afresh was recorded (and ran): gone now, the attempt is lost, never run a third time
+    engine, attempts = Engine(state=None), Attempts(container_id="new-id", remade_from="old-id")
+    assert not again(engine, attempts, monkeypatch)
+    assert "create" not in engine.calls
+
+
 def test_a_start_that_finds_no_container_and_no_remake_says_it_is_gone(monkeypatch):
     engine, attempts = Engine(state=None), Attempts()
     assert not again(engine, attempts, monkeypatch)
     assert engine.calls == ["inspect", "inspect"] and attempts.row.repair_at is None
+
+
+@pytest.mark.parametrize("lease", [None, "held"])
+def test_a_wait_that_finds_no_container_looks_again_after_the_store_says_no_start_is_at_work(lease):
+    from longshore.domain.steps import Step
+    from longshore.service.lifecycle import NOTHING, Next, StepContext, wait
+
+    # a repair that ended between the wait's inspect and its read made the container: it is found, not lost
+    job = SimpleNamespace(id="j1", attempt=1, status=JobStatus.RUNNING, timeout_seconds=60, stack="busybox")
+    record = SimpleNamespace(worker="w1", status=AttemptStatus.RUNNING, repair_at=time.time() if lease else None)
+    running = {"Id": "new-id", "State": {"Status": "running", "Running": True,
+                                         "StartedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+    answers = [None, running]
+    engine = SimpleNamespace(inspect=lambda name: answers.pop(0))
+    attempts = SimpleNamespace(current=lambda job_id, number: SimpleNamespace(job=job, attempt=record))
+    rt = SimpleNamespace(engine=engine, store=SimpleNamespace(attempts=attempts), settings=SimpleNamespace(jobs=None))
+    after = wait(StepContext(rt, SimpleNamespace(name="w1")), "j1", 1)
+    assert after == (Next(send=Step.START) if lease else NOTHING)

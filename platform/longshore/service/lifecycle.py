@@ -185,7 +185,9 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
         if inspected is None:
             if _being_repaired(rt, job_id, attempt):  # its container may be between a removal and a create
                 return Next(send=Step.START)  # which finishes that if the start that began it stopped
-            return Next(conclude=_lost(rt, job, "its container vanished"), release=True, send=Step.REAP)
+            inspected = rt.engine.inspect(name)  # a repair may have ended between the inspect and the read
+            if inspected is None:
+                return Next(conclude=_lost(rt, job, "its container vanished"), release=True, send=Step.REAP)
         state = inspected["State"]
         if state.get("Status") == "created":
             return Next(send=Step.START)  # its start was lost on the way

@@ -61,13 +61,15 @@ class _Repair:
     attempt: int
     lease: float
     on_progress: Progress
-    removed: bool = False  #: the refused container is gone: the lease is kept until its successor started
+    #: From its removal on, the name may have no container: the lease is kept (a failure included) until a
+    #: container has the name again, so no wait calls the attempt lost meanwhile.
+    remaking: bool = False
 
     def run(self) -> bool:
         try:
             return self._run()
         except BaseException:
-            if not self.removed:
+            if not self.remaking:
                 self._let_go()  # nothing changed: the step's retry may take the lease at once
             raise
 
@@ -77,10 +79,10 @@ class _Repair:
         current = rt.store.attempts.current(self.job.id, self.attempt)  # read after the inspect: no stale gap
         remade_from = current.attempt.remade_from if current is not None else None
         if found is None:
-            if remade_from is None:
+            if remade_from is None or current.attempt.container_id != remade_from:  # none, or its successor made
                 self._let_go()
                 return False  # gone: the attempt is lost
-            self.removed = True  # a start before this one removed the refused container, and stopped
+            self.remaking = True  # a start before this one removed the refused container, and stopped
             return self._make()
         if found["State"].get("Status") != "created":
             self._let_go()
@@ -97,11 +99,11 @@ class _Repair:
                 return True  # the lease was taken over, or the attempt ended
         log.warning("%s attempt %s: its container, never started, is made afresh: %s", self.job.id, self.attempt,
                     refused or "a start before this one stopped making it")
-        self.removed = rt.engine.remove_unstarted(found["Id"])
-        if not self.removed and rt.engine.state(found["Id"]) is not None:  # it runs: a start got through
+        self.remaking = True  # an engine that does not answer the removal may still have done it
+        if not rt.engine.remove_unstarted(found["Id"]) and rt.engine.state(found["Id"]) is not None:
+            self._keep(remade_from=None)  # it runs (a start got through): it is the attempt's, never made again
             self._let_go()
             return True
-        self.removed = True
         return self._make()
 
     def _start_twice(self, container_id: str) -> bool | DockerFailure:
@@ -128,17 +130,26 @@ class _Repair:
         rt, name = self.rt, container_name(self.job.id, self.attempt)
         spec = container_spec(rt, self.job, self.attempt, self.owner)
         rt.engine.clear_endpoint(name)
-        made = rt.engine.create(spec, on_progress=self.on_progress)
+        made = rt.engine.create(spec, on_progress=self._progress)
         if not self._keep(container_id=made):
             current = rt.store.attempts.current(self.job.id, self.attempt)
             if current is None or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING) \
                     or current.job.status.final or current.job.attempt != self.attempt:
                 rt.engine.remove(made)  # the attempt ended meanwhile (a cancel): never started
             return True  # else the lease was taken over: the start that took it starts it
-        self.removed = False  # a container has the name again: a failed start of it lets the lease go
+        self.remaking = False  # a container has the name again: a failed start of it lets the lease go
         started = rt.engine.start(made)
         self._let_go()
         return started
+
+    def _progress(self) -> None:
+        """A create that pulls the image again reports every few seconds: the lease is renewed (not stale)."""
+        self.on_progress()
+        try:
+            self.lease = self.rt.store.repairs.renew(self.job.id, self.attempt, owner=self.owner,
+                                                     lease=self.lease) or self.lease
+        except STORE_ERRORS:
+            pass  # the next report tries again
 
     def _keep(self, **fields: Any) -> bool:
         return self.rt.store.repairs.keep(self.job.id, self.attempt, owner=self.owner, lease=self.lease,

@@ -42,6 +42,15 @@ class RepairLeases:
                                                         attempts.c.repair_at == lease)
                                 .values(**attempt_columns(fields))).rowcount == 1
 
+    def renew(self, job_id: str, number: int, *, owner: str, lease: float) -> float | None:
+        """Hold the lease longer (its holder is at work): its new token, or None if it was taken over."""
+        now = time.time()
+        with single_write(self.engine) as conn:
+            renewed = conn.execute(attempts.update().where(*_mine_and_open(job_id, number, owner),
+                                                           attempts.c.repair_at == lease)
+                                   .values(repair_at=now)).rowcount == 1
+        return now if renewed else None
+
     def let_go(self, job_id: str, number: int, *, owner: str, lease: float) -> None:
         """Let go of the lease (if still held): the next repeated start may take it at once."""
         with single_write(self.engine) as conn:
