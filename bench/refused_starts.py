@@ -37,11 +37,20 @@ def main() -> int:
     parser.add_argument("--kill-after", type=float, default=0.3, help="seconds after the starts begin")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "platform"))
+    api = docker.APIClient(base_url=SOCKET, timeout=60)
+    run = uuid.uuid4().hex[:6]
+    try:
+        return _run(api, run, args)
+    finally:  # whatever happened, nothing of the run is left on the engine
+        api = docker.APIClient(base_url=SOCKET, timeout=60)
+        for container in api.containers(all=True, filters={"label": f"refused-starts={run}"}):
+            api.remove_container(container["Id"], force=True)
+
+
+def _run(api: docker.APIClient, run: str, args: argparse.Namespace) -> int:
     from longshore.engine.client import DockerEngine
     from longshore.errors import DockerFailure
 
-    api = docker.APIClient(base_url=SOCKET, timeout=60)
-    run = uuid.uuid4().hex[:6]
     names = [f"refused-{run}-{i}" for i in range(args.containers)]
     for name in names:
         api.create_container(IMAGE, ["true"], name=name, labels={"refused-starts": run},
@@ -86,8 +95,6 @@ def main() -> int:
     print(f"still created after the restart: {len(created)} of {len(names)}")
     print("their starts tried again:", dict(refusals) or "none")
     print(f"made afresh after two refusals: {len(refused_twice)}; ran to exit 0: {ran}")
-    for container in api.containers(all=True, filters={"label": f"refused-starts={run}"}):
-        api.remove_container(container["Id"], force=True)
     return 0 if ran == len(refused_twice) else 1
 
 
