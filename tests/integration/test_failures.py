@@ -284,7 +284,7 @@ def test_a_start_refused_again_after_the_container_is_made_afresh_fails_the_job_
 
 
 def test_a_remake_whose_start_stopped_after_the_removal_is_not_lost_and_is_finished_by_the_next_start(
-        client, docker_engine):
+        client, docker_engine, starts):
     import sqlalchemy as sa
 
     from longshore.domain.status import JobStatus
@@ -322,6 +322,7 @@ def test_a_remake_whose_start_stopped_after_the_removal_is_not_lost_and_is_finis
         assert docker_engine.api.wait(name, timeout=30)["StatusCode"] == 0
         assert lifecycle.wait(steps, job.id, 1).conclude.outcome.status is JobStatus.SUCCEEDED
         assert docker_engine.api.logs(name).strip() == b'{"n": 7}'
+        assert starts(docker_engine, job.id) == 1  # the refused container never ran; the one made afresh once
     finally:
         job.cancel()
         lifecycle.reap(steps, job.id, 1)

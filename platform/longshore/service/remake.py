@@ -44,8 +44,7 @@ def start_again(rt: Runtime, owner: str, job: Job, attempt: int, on_progress: Pr
     found = rt.engine.inspect(container_name(job.id, attempt))
     if found is not None and found["State"].get("Status") != "created":
         return True  # it ran (or runs): never again
-    lease = rt.store.repairs.take(job.id, attempt, owner=owner,
-                                          stale_after=rt.settings.worker.redrive_after_seconds)
+    lease = rt.store.repairs.take(job.id, attempt, owner=owner, stale_after=rt.settings.worker.redrive_after_seconds)
     if lease is None:
         return True  # another start of it is at work: left to that one (or to the next after its lease)
     return _Repair(rt, owner, job, attempt, lease, on_progress).run()
@@ -152,8 +151,7 @@ class _Repair:
             pass  # the next report tries again
 
     def _keep(self, **fields: Any) -> bool:
-        return self.rt.store.repairs.keep(self.job.id, self.attempt, owner=self.owner, lease=self.lease,
-                                                  **fields)
+        return self.rt.store.repairs.keep(self.job.id, self.attempt, owner=self.owner, lease=self.lease, **fields)
 
     def _let_go(self) -> None:
         try:
