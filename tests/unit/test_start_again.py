@@ -99,7 +99,7 @@ class Attempts:
         status = AttemptStatus.RUNNING if self.open else AttemptStatus.CANCELLED
         return SimpleNamespace(attempt=SimpleNamespace(**vars(self.row), status=status),
                                job=SimpleNamespace(status=JobStatus.RUNNING if self.open else JobStatus.CANCELLED,
-                                                   attempt=1))
+                                                   attempt=1), over=not self.open)
 
 
 def again(engine: Engine, attempts: Attempts, monkeypatch) -> bool:

@@ -225,7 +225,7 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
 
 def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Stop the container of an attempt that has ended (a cancelled job); then reap it."""
-    if not _over(ctx.runtime.store.attempts.current(job_id, attempt), attempt):
+    if not _over(ctx.runtime.store.attempts.current(job_id, attempt)):
         return NOTHING  # a stale kill for an attempt that is still running: not ours to stop
     ctx.runtime.engine.kill(container_name(job_id, attempt))
     return Next(release=True, send=Step.REAP)
@@ -235,7 +235,7 @@ def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Remove the container of an attempt that has ended; already gone is fine."""
     rt = ctx.runtime
     current = rt.store.attempts.current(job_id, attempt)
-    if not _over(current, attempt):
+    if not _over(current):
         return NOTHING  # never remove a container its attempt still needs
     rt.engine.remove(container_name(job_id, attempt))
     return NOTHING if current is None else Next(  # None: its job was deleted (retention), nothing to record
@@ -334,13 +334,12 @@ def _reap_if_cancelled_before_start(ctx: StepContext, job_id: str, attempt: int)
     container is removed now. Its attempt no longer holds a slot, so the watcher does not look at it."""
     current = ctx.runtime.store.attempts.current(job_id, attempt)
     mine = current is not None and current.attempt.worker == ctx.worker.name
-    return Next(send=Step.REAP) if mine and _over(current, attempt) else NOTHING
+    return Next(send=Step.REAP) if mine and _over(current) else NOTHING
 
 
-def _over(current: Owned | None, attempt: int) -> bool:
-    """True once the attempt can no longer run: its job ended or moved on, or it was concluded."""
-    return (current is None or current.job.status.final or current.job.attempt != attempt
-            or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
+def _over(current: Owned | None) -> bool:
+    """True once the attempt can no longer run (`Owned.over`), or its job is gone."""
+    return current is None or current.over
 
 
 def _scratch_inodes(rt: Runtime, job: Job) -> int | None:  # how many files the job's scratch dirs hold

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from longshore.domain.records import Job
-from longshore.domain.status import AttemptStatus
 from longshore.domain.steps import container_name
 from longshore.engine.client import timestamp
 from longshore.errors import DockerFailure, FailureKind
@@ -132,8 +131,7 @@ class _Repair:
         made = rt.engine.create(spec, on_progress=self._progress)
         if not self._keep(container_id=made):
             current = rt.store.attempts.current(self.job.id, self.attempt)
-            if current is None or current.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING) \
-                    or current.job.status.final or current.job.attempt != self.attempt:
+            if current is None or current.over:
                 rt.engine.remove(made)  # the attempt ended meanwhile (a cancel): never started
             return True  # else the lease was taken over: the start that took it starts it
         self.remaking = False  # a container has the name again: a failed start of it lets the lease go

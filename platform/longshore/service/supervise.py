@@ -139,9 +139,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
     job, attempt = item.job, item.attempt
     key = (job.id, attempt.number)
     status = (container or {}).get("State")
-    ended = (job.status.final or job.attempt != attempt.number
-             or attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
-    if ended:
+    if item.over:
         if status == "running":
             rt.engine.kill(container["Id"])
         if attempt.released_at is None:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from longshore.domain.records import Attempt, Job
-from longshore.domain.status import JobStatus
+from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, timed_step
 from longshore.store.database import read, single_write
 from longshore.store.jobs import UNFINISHED, UPDATE_ATTEMPT, attempt_columns, update_attempt
@@ -47,6 +47,12 @@ class Owned:
 
     job: Job
     attempt: Attempt
+
+    @property
+    def over(self) -> bool:
+        """The attempt can no longer run: its job ended or moved on, or it was concluded."""
+        return (self.job.status.final or self.job.attempt != self.attempt.number
+                or self.attempt.status not in (AttemptStatus.QUEUED, AttemptStatus.RUNNING))
 
 
 class AttemptRepository:
@@ -237,7 +243,7 @@ _RELEASE = UPDATE_ATTEMPT.where(attempts.c.released_at.is_(None))
 _RELEASING = {"released_at": sa.func.coalesce(attempts.c.released_at, sa.bindparam("w_now"))}
 #: The attempt's job is unfinished and at that attempt (a condition on an attempts statement).
 JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt == attempts.c.number,
-                                 jobs.c.status.in_(UNFINISHED))
+                                jobs.c.status.in_(UNFINISHED))
 #: record_step's statement by (release, job_current).
 _RECORDS = {(False, False): _RECORD, (True, False): _RECORD.values(**_RELEASING),
             (False, True): _RECORD.where(JOB_CURRENT), (True, True): _RECORD.where(JOB_CURRENT).values(**_RELEASING)}

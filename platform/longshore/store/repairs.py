@@ -35,7 +35,7 @@ class RepairLeases:
         return now if taken else None
 
     def keep(self, job_id: str, number: int, *, owner: str, lease: float, **fields: Any) -> bool:
-        """Write `fields` (`container_id`, `remade_from`) while the lease is still held and the attempt open;
+        """Write `fields` (`container_id`, `remade_from`, `repair_at`) while the lease is still held and the attempt open;
         False if it was taken over or the attempt ended (nothing written)."""
         with single_write(self.engine) as conn:
             return conn.execute(attempts.update().where(*_mine_and_open(job_id, number, owner),
@@ -45,11 +45,7 @@ class RepairLeases:
     def renew(self, job_id: str, number: int, *, owner: str, lease: float) -> float | None:
         """Hold the lease longer (its holder is at work): its new token, or None if it was taken over."""
         now = time.time()
-        with single_write(self.engine) as conn:
-            renewed = conn.execute(attempts.update().where(*_mine_and_open(job_id, number, owner),
-                                                           attempts.c.repair_at == lease)
-                                   .values(repair_at=now)).rowcount == 1
-        return now if renewed else None
+        return now if self.keep(job_id, number, owner=owner, lease=lease, repair_at=now) else None
 
     def let_go(self, job_id: str, number: int, *, owner: str, lease: float) -> None:
         """Let go of the lease (if still held): the next repeated start may take it at once."""
