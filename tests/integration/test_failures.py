@@ -353,13 +353,38 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(starts, client,
     # When the worker is SIGKILLed mid-job and restarted (as a supervisor would)
     worker.stop(signal.SIGKILL)
     start_worker("busybox", name=name)
+    restarted = time.monotonic()
     # Then the job succeeds, its container started once, and nothing is left
     finished = job.wait(timeout=60)
     assert finished.status.value == "succeeded", finished.error
     assert job.logs() == "started\ndone\n"
-    # (its pull, killed in the start it ran next, came back while the job ran: counted as that start's)
+    assert starts(docker_engine, job.id) == 1
+    # (a start the kill cut short is sent again by the restarted worker at once, not after a stall's 30 s)
+    assert time.monotonic() - restarted < 20
+    assert wait_reaped([job.id]) == []
+
+
+def test_a_worker_restarted_after_dying_between_its_claim_and_its_pull_runs_the_job_at_once(client, start_worker,
+                                                                                          wait_reaped):
+    from longshore.service.runtime import get_runtime
+
+    # Given a job its worker claimed (its admission does, before it acknowledges the message) and then died
+    # before the pull it runs itself: no message of that pull exists anywhere
+    rt = get_runtime()
+    name = f"test-claimed-{os.getpid()}@{os.uname().nodename}"
+    job = client.submit("busybox", ["echo", "ran"])
+    claim, _ = rt.store.attempts.claim(job.id, 1, worker=name, engine=rt.engine.engine_id(), host=os.uname().nodename,
+                                       slots=1)
+    assert claim.name == "CLAIMED"
+    # When the worker is started again under its name
+    start_worker("busybox", name=name)
+    restarted = time.monotonic()
+    # Then it sends that pull again at once (not after a stall's 30 s) and the job runs, once
+    finished = job.wait(timeout=60)
+    assert finished.status.value == "succeeded" and job.logs() == "ran\n", finished.error
+    assert time.monotonic() - restarted < 15
     [attempt] = attempts_of(job)
-    assert attempt.redeliveries >= 1 and starts(docker_engine, job.id) == 1
+    assert attempt.worker == name and attempt.redrives == 1
     assert wait_reaped([job.id]) == []
 
 

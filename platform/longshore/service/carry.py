@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: The steps the task of the step before runs at once, by the step before (see the module's docstring).
 #: Only these pairs: a start a wait sends (its start was lost) is a message, counted if redelivered.
 RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
+#: The steps `run_here` hands the job it was given: those run after the step before, and a pull whose
+#: attempt admission claimed (`worker.admission`).
+GIVEN_THE_JOB = frozenset({Step.PULL, *RUN_HERE.values()})
 
 
 def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Next, seconds: float, *,
@@ -81,7 +84,7 @@ def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int, job
     while step is not None:
         started = time.perf_counter()
         try:
-            here = dataclasses.replace(ctx, job=job if step in RUN_HERE.values() else None)
+            here = dataclasses.replace(ctx, job=job if step in GIVEN_THE_JOB else None)
             after = STEPS[step](here, job_id, attempt)
             step = carry_out(here, step, job_id, attempt, after, time.perf_counter() - started, chain=True)
             job = after.job

@@ -60,7 +60,8 @@ class StepContext:
     redelivered: bool = False  #: its message came back: the worker that held it died (not a retry)
     #: For a create or start run straight after the step before, in its task (`service.carry.run_here`): the
     #: job that step read, whose record was fenced to the owner and to the job being unfinished at this
-    #: attempt: trusted instead of a second read (every write stays fenced). None for every other step.
+    #: attempt: trusted instead of a second read (every write stays fenced). For a pull: the job as this
+    #: worker's admission claimed it (the pull claims nothing more). None for every other step.
     job: Job | None = None
     #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps):
     #: returns False for a step it does not take. None: every step sent is a message.
@@ -95,7 +96,10 @@ NOTHING = Next()
 def pull(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Claim the attempt for this worker (within its slots) and make the job's image present on its engine."""
     rt, me = ctx.runtime, ctx.worker
-    claim, job = _claim(ctx, job_id, attempt)
+    if ctx.job is not None and (ctx.job.id, ctx.job.attempt) == (job_id, attempt):
+        claim, job = Claim.CLAIMED, ctx.job  # this worker's admission claimed it (`worker.admission`)
+    else:
+        claim, job = claim_attempt(ctx, job_id, attempt)
     if claim is Claim.FULL:
         return Next(hand_back=job)
     if claim not in (Claim.CLAIMED, Claim.MINE):
@@ -292,7 +296,7 @@ def give_up(step: Step, retries: int, exc: BaseException) -> Next:
 
 # -- helpers ------------------------------------------------------------------------
 
-def _claim(ctx: StepContext, job_id: str, attempt: int) -> tuple[Claim, Job | None]:
+def claim_attempt(ctx: StepContext, job_id: str, attempt: int) -> tuple[Claim, Job | None]:
     """Claim the attempt (with the job as the claim read it); while this worker is full, wait a little for
     a slot (the message is held only that long) before handing the job back for another worker."""
     rt, me = ctx.runtime, ctx.worker

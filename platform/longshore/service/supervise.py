@@ -10,7 +10,8 @@ what it sends goes through `send`, which the worker drains on a thread of its ow
 - a container past its deadline: kill it (its wait concludes the attempt as timed out),
   from the engine alone: timeouts hold while the store or the broker is away;
 - a container that exited without its attempt concluded: send its wait;
-- an attempt with no progress for LONGSHORE_REDRIVE_AFTER_SECONDS: send its next step
+- an attempt with no progress for LONGSHORE_REDRIVE_AFTER_SECONDS, or none since this
+  watcher began (its steps ran in this worker's previous process): send its next step
   again, up to LONGSHORE_MAX_REDRIVES times, then requeue it;
 - attempts of lost workers on this worker's engine: adopt the started ones (their
   containers, running or exited, become this worker's to watch: nothing runs twice),
@@ -59,6 +60,9 @@ class WatchState:
     progress: dict[Key, tuple[float, str | None]] = field(default_factory=dict)
     holding: int = 0  #: slots held at the last tick
     running: int = 0  #: containers running at the last tick
+    #: When this watcher began: a step of its own attempts last heard of before then ran in a process that is
+    #: gone (the worker restarted under its name; no message of it comes back): it is sent again at once.
+    since: float = field(default_factory=time.time)
 
 
 #: Queues a step for publishing: (step, job id, attempt number, redrive=whether it is sent again after a stall).
@@ -162,7 +166,7 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
     if status not in (None, "created"):
         return  # paused, restarting, removing: look again next tick
     progress = attempt.progress_at or attempt.claimed_at or attempt.created_at
-    stalled = now - progress > rt.settings.worker.redrive_after_seconds
+    stalled = progress < state.since or now - progress > rt.settings.worker.redrive_after_seconds
     step = _next_step(attempt, status)
     if step is Step.WAIT:  # it started, and its container is gone: the wait step requeues it
         if _due(state, key, Step.WAIT, now, RESEND_WAIT_SECONDS):

@@ -2,17 +2,25 @@
 
 A slot is held from the claim of an attempt until its container exits. The admission
 thread consumes the stack queues itself, one message at a time, and only while the
-worker has room; each message it takes is forwarded, unchanged (same task id), to the
-worker's own queue, where its pull runs as a Celery task and claims the attempt in the
-store. When the worker is full it stops consuming and hands back what it holds, so
-jobs wait in their stack's queue for any worker with room, and no message is held
-unacknowledged while containers run. The store's claim is the hard cap; admission
-only keeps claims from being refused.
+worker has room. For each message it takes, it claims the attempt in the store (the
+store's claim is the hard cap; admission only keeps claims from being refused), then
+acknowledges the message and hands the attempt to one of its pull threads, which run
+its pull, create and start here (`service.carry.run_here`): no second message per job,
+and no second store write to say where the pull waits. A step that fails there is sent
+as its own message to the worker's own queue, where its Celery task and retry policy
+take over; an attempt whose steps stop with this process is sent again by its watcher
+(`service.supervise`), or handed back once the worker is lost. While a monitor (Flower)
+asks for task events, each message is instead forwarded, unchanged (same task id), to
+the worker's own queue, where its pull runs as a Celery task the monitor lists.
+When the worker is full it stops consuming and hands back what it holds, so jobs wait
+in their stack's queue for any worker with room, and no message is held
+unacknowledged while containers run.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -20,9 +28,13 @@ import time
 from kombu import Connection, Consumer, Producer, Queue
 
 from longshore.broker.routing import durable_queue, legacy_stack_queues, stack_queue_declaration
-from longshore.domain.records import WorkerIdentity
+from longshore.domain.records import Job, WorkerIdentity
+from longshore.domain.steps import Step
+from longshore.service import carry
+from longshore.service.lifecycle import StepContext, claim_attempt
 from longshore.service.runtime import Runtime
-from longshore.store import STORE_ERRORS
+from longshore.store import STORE_ERRORS, Claim
+from longshore.worker import task_events
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +113,29 @@ class Capacity:
 
 
 class Admission(threading.Thread):
-    """Consumes the stack queues while there is room; forwards each pull to the worker's own queue."""
+    """Consumes the stack queues while there is room; claims each attempt and runs its pull here (see the
+    module's docstring)."""
 
     def __init__(self, rt: Runtime, me: WorkerIdentity, own_queue: Queue, stacks: list[str], capacity: Capacity):
         super().__init__(name="longshore-admission", daemon=True)
         self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
         self.stopping = threading.Event()
+        self._claimed: queue.Queue[tuple[str, int, Job]] = queue.Queue()
+        # One per slot: every claimed attempt holds a slot, so none waits here for a thread
+        self._pullers = [threading.Thread(target=self._run_pulls, name=f"longshore-pull-{n}", daemon=True)
+                         for n in range(max(me.slots, 1))]
+
+    def stop(self, timeout: float) -> None:
+        """Take no more jobs; let the pulls claimed so far reach their start (or `timeout` pass)."""
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        for puller in self._pullers:
+            if puller.is_alive():
+                puller.join(max(deadline - time.monotonic(), 0))
 
     def run(self) -> None:
+        for puller in self._pullers:
+            puller.start()
         while not self.stopping.is_set():
             try:
                 with Connection(self.rt.settings.broker_url, transport_options=self._transport_options()) as conn:
@@ -173,6 +200,46 @@ class Admission(threading.Thread):
         if not self.capacity.reserve(key):
             message.requeue()
             return
+        if task_events.asked():
+            self._forward(key, message, producer)
+        else:
+            self._claim(key, message)
+
+    def _claim(self, key: Key, message) -> None:
+        """Claim the attempt; once it is this worker's, acknowledge its message and hand it to a pull thread."""
+        try:
+            claim, job = claim_attempt(StepContext(self.rt, self.me), *key)
+        except STORE_ERRORS:
+            self.capacity.release(key)
+            message.requeue()  # the store is away: no claim could succeed now anyway
+            time.sleep(1)
+            return
+        if claim is Claim.FULL:
+            self.capacity.release(key)
+            message.requeue()  # the store counts a slot this worker's count has freed: for another worker
+            return
+        if claim is Claim.CLAIMED:
+            self._claimed.put((*key, job))  # before the acknowledgement: a claimed attempt is never dropped
+        else:  # held back in the store, or another worker's, or its job moved on, or this worker's already
+            self.capacity.release(key)
+        message.ack()
+
+    def _run_pulls(self) -> None:
+        context = StepContext(self.rt, self.me)
+        while True:
+            try:
+                job_id, attempt, job = self._claimed.get(timeout=0.5)
+            except queue.Empty:
+                if self.stopping.is_set():
+                    return
+                continue
+            try:
+                carry.run_here(context, Step.PULL, job_id, attempt, job=job)  # one that fails is sent as a message
+            except Exception:  # a bug in carrying it out: the thread goes on; the watcher sends it again
+                log.exception("the pull of %s attempt %s failed here", job_id, attempt)
+
+    def _forward(self, key: Key, message, producer: Producer) -> None:
+        """Forward the pull to the worker's own queue, to run as its Celery task."""
         try:
             # Where the pull waits now: if this worker is lost, or never claims it, it is published again.
             self.rt.store.jobs.mark_forwarded(*key, to=self.me.name)

@@ -22,6 +22,9 @@ from longshore.worker.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping worker lets the pulls it claimed reach their start (their containers then run on).
+STOP_PULLS_SECONDS = 30
+
 
 @dataclass
 class Node:
@@ -37,7 +40,7 @@ class Node:
     def stop(self) -> None:
         """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
         and forget this worker if it owns nothing open."""
-        self.admission.stopping.set()
+        self.admission.stop(timeout=STOP_PULLS_SECONDS)
         self.watcher.stopping.set()
         self.scheduler.stop()
         try:
