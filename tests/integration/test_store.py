@@ -288,6 +288,39 @@ def test_a_projects_queue_quota_counts_its_jobs_only_when_the_installation_could
     assert any(counted)
 
 
+def test_a_move_from_the_job_as_its_step_read_it_is_as_guarded_as_one_that_reads_it_again(store):
+    stack = f"known-{uuid.uuid4().hex[:6]}"
+    owner, other = worker(store), worker(store)
+    # Given a claimed job, as its claim read it, then cancelled: a start from what was read is refused
+    cancelled = store.jobs.create(new_job(stack=stack))
+    _, read_then = store.attempts.claim(cancelled, 1, worker=owner, engine="engine", host="h", slots=4)
+    store.jobs.cancel(cancelled)
+    assert not store.jobs.begin_running(cancelled, 1, owner=owner, known=read_then)
+    assert store.jobs.get(cancelled).status is JobStatus.CANCELLED
+    # And another worker's start from the job as read is refused; its owner's goes through
+    job_id = store.jobs.create(new_job(stack=stack))
+    _, queued = store.attempts.claim(job_id, 1, worker=owner, engine="engine", host="h", slots=4)
+    assert not store.jobs.begin_running(job_id, 1, owner=other, known=queued)
+    assert store.jobs.begin_running(job_id, 1, owner=owner, known=queued)
+    # When it is finished from the job read before it started (stale: the move reads it again)
+    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=owner, known=queued)
+    assert finished is not None and finished.stack == stack and finished.run_seconds >= 0
+    # And another job from the job as running: by another worker refused, by its owner once
+    second = store.jobs.create(new_job(stack=stack))
+    claim(store, second, owner)
+    assert store.jobs.begin_running(second, 1, owner=owner)
+    running = store.jobs.get(second)
+    assert not store.jobs.finish(second, 1, ended(JobStatus.FAILED, 1), owner=other, known=running)
+    assert store.jobs.finish(second, 1, ended(JobStatus.SUCCEEDED, 0), owner=owner, known=running).run_seconds >= 0
+    assert not store.jobs.finish(second, 1, ended(JobStatus.FAILED, 1), owner=owner, known=running)
+    # Then each moved once each way, and the counts followed every move
+    assert {(j.status, j.exit_code) for j in map(store.jobs.get, (job_id, second))} == {(JobStatus.SUCCEEDED, 0)}
+    counts = store.reads.installation_counts(overdue_margin_seconds=60)
+    assert counts.current[(stack, "queued")] == counts.current[(stack, "running")] == 0
+    assert (counts.totals[(stack, "running")], counts.totals[(stack, "succeeded")]) == (2, 2)
+    assert counts.totals[(stack, "cancelled")] == 1
+
+
 def test_the_counts_follow_every_transition(store):
     stack = f"counted-{uuid.uuid4().hex[:6]}"
     me = worker(store)

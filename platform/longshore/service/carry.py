@@ -46,7 +46,7 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     if ends_job and after.record is not None and not after.record.fields:
         # A wait that ends the job: its record goes in the finishing write, one transaction rather than
         # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
-        if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds)):
+        if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds), known=after.job):
             rt.events.step_done(stack, step, seconds)
             after = dataclasses.replace(after, record=None, release=False, conclude=None)
     # The step run here next goes on with the job this step read: only while that job is still current.

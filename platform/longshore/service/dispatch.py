@@ -14,6 +14,7 @@ import time
 from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.outcome import Outcome
 from longshore.domain.policy import Decision, Finish, Requeue, RetryJob
+from longshore.domain.records import Job
 from longshore.domain.status import AttemptStatus
 from longshore.domain.steps import Step
 from longshore.service.runtime import Runtime
@@ -54,10 +55,10 @@ def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers
 
 
 def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome, *, owner: str | None = None,
-           took: tuple[Step, float] | None = None) -> bool:
+           took: tuple[Step, float] | None = None, known: Job | None = None) -> bool:
     """End the job with `outcome` once (guarded in the store); False if it had ended or moved on. `took`: the
-    step that ended it and its seconds, recorded in the same write."""
-    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner, took=took)
+    step that ended it and its seconds, recorded in the same write; `known`: the job as that step read it."""
+    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner, took=took, known=known)
     if finished is None:
         return False
     rt.events.job_finished(finished)

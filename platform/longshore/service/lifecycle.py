@@ -85,7 +85,8 @@ class Next:
     conclude: Decision | None = None
     send: Step | None = None  #: the attempt's next step, to the owner's own queue
     hand_back: Job | None = None  #: this worker is full: put the pull back on this job's stack's queue
-    job: Job | None = None  #: the job as this step read it, for the step run next in the same task
+    #: the job as this step read it: for the step run next in the same task, or the write that ends the job
+    job: Job | None = None
 
 
 NOTHING = Next()
@@ -155,7 +156,7 @@ def start(ctx: StepContext, job_id: str, attempt: int) -> Next:
         return _reap_if_cancelled_before_start(ctx, job_id, attempt)
     first = job.status is JobStatus.QUEUED
     if first:
-        if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name):
+        if not rt.store.jobs.begin_running(job_id, attempt, owner=me.name, known=job):
             return _reap_if_cancelled_before_start(ctx, job_id, attempt)  # cancelled since it was read
         rt.events.job_started(job)
     try:
@@ -224,7 +225,8 @@ def wait(ctx: StepContext, job_id: str, attempt: int) -> Next:
     decision = decide(outcome, retries_left=job.retries - job.retries_used,
                       retry_delay_seconds=job.retry_delay_seconds, engine_restarted=engine_restarted,
                       requeues_left=rt.settings.policies.max_requeues - job.requeues)
-    return Next(record=Record(job.stack), release=record.released_at is None, conclude=decision, send=Step.REAP)
+    return Next(record=Record(job.stack), release=record.released_at is None, conclude=decision, send=Step.REAP,
+                job=job)
 
 
 def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:

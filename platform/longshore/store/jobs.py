@@ -11,7 +11,7 @@ counts the exporter reads change in the same transaction.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -34,6 +34,16 @@ UNFINISHED = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
 CAS_TRIES = 5
 
 
+class Moving(NamedTuple):
+    """A job as a status move found it (`_MOVING`'s columns), when its caller knew it."""
+
+    status: str
+    attempt: int
+    stack: str
+    webhook: str | None
+    started_at: float | None
+
+
 class JobRepository:
     """Writes and reads of jobs (and the attempt rows that change with them)."""
 
@@ -45,26 +55,26 @@ class JobRepository:
 
     def _move(self, conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *,
               owner: str | None = None, attempt_guard: sa.ColumnElement[bool] | None = None,
-              **values: Any) -> sa.Row | None:
+              known: Job | None = None, **values: Any) -> sa.Row | Moving | None:
         """Move the job to `target` if attempt `number` (None: whichever is current) is current, the table
         allows it, its attempt is `owner`'s (if given) and `attempt_guard` holds for that attempt's row; return
-        the job's row as it was before (`_MOVING`'s columns: its `attempt` is the one moved), else None."""
+        the job's row as it was before (`_MOVING`'s columns: its `attempt` is the one moved), else None.
+        `known`: the job as the caller just read it, at attempt `number`: the move is first tried from its
+        status without reading the job again (a step's move on every job's path); read if that fails."""
+        if target.final:
+            values["secret_env"] = None  # a job that ended needs its secrets no more
+        if known is not None and known.attempt == number and known.status in sources_of(target):
+            seen = Moving(known.status.value, number, known.stack, known.webhook, known.started_at)
+            if _try_move(conn, job_id, seen, target, owner, attempt_guard, values):
+                return seen
         seen = None
         for _ in range(CAS_TRIES):
             row = conn.execute(_MOVING, {"w_job_id": job_id}).first()
             if row is None or (number is not None and row.attempt != number) or row == seen:
                 return None
-            old = JobStatus(row.status)
-            if old not in sources_of(target):
+            if JobStatus(row.status) not in sources_of(target):
                 return None
-            if target.final:
-                values["secret_env"] = None  # a job that ended needs its secrets no more
-            if conn.execute(*_move_statement(job_id, row.attempt, old, target, owner, attempt_guard,
-                                             values)).rowcount == 1:
-                count_move(conn, row.stack, old.value, target.value)
-                if row.webhook:
-                    attempt = values.get("attempt", row.attempt)
-                    record_change(conn, job_id, row.webhook, _change(job_id, old, target, attempt, values), time.time())
+            if _try_move(conn, job_id, row, target, owner, attempt_guard, values):
                 return row
             seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
         return None
@@ -106,26 +116,28 @@ class JobRepository:
         self.finishes.wake_local(job_id)
         return True
 
-    def begin_running(self, job_id: str, number: int, *, owner: str) -> bool:
-        """queued → running, just before the owner starts the attempt's container; False if fenced."""
+    def begin_running(self, job_id: str, number: int, *, owner: str, known: Job | None = None) -> bool:
+        """queued → running, just before the owner starts the attempt's container; False if fenced. `known`:
+        the job as the start read it (see `_move`)."""
         now = time.time()
         with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, number, JobStatus.RUNNING, owner=owner, started_at=now)
+            moved = self._move(conn, job_id, number, JobStatus.RUNNING, owner=owner, known=known, started_at=now)
             if moved:
                 update_attempt(conn, job_id, number, status=AttemptStatus.RUNNING.value, started_at=now,
                                progress_at=now)
         return moved is not None
 
     def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None,
-               took: tuple[Step, float] | None = None) -> Finished | None:
+               took: tuple[Step, float] | None = None, known: Job | None = None) -> Finished | None:
         """Move the job to its final status once; None if it had ended, the attempt is stale, or (with `owner`)
-        another worker owns it. The attempt stops holding its slot and records `took` (step, seconds)."""
+        another worker owns it. The attempt stops holding its slot and records `took` (step, seconds).
+        `known`: the job as the step that ends it read it (see `_move`)."""
         if not outcome.status.final:
             raise ValueError(f"{outcome.status} is not a final status")
         now = time.time()
         timed = {} if took is None else {f"{timed_step(took[0]).value}_seconds": took[1], "progress_at": now}
         with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, number, outcome.status, owner=owner,
+            moved = self._move(conn, job_id, number, outcome.status, owner=owner, known=known,
                                exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
                                output_truncated=outcome.output_truncated, result_bytes=outcome.result,
                                finished_at=now)
@@ -312,6 +324,20 @@ def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) ->
     """A new, unclaimed attempt."""
     conn.execute(_INSERT_ATTEMPT, dict(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
                                        created_at=now, infra_retries=0, redeliveries=0, redrives=0))
+
+
+def _try_move(conn: sa.Connection, job_id: str, row: sa.Row | Moving, target: JobStatus, owner: str | None,
+              attempt_guard: sa.ColumnElement[bool] | None, values: dict[str, Any]) -> bool:
+    """One compare-and-set from the job as `row` has it, with its counts and webhook change; False if lost."""
+    old = JobStatus(row.status)
+    if conn.execute(*_move_statement(job_id, row.attempt, old, target, owner, attempt_guard,
+                                     values)).rowcount != 1:
+        return False
+    count_move(conn, row.stack, old.value, target.value)
+    if row.webhook:
+        attempt = values.get("attempt", row.attempt)
+        record_change(conn, job_id, row.webhook, _change(job_id, old, target, attempt, values), time.time())
+    return True
 
 
 def _move_statement(job_id: str, attempt: int, old: JobStatus, target: JobStatus, owner: str | None,
