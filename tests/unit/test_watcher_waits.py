@@ -9,7 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from longshore.domain.steps import Step
+from longshore.domain.outcome import Outcome
+from longshore.domain.policy import Finish
+from longshore.domain.status import JobStatus
+from longshore.domain.steps import Step, container_name
 from longshore.errors import FailureKind, TransientDockerFailure
 from longshore.service import carry
 from longshore.service.lifecycle import Next, Record
@@ -135,4 +138,21 @@ def test_a_wait_asked_for_again_while_it_runs_is_not_run_twice_at_once(monkeypat
     while len(ran) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     w.stopping.set()
-    assert ran == ["j", "j"] and w._here[Step.REAP].get_nowait() == ("j", 1)  # its reap, to run here
+    assert ran == ["j", "j"] and w._here[Step.REAP].get_nowait() == ("j", 1, None)  # its reap, to run here
+
+
+def test_the_reap_of_an_attempt_its_wait_concluded_here_removes_the_container_without_reading_the_store(
+        monkeypatch):
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+    job = SimpleNamespace(id="j", attempt=1, stack="busybox")
+    succeeded = Finish(Outcome(status=JobStatus.SUCCEEDED, exit_code=0))
+    monkeypatch.setitem(carry.STEPS, Step.WAIT, lambda _ctx, job_id, attempt: Next(
+        record=Record("busybox"), conclude=succeeded, send=Step.REAP, job=job))
+    w, calls = watcher()
+    removed = []
+    w.rt.engine = SimpleNamespace(remove=removed.append)  # the store has no read: one would fail the reap here
+    w.send(Step.WAIT, "j", 1)
+    reaped = lambda: [args[2] for name, args in calls if name == "record_step"] == [Step.REAP]  # noqa: E731
+    run_here(w, calls, reaped, steps=(Step.WAIT, Step.REAP))
+    assert reaped() and removed == [container_name("j", 1)] and sent(calls) == []
+    assert [name for name, _ in calls if name == "finish"] == ["finish"]

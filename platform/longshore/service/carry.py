@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 #: The steps the task of the step before runs at once, by the step before (see the module's docstring).
 #: Only these pairs: a start a wait sends (its start was lost) is a message, counted if redelivered.
 RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
-#: The steps `run_here` hands the job it was given: those run after the step before, and a pull whose
-#: attempt admission claimed (`worker.admission`).
-GIVEN_THE_JOB = frozenset({Step.PULL, *RUN_HERE.values()})
+#: The steps `run_here` hands the job it was given: those run after the step before, a pull whose attempt
+#: admission claimed (`worker.admission`), and a reap sent by the wait that concluded its attempt.
+GIVEN_THE_JOB = frozenset({Step.PULL, *RUN_HERE.values(), Step.REAP})
 
 
 def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Next, seconds: float, *,
@@ -67,7 +67,7 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     if here_next:
         return after.send
     try:
-        if after.send is not None and not (ctx.send_here and ctx.send_here(after.send, job_id, attempt)):
+        if after.send is not None and not (ctx.send_here and ctx.send_here(after.send, job_id, attempt, after.job)):
             rt.publisher.send_step(after.send, job_id, attempt, me.name)
         if after.hand_back is not None:
             rt.publisher.publish_pull(job_id, attempt, after.hand_back.stack, priority=after.hand_back.priority)

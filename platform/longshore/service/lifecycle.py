@@ -63,9 +63,10 @@ class StepContext:
     #: attempt: trusted instead of a second read (every write stays fenced). For a pull: the job as this
     #: worker's admission claimed it (the pull claims nothing more). None for every other step.
     job: Job | None = None
-    #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps):
-    #: returns False for a step it does not take. None: every step sent is a message.
-    send_here: Callable[[Step, str, int], bool] | None = None
+    #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps), with
+    #: the job as the sending step read it: returns False for a step it does not take. None: every step sent
+    #: is a message.
+    send_here: Callable[[Step, str, int, Job | None], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ class Next:
     conclude: Decision | None = None
     send: Step | None = None  #: the attempt's next step, to the owner's own queue
     hand_back: Job | None = None  #: this worker is full: put the pull back on this job's stack's queue
-    #: the job as this step read it: for the step run next in the same task, or the write that ends the job
+    #: the job as this step read it: for the step run next in the same task, the write that ends the job, and
+    #: the reap a wait that concluded the attempt sends to run here
     job: Job | None = None
 
 
@@ -240,6 +242,9 @@ def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:
 def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Remove the container of an attempt that has ended; already gone is fine."""
     rt = ctx.runtime
+    if ctx.job is not None:  # sent by the wait that concluded the attempt (and released its slot): it is over
+        rt.engine.remove(container_name(job_id, attempt))
+        return Next(record=Record(ctx.job.stack, {"reaped_at": time.time()}))
     current = rt.store.attempts.current(job_id, attempt)
     if not _over(current):
         return NOTHING  # never remove a container its attempt still needs

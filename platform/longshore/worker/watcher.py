@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 
-from longshore.domain.records import WorkerIdentity
+from longshore.domain.records import Job, WorkerIdentity
 from longshore.domain.steps import Step
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER
 from longshore.service import carry, janitor, supervise
@@ -52,7 +52,8 @@ class Watcher:
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
         #: the steps run here (see the docstring), by step
-        self._here: dict[Step, queue.Queue[tuple[str, int]]] = {Step.WAIT: queue.Queue(), Step.REAP: queue.Queue()}
+        self._here: dict[Step, queue.Queue[tuple[str, int, Job | None]]] = {Step.WAIT: queue.Queue(),
+                                                                            Step.REAP: queue.Queue()}
         self._queued: set[tuple[Step, str, int]] = set()  # what the outbox and `_here` hold or run: never twice
         self._queued_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -67,24 +68,26 @@ class Watcher:
             threading.Thread(target=target, name=f"longshore-watcher-{name}", daemon=True).start()
         return self
 
-    def send(self, step: Step, job_id: str, attempt: int, *, redrive: bool = False) -> None:
+    def send(self, step: Step, job_id: str, attempt: int, *, redrive: bool = False, job: Job | None = None) -> None:
         """Queue a step for the dispatch thread to publish to this worker's own queue, or a wait or a reap
-        to run here (once, however often it is asked for while it waits)."""
+        to run here (once, however often it is asked for while it waits; `job`: as the step that sent it read
+        it, for the step run here)."""
         with self._queued_lock:
             if (step, job_id, attempt) in self._queued:
                 return
             self._queued.add((step, job_id, attempt))
         if step in self._here and not redrive and not task_events.asked():
-            self._here[step].put((job_id, attempt))
+            self._here[step].put((job_id, attempt, job))
         else:
             self._outbox.put((step, job_id, attempt, redrive))
 
-    def send_here(self, step: Step, job_id: str, attempt: int) -> bool:
-        """A step a wait run here sends (its reap): taken, to run here too, or (while a monitor asks for task
-        events) to be published by the dispatch thread: a wait thread never waits on the broker."""
+    def send_here(self, step: Step, job_id: str, attempt: int, job: Job | None = None) -> bool:
+        """A step a wait run here sends (its reap, with the job as the wait read it): taken, to run here too,
+        or (while a monitor asks for task events) to be published by the dispatch thread: a wait thread never
+        waits on the broker."""
         if step is not Step.REAP:
             return False
-        self.send(step, job_id, attempt)
+        self.send(step, job_id, attempt, job=job)
         return True
 
     # -- the threads -------------------------------------------------------------
@@ -147,11 +150,11 @@ class Watcher:
         context = StepContext(self.rt, self.me, send_here=self.send_here)
         while not self.stopping.is_set():
             try:
-                job_id, attempt = self._here[step].get(timeout=0.5)
+                job_id, attempt, job = self._here[step].get(timeout=0.5)
             except queue.Empty:
                 continue
             try:
-                carry.run_here(context, step, job_id, attempt)  # a step that fails is sent as a message
+                carry.run_here(context, step, job_id, attempt, job=job)  # a step that fails is sent as a message
             except Exception:  # a bug in carrying it out: the thread goes on; the next tick sends it again
                 log.exception("the %s of %s attempt %s failed here", step.value, job_id, attempt)
             finally:  # asked for again while it ran (the tick resends every few seconds): not run twice at once
