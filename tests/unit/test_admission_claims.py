@@ -1,0 +1,65 @@
+"""Admission claims each attempt before it acknowledges the message, and hands only its own claims to its pull
+threads: a claim the store refuses, or cannot make now, frees the slot it reserved."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from longshore.store import Claim
+from longshore.worker import admission as admission_module
+from longshore.worker.admission import Admission, Capacity
+
+
+class Message:
+    def __init__(self):
+        self.acked = self.requeued = False
+
+    def ack(self):
+        self.acked = True
+
+    def requeue(self):
+        self.requeued = True
+
+
+def admission(monkeypatch, answer) -> Admission:
+    def claim_attempt(_ctx, job_id, attempt):
+        if isinstance(answer, Exception):
+            raise answer
+        return answer, SimpleNamespace(id=job_id, attempt=attempt)
+
+    monkeypatch.setattr(admission_module, "claim_attempt", claim_attempt)
+    monkeypatch.setattr(admission_module.time, "sleep", lambda _seconds: None)
+    me = SimpleNamespace(name="w1", slots=2)
+    return Admission(SimpleNamespace(), me, own_queue=None, stacks=["busybox"], capacity=Capacity(2))
+
+
+def test_a_claimed_attempt_goes_to_a_pull_thread_before_its_message_is_acknowledged(monkeypatch):
+    taker = admission(monkeypatch, Claim.CLAIMED)
+    message = Message()
+    assert taker.capacity.reserve(("j", 1))
+    taker._claim(("j", 1), message)
+    job_id, attempt, job = taker._claimed.get_nowait()
+    assert (job_id, attempt, job.id) == ("j", 1, "j") and message.acked and not message.requeued
+    assert taker.capacity.pending() == {("j", 1)}  # its slot stays held until a tick sees it owned
+
+
+@pytest.mark.parametrize("answer", [Claim.HELD, Claim.TAKEN, Claim.STALE, Claim.MINE])
+def test_a_claim_that_is_not_this_workers_to_run_now_frees_its_slot_and_drops_the_message(monkeypatch, answer):
+    # HELD: waits in the store; TAKEN, STALE: another's, or moved on; MINE: this worker runs it already
+    taker = admission(monkeypatch, answer)
+    message = Message()
+    taker.capacity.reserve(("j", 1))
+    taker._claim(("j", 1), message)
+    assert taker._claimed.empty() and message.acked and taker.capacity.room() == 2
+
+
+@pytest.mark.parametrize("answer", [Claim.FULL, sa.exc.OperationalError("claim", {}, Exception("store away"))])
+def test_a_full_worker_or_a_store_away_puts_the_message_back_for_any_worker(monkeypatch, answer):
+    taker = admission(monkeypatch, answer)
+    message = Message()
+    taker.capacity.reserve(("j", 1))
+    taker._claim(("j", 1), message)
+    assert taker._claimed.empty() and message.requeued and not message.acked and taker.capacity.room() == 2
