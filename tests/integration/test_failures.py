@@ -359,7 +359,8 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(starts, client,
     assert finished.status.value == "succeeded", finished.error
     assert job.logs() == "started\ndone\n"
     assert starts(docker_engine, job.id) == 1
-    # (a start the kill cut short is sent again by the restarted worker at once, not after a stall's 30 s)
+    # (and in time: a step the kill cut short is sent again by the restarted worker at once, not after a
+    # stall's 30 s, as the claim-then-restart test below shows for a pull)
     assert time.monotonic() - restarted < 20
     assert wait_reaped([job.id]) == []
 

@@ -156,3 +156,23 @@ def test_the_reap_of_an_attempt_its_wait_concluded_here_removes_the_container_wi
     run_here(w, calls, reaped, steps=(Step.WAIT, Step.REAP))
     assert reaped() and removed == [container_name("j", 1)] and sent(calls) == []
     assert [name for name, _ in calls if name == "finish"] == ["finish"]
+
+
+def test_the_reap_after_a_wait_whose_conclusion_did_not_land_reads_the_store_before_it_removes_anything(
+        monkeypatch):
+    # Given a wait whose attempt ended or moved on under it (the store's finish refuses the conclusion)
+    monkeypatch.setattr(task_events, "asked", lambda: False)
+    job = SimpleNamespace(id="j", attempt=1, stack="busybox")
+    succeeded = Finish(Outcome(status=JobStatus.SUCCEEDED, exit_code=0))
+    monkeypatch.setitem(carry.STEPS, Step.WAIT, lambda _ctx, job_id, attempt: Next(
+        record=Record("busybox"), conclude=succeeded, send=Step.REAP, job=job))
+    w, calls = watcher()
+    calls.finishes = False
+    removed = []
+    w.rt.engine = SimpleNamespace(remove=removed.append)
+    # When it runs here, and its reap after it
+    w.send(Step.WAIT, "j", 1)
+    run_here(w, calls, lambda: sent(calls) == [Step.REAP], steps=(Step.WAIT, Step.REAP))
+    # Then the reap did not trust the job as the wait read it: it went to read the store (which this runtime
+    # has not: it failed here and went as its own message), and removed nothing
+    assert sent(calls) == [Step.REAP] and removed == []

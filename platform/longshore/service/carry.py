@@ -43,12 +43,13 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
     ends_job = step is Step.WAIT and isinstance(after.conclude, Finish)
+    concluded = False  # the attempt's end was written here: the reap sent run here may trust the job as read
     if ends_job and after.record is not None and not after.record.fields:
         # A wait that ends the job: its record goes in the finishing write, one transaction rather than
         # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
         if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds), known=after.job):
             rt.events.step_done(stack, step, seconds)
-            after = dataclasses.replace(after, record=None, release=False, conclude=None)
+            after, concluded = dataclasses.replace(after, record=None, release=False, conclude=None), True
     # The step run here next goes on with the job this step read: only while that job is still current.
     here_next = chain and after.send is not None and RUN_HERE.get(step) is after.send
     if after.record is not None:
@@ -63,11 +64,12 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     elif after.release:
         rt.store.attempts.release(job_id, attempt)
     if after.conclude is not None:
-        conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
+        concluded = conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
     if here_next:
         return after.send
     try:
-        if after.send is not None and not (ctx.send_here and ctx.send_here(after.send, job_id, attempt, after.job)):
+        read = after.job if concluded else None
+        if after.send is not None and not (ctx.send_here and ctx.send_here(after.send, job_id, attempt, read)):
             rt.publisher.send_step(after.send, job_id, attempt, me.name)
         if after.hand_back is not None:
             rt.publisher.publish_pull(job_id, attempt, after.hand_back.stack, priority=after.hand_back.priority)

@@ -242,7 +242,8 @@ def kill(ctx: StepContext, job_id: str, attempt: int) -> Next:
 def reap(ctx: StepContext, job_id: str, attempt: int) -> Next:
     """Remove the container of an attempt that has ended; already gone is fine."""
     rt = ctx.runtime
-    if ctx.job is not None:  # sent by the wait that concluded the attempt (and released its slot): it is over
+    if ctx.job is not None and (ctx.job.id, ctx.job.attempt) == (job_id, attempt):
+        # sent by the wait that concluded the attempt here (its end written, its slot released): it is over
         rt.engine.remove(container_name(job_id, attempt))
         return Next(record=Record(ctx.job.stack, {"reaped_at": time.time()}))
     current = rt.store.attempts.current(job_id, attempt)

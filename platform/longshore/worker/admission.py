@@ -39,12 +39,12 @@ from longshore.worker import task_events
 log = logging.getLogger(__name__)
 
 Key = tuple[str, int]
-#: A forwarded pull whose claim the watcher has not seen within this long stops holding a slot.
+#: A pull taken (claimed, or forwarded) that the watcher has not seen owned within this long stops holding a slot.
 PENDING_SECONDS = 30.0
 
 
 class Capacity:
-    """Slots held (as the store says at each watcher tick) plus pulls forwarded but not yet claimed."""
+    """Slots held (as the store says at each watcher tick) plus pulls taken but not yet seen owned."""
 
     def __init__(self, slots: int):
         self.slots = slots
@@ -126,12 +126,13 @@ class Admission(threading.Thread):
                          for n in range(max(me.slots, 1))]
 
     def stop(self, timeout: float) -> None:
-        """Take no more jobs; let the pulls claimed so far reach their start (or `timeout` pass)."""
+        """Take no more jobs; let the pulls claimed so far reach their start (or `timeout` pass). The
+        admission thread goes first: a claim it is making still reaches a pull thread."""
         self.stopping.set()
         deadline = time.monotonic() + timeout
-        for puller in self._pullers:
-            if puller.is_alive():
-                puller.join(max(deadline - time.monotonic(), 0))
+        for thread in [self, *self._pullers]:
+            if thread.is_alive():
+                thread.join(max(deadline - time.monotonic(), 0))
 
     def run(self) -> None:
         for puller in self._pullers:
@@ -220,8 +221,10 @@ class Admission(threading.Thread):
             return
         if claim is Claim.CLAIMED:
             self._claimed.put((*key, job))  # before the acknowledgement: a claimed attempt is never dropped
-        else:  # held back in the store, or another worker's, or its job moved on, or this worker's already
+        elif claim is not Claim.MINE:  # held back in the store, or another worker's, or its job moved on
             self.capacity.release(key)
+        # MINE: a copy of a message this worker claimed (its acknowledgement was lost): the slot stays held
+        # (by the pull under way, or until the tick sees it owned), and its steps are not run twice
         message.ack()
 
     def _run_pulls(self) -> None:

@@ -60,7 +60,7 @@ def ensure_embedded_worker() -> WorkController:
         threading.Thread(target=worker.start, name="longshore-embedded-worker", daemon=True).start()
         node = start_node(runtime, me, stacks)
         housekeeping(runtime, me, stacks=stacks)  # what an embedded process that ended left: now, not next beat
+        atexit.register(lifetime_lock.close)  # last (atexit runs backwards): alive until its node stopped
         atexit.register(node.stop)
-        atexit.register(lifetime_lock.close)
         _embedded.append(worker)
         return worker
