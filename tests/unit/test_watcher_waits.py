@@ -141,17 +141,25 @@ def test_a_wait_asked_for_again_while_it_runs_is_not_run_twice_at_once(monkeypat
     assert ran == ["j", "j"] and w._here[Step.REAP].get_nowait() == ("j", 1, None)  # its reap, to run here
 
 
-def test_the_reap_of_an_attempt_its_wait_concluded_here_removes_the_container_without_reading_the_store(
-        monkeypatch):
+def concluding_wait(monkeypatch, *, lands: bool) -> tuple[Watcher, Calls, list]:
+    """A watcher whose wait ends job j (the store's finish takes it if `lands`) and sends its reap, run here on an
+    engine that records removals, over a store with no reads (one fails the reap here: it goes as a message)."""
     monkeypatch.setattr(task_events, "asked", lambda: False)
     job = SimpleNamespace(id="j", attempt=1, stack="busybox")
     succeeded = Finish(Outcome(status=JobStatus.SUCCEEDED, exit_code=0))
     monkeypatch.setitem(carry.STEPS, Step.WAIT, lambda _ctx, job_id, attempt: Next(
         record=Record("busybox"), conclude=succeeded, send=Step.REAP, job=job))
     w, calls = watcher()
+    calls.finishes = lands
     removed = []
-    w.rt.engine = SimpleNamespace(remove=removed.append)  # the store has no read: one would fail the reap here
+    w.rt.engine = SimpleNamespace(remove=removed.append)
     w.send(Step.WAIT, "j", 1)
+    return w, calls, removed
+
+
+def test_the_reap_of_an_attempt_its_wait_concluded_here_removes_the_container_without_reading_the_store(
+        monkeypatch):
+    w, calls, removed = concluding_wait(monkeypatch, lands=True)
     reaped = lambda: [args[2] for name, args in calls if name == "record_step"] == [Step.REAP]  # noqa: E731
     run_here(w, calls, reaped, steps=(Step.WAIT, Step.REAP))
     assert reaped() and removed == [container_name("j", 1)] and sent(calls) == []
@@ -161,18 +169,9 @@ def test_the_reap_of_an_attempt_its_wait_concluded_here_removes_the_container_wi
 def test_the_reap_after_a_wait_whose_conclusion_did_not_land_reads_the_store_before_it_removes_anything(
         monkeypatch):
     # Given a wait whose attempt ended or moved on under it (the store's finish refuses the conclusion)
-    monkeypatch.setattr(task_events, "asked", lambda: False)
-    job = SimpleNamespace(id="j", attempt=1, stack="busybox")
-    succeeded = Finish(Outcome(status=JobStatus.SUCCEEDED, exit_code=0))
-    monkeypatch.setitem(carry.STEPS, Step.WAIT, lambda _ctx, job_id, attempt: Next(
-        record=Record("busybox"), conclude=succeeded, send=Step.REAP, job=job))
-    w, calls = watcher()
-    calls.finishes = False
-    removed = []
-    w.rt.engine = SimpleNamespace(remove=removed.append)
+    w, calls, removed = concluding_wait(monkeypatch, lands=False)
     # When it runs here, and its reap after it
-    w.send(Step.WAIT, "j", 1)
     run_here(w, calls, lambda: sent(calls) == [Step.REAP], steps=(Step.WAIT, Step.REAP))
-    # Then the reap did not trust the job as the wait read it: it went to read the store (which this runtime
-    # has not: it failed here and went as its own message), and removed nothing
+    # Then the reap did not trust the job as the wait read it: it went to read the store (which fails here: it
+    # went as its own message), and removed nothing
     assert sent(calls) == [Step.REAP] and removed == []
