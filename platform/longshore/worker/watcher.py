@@ -133,8 +133,10 @@ class Watcher:
                 key = None
             try:
                 if key is not None:
-                    self.capacity.freed(key)
-                    supervise.on_exit(self.rt, self.state, self.send, *key)
+                    try:  # the store's release first: the claim admission makes for the freed slot counts it
+                        supervise.on_exit(self.rt, self.state, self.send, *key)
+                    finally:
+                        self.capacity.freed(key)
                 if time.monotonic() >= next_tick:
                     pending = self.capacity.pending(older_than=1.0)
                     # asked before the tick's count: settled pulls are claimed, ended, or back in the store
