@@ -5,9 +5,9 @@ straight after the step before takes the job it read), does its engine work, and
 record, whether the attempt's slot is released, how the attempt concludes, and which step follows:
 `service.carry` makes that happen (store write, then message, or the next step in the same task).
 
-- **Ownership.** The pull claims the attempt for its worker, within that worker's slots; every later write is
-  fenced to the owner, so a late or duplicated step of any other worker touches nothing. The later steps run
-  on the owner's queue, so they use the same Docker engine.
+- **Ownership.** The claim (by the worker's admission, or by a pull sent as a message) makes the attempt its
+  worker's, within its slots; every later write is fenced to the owner, so a late or duplicated step of any
+  other worker touches nothing. The later steps run on the owner, so they use the same Docker engine.
 - **No message is held while a container runs.** After `start`, the owner's watcher (`worker.watcher`,
   `service.supervise`) follows the engine's events: when the container exits, or reaches its deadline (it
   kills it), it sends `wait`, which collects what the container left and concludes the attempt.
