@@ -389,6 +389,30 @@ def test_a_worker_restarted_after_dying_between_its_claim_and_its_pull_runs_the_
     assert wait_reaped([job.id]) == []
 
 
+def test_a_create_its_worker_died_in_too_often_is_requeued_not_run_again(client, start_worker, wait_reaped):
+    from longshore.domain.steps import Step
+    from longshore.service.runtime import get_runtime
+
+    # Given an attempt pulled by a worker whose processes died in its create three times already (the cap)
+    rt = get_runtime()
+    name = f"test-poison-{os.getpid()}@{os.uname().nodename}"
+    job = client.submit("busybox", ["echo", "ran"])
+    claim, _ = rt.store.attempts.claim(job.id, 1, worker=name, engine=rt.engine.engine_id(), host=os.uname().nodename,
+                                       slots=1)
+    assert claim.name == "CLAIMED" and rt.store.attempts.record_step(job.id, 1, Step.PULL, 0.01, owner=name)
+    for _ in range(rt.settings.policies.max_redeliveries):
+        rt.store.attempts.count_redelivery(job.id, 1)
+    # When the worker is started again under its name and finds that create cut short once more
+    start_worker("busybox", name=name)
+    # Then it does not run it again: the attempt is requeued as lost, and the job runs as a new attempt
+    finished = job.wait(timeout=60)
+    assert finished.status.value == "succeeded" and job.logs() == "ran\n", finished.error
+    first, second = attempts_of(job)
+    assert first.status == "lost" and "was lost 4 times during its create step" in first.error
+    assert first.container_id is None and second.status == "succeeded"
+    assert wait_reaped([job.id]) == []
+
+
 def test_a_worker_that_never_returns_has_its_job_adopted_by_another_on_the_same_engine(starts,
         client, start_worker, wait_reaped, docker_engine):
     # Given a job running on a worker that is then killed for good, and another worker on the same engine

@@ -12,7 +12,8 @@ what it sends goes through `send`, which the worker drains on a thread of its ow
 - a container that exited without its attempt concluded: send its wait;
 - an attempt with no progress for LONGSHORE_REDRIVE_AFTER_SECONDS, or none since this
   watcher began (its steps ran in this worker's previous process): send its next step
-  again, up to LONGSHORE_MAX_REDRIVES times, then requeue it;
+  again, up to LONGSHORE_MAX_REDRIVES times, then requeue it; a create or start that
+  worker died in counts as that step's redelivery (LONGSHORE_MAX_REDELIVERIES, then requeued);
 - attempts of lost workers on this worker's engine: adopt the started ones (their
   containers, running or exited, become this worker's to watch: nothing runs twice),
   hand the unstarted ones back to their stack's queue;
@@ -36,6 +37,7 @@ from longshore.engine.client import timestamp
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER
 from longshore.service.dispatch import conclude, publish_due
 from longshore.service.janitor import check_store
+from longshore.service.lifecycle import REDELIVERY_CAPPED
 from longshore.service.liveness import embedded_lost, lost_workers
 from longshore.service.runtime import Runtime
 from longshore.store import Owned
@@ -175,8 +177,14 @@ def _look_after(rt: Runtime, state: WatchState, send: Send, item: Owned, contain
     if not stalled or not _due(state, key, step, now, rt.settings.worker.redrive_after_seconds):
         return
     if attempt.redrives >= rt.settings.retry.max_redrives:
-        _requeue_stalled(rt, item, container)
+        _requeue_stalled(rt, item, container, f"its steps stalled {attempt.redrives} times on {attempt.worker}")
         return
+    if progress < state.since and step in REDELIVERY_CAPPED:  # its worker died in it: as a redelivery of it
+        count = rt.store.attempts.count_redelivery(*key)
+        if rt.settings.policies.redeliveries_exhausted(count):  # maybe the job's doing: not run again here
+            _requeue_stalled(rt, item, container, f"the worker running it was lost {count} times during its "
+                                                  f"{step.value} step")
+            return
     log.warning("%s attempt %s made no progress for %.0fs: sending its %s again", job.id, attempt.number,
                 now - progress, step.value)
     _send(state, send, step, *key, redrive=True)  # counted once it is published
@@ -212,12 +220,11 @@ def _next_step(attempt, container_status: str | None) -> Step:
     return Step.CREATE if attempt.step_seconds.get("pull") is not None else Step.PULL
 
 
-def _requeue_stalled(rt: Runtime, item: Owned, container: dict | None) -> None:
+def _requeue_stalled(rt: Runtime, item: Owned, container: dict | None, why: str) -> None:
     job, attempt = item.job, item.attempt
     if container is not None:
         rt.engine.remove(container_name(job.id, attempt.number))  # gone before a new attempt can start anywhere
-    decision = requeue_or_lose(Outcome(status=JobStatus.FAILED),
-                               f"attempt lost: its steps stalled {attempt.redrives} times on {attempt.worker}",
+    decision = requeue_or_lose(Outcome(status=JobStatus.FAILED), f"attempt lost: {why}",
                                requeues_left=rt.settings.policies.max_requeues - job.requeues)
     # Published by whoever publishes due attempts next: the watcher never waits on the broker. It counts
     # against the job's requeues (a step that stalls every time is a property of the job: its image, its
