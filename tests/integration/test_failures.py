@@ -365,6 +365,13 @@ def test_sigkill_of_a_worker_mid_job_still_finishes_the_job_once(starts, client,
     assert wait_reaped([job.id]) == []
 
 
+def _claimed_in_the_store(rt, job, worker: str) -> bool:
+    """Claim the job's first attempt for `worker` as its admission does (a worker of that name not running)."""
+    claim, _ = rt.store.attempts.claim(job.id, 1, worker=worker, engine=rt.engine.engine_id(),
+                                       host=os.uname().nodename, slots=1)
+    return claim.name == "CLAIMED"
+
+
 def test_a_worker_restarted_after_dying_between_its_claim_and_its_pull_runs_the_job_at_once(client, start_worker,
                                                                                           wait_reaped):
     from longshore.service.runtime import get_runtime
@@ -374,9 +381,7 @@ def test_a_worker_restarted_after_dying_between_its_claim_and_its_pull_runs_the_
     rt = get_runtime()
     name = f"test-claimed-{os.getpid()}@{os.uname().nodename}"
     job = client.submit("busybox", ["echo", "ran"])
-    claim, _ = rt.store.attempts.claim(job.id, 1, worker=name, engine=rt.engine.engine_id(), host=os.uname().nodename,
-                                       slots=1)
-    assert claim.name == "CLAIMED"
+    assert _claimed_in_the_store(rt, job, name)
     # When the worker is started again under its name
     start_worker("busybox", name=name)
     restarted = time.monotonic()
@@ -397,9 +402,8 @@ def test_a_create_its_worker_died_in_too_often_is_requeued_not_run_again(client,
     rt = get_runtime()
     name = f"test-poison-{os.getpid()}@{os.uname().nodename}"
     job = client.submit("busybox", ["echo", "ran"])
-    claim, _ = rt.store.attempts.claim(job.id, 1, worker=name, engine=rt.engine.engine_id(), host=os.uname().nodename,
-                                       slots=1)
-    assert claim.name == "CLAIMED" and rt.store.attempts.record_step(job.id, 1, Step.PULL, 0.01, owner=name)
+    assert _claimed_in_the_store(rt, job, name) and rt.store.attempts.record_step(job.id, 1, Step.PULL, 0.01,
+                                                                                  owner=name)
     for _ in range(rt.settings.policies.max_redeliveries):
         rt.store.attempts.count_redelivery(job.id, 1)
     # When the worker is started again under its name and finds that create cut short once more

@@ -64,9 +64,9 @@ class JobRepository:
         if target.final:
             values["secret_env"] = None  # a job that ended needs its secrets no more
         if known is not None and known.attempt == number and known.status in sources_of(target):
-            seen = Moving(known.status.value, number, known.stack, known.webhook, known.started_at)
-            if _try_move(conn, job_id, seen, target, owner, attempt_guard, values):
-                return seen
+            as_read = Moving(known.status.value, number, known.stack, known.webhook, known.started_at)
+            if _try_move(conn, job_id, as_read, target, owner, attempt_guard, values):
+                return as_read
         seen = None
         for _ in range(CAS_TRIES):
             row = conn.execute(_MOVING, {"w_job_id": job_id}).first()

@@ -211,13 +211,10 @@ class Admission(threading.Thread):
         try:
             claim, job = claim_attempt(StepContext(self.rt, self.me), *key)
         except STORE_ERRORS:
-            self.capacity.release(key)
-            message.requeue()  # the store is away: no claim could succeed now anyway
-            time.sleep(1)
+            self._put_back(key, message, store_away=True)
             return
-        if claim is Claim.FULL:
-            self.capacity.release(key)
-            message.requeue()  # the store counts a slot this worker's count has freed: for another worker
+        if claim is Claim.FULL:  # the store counts a slot this worker's count has freed: for another worker
+            self._put_back(key, message)
             return
         if claim is Claim.CLAIMED:
             self._claimed.put((*key, job))  # before the acknowledgement: a claimed attempt is never dropped
@@ -226,6 +223,13 @@ class Admission(threading.Thread):
         # MINE: a copy of a message this worker claimed (its acknowledgement was lost): the slot stays held
         # (by the pull under way, or until the tick sees it owned), and its steps are not run twice
         message.ack()
+
+    def _put_back(self, key: Key, message, *, store_away: bool = False) -> None:
+        """Free the slot reserved for the message and put it back on its queue, for any worker."""
+        self.capacity.release(key)
+        message.requeue()
+        if store_away:
+            time.sleep(1)  # no claim could succeed now anyway
 
     def _run_pulls(self) -> None:
         context = StepContext(self.rt, self.me)
@@ -247,9 +251,7 @@ class Admission(threading.Thread):
             # Where the pull waits now: if this worker is lost, or never claims it, it is published again.
             self.rt.store.jobs.mark_forwarded(*key, to=self.me.name)
         except STORE_ERRORS:
-            self.capacity.release(key)
-            message.requeue()  # the store is away: no claim could succeed now anyway
-            time.sleep(1)
+            self._put_back(key, message, store_away=True)
             return
         properties = {k: v for k, v in message.properties.items() if k in ("correlation_id", "reply_to", "priority")}
         producer.publish(message.body, exchange="", routing_key=self.own_queue.name, headers=message.headers,
