@@ -74,3 +74,29 @@ def test_a_full_worker_or_a_store_away_puts_the_message_back_for_any_worker(monk
     taker.capacity.reserve(("j", 1))
     taker._claim(("j", 1), message)
     assert taker._claimed.empty() and message.requeued and not message.acked and taker.capacity.room() == 2
+
+
+def test_a_message_given_while_full_is_held_for_the_next_slot_and_a_second_goes_back(monkeypatch):
+    taker = admission(monkeypatch, Claim.CLAIMED)
+    assert taker.capacity.reserve(("a", 1)) and taker.capacity.reserve(("b", 1))  # both slots held
+    held, second = Message(), Message()
+    taker._take([["c", 1], {}, {}], held, producer=None)
+    taker._take([["d", 1], {}, {}], second, producer=None)
+    assert taker._held[:2] == (("c", 1), held) and not held.requeued and not held.acked
+    assert second.requeued  # one held at most (the broker gives one at a time anyway)
+    # When a slot frees, the held message is claimed at once
+    taker.capacity.freed(("a", 1))
+    assert taker._settle_held(producer=None) and taker._held is None and held.acked
+    assert taker._claimed.get_nowait()[:2] == ("c", 1)
+
+
+def test_a_held_message_no_slot_frees_for_is_given_back_after_the_hold(monkeypatch):
+    taker = admission(monkeypatch, Claim.CLAIMED)
+    monkeypatch.setattr(admission_module, "HOLD_SECONDS", 0.05)
+    assert taker.capacity.reserve(("a", 1)) and taker.capacity.reserve(("b", 1))  # both slots held
+    held = Message()
+    taker._take([["c", 1], {}, {}], held, producer=None)
+    while taker._settle_held(producer=None):
+        pass  # waits for room, a little at a time, until the hold is over
+    taker._give_back_held()
+    assert held.requeued and not held.acked and taker._held is None and taker._claimed.empty()

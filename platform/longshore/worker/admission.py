@@ -12,9 +12,11 @@ take over; an attempt whose steps stop with this process is sent again by its wa
 (`service.supervise`), or handed back once the worker is lost. While a monitor (Flower)
 asks for task events, each message is instead forwarded, unchanged (same task id), to
 the worker's own queue, where its pull runs as a Celery task the monitor lists.
-When the worker is full it stops consuming and hands back what it holds, so jobs wait
-in their stack's queue for any worker with room, and no message is held
-unacknowledged while containers run.
+When the worker is full, the one message its consumer was given waits up to HOLD_SECONDS
+for a slot to free (in a burst of short jobs one frees within it: the next job starts at
+once, with no consume, cancel and redelivery per job); then it goes back and the worker
+stops consuming, so jobs wait in their stack's queue for any worker with room, and no
+message is held unacknowledged while containers run their course.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, int]
 #: A pull taken (claimed, or forwarded) that the watcher has not seen owned within this long stops holding a slot.
 PENDING_SECONDS = 30.0
+#: How long a full worker keeps the message its consumer was given, for a slot to free, before giving it back.
+HOLD_SECONDS = 1.0
 
 
 class Capacity:
@@ -121,6 +125,7 @@ class Admission(threading.Thread):
         self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
         self.stopping = threading.Event()
         self._claimed: queue.Queue[tuple[str, int, Job]] = queue.Queue()
+        self._held: tuple[Key, object, float] | None = None  #: a message given while full, and since when
         # One per slot: every claimed attempt holds a slot, so none waits here for a thread
         self._pullers = [threading.Thread(target=self._run_pulls, name=f"longshore-pull-{n}", daemon=True)
                          for n in range(max(me.slots, 1))]
@@ -155,9 +160,22 @@ class Admission(threading.Thread):
         producer = Producer(conn.channel())
         consumer = Consumer(channel, self._queues(conn), callbacks=[lambda body, message: self._take(
             body, message, producer)], accept=["json"], auto_declare=True)
-        consuming = False
+        consuming, full_since = False, None
+        self._held = None  # unacknowledged on a connection that is gone: the broker gave it back
         while not self.stopping.is_set():
-            if self.capacity.room() > 0:
+            if self._held is not None:
+                full_since = None  # a message given while full: its own hold counts now
+                if not self._settle_held(producer):  # held too long: no slot freed
+                    consumer.cancel()  # first: the message given back must not come straight back here
+                    consuming = False
+                    self._give_back_held()
+                continue
+            room = self.capacity.room() > 0
+            if room:
+                full_since = None
+            elif consuming and full_since is None:
+                full_since = time.monotonic()  # full: the next message given is held for the next slot to free
+            if room or (consuming and time.monotonic() - full_since < HOLD_SECONDS):
                 if not consuming:
                     consumer.consume()
                     consuming = True
@@ -169,8 +187,27 @@ class Admission(threading.Thread):
             if consuming:
                 consumer.cancel()
                 channel.basic_recover(requeue=True)  # what was delivered but not taken goes back
-                consuming = False
+                consuming, full_since = False, None
             self.capacity.wait_for_room(0.5)
+        self._give_back_held()
+
+    def _settle_held(self, producer: Producer) -> bool:
+        """Take the held message once a slot frees (waiting for one a little); False once held too long."""
+        key, message, since = self._held
+        if self.capacity.reserve(key):
+            self._held = None
+            self._admit(key, message, producer)
+            return True
+        left = since + HOLD_SECONDS - time.monotonic()
+        if left <= 0:
+            return False
+        self.capacity.wait_for_room(min(left, 0.2))
+        return True
+
+    def _give_back_held(self) -> None:
+        if self._held is not None:
+            message, self._held = self._held[1], None
+            message.requeue()
 
     def _queues(self, conn: Connection) -> list[Queue]:
         """The current stack queues, and earlier versions' queues that still exist (to drain them)."""
@@ -199,8 +236,15 @@ class Admission(threading.Thread):
             message.ack()
             return
         if not self.capacity.reserve(key):
-            message.requeue()
+            if self._held is None:  # the next slot to free takes it (HOLD_SECONDS at most)
+                self._held = (key, message, time.monotonic())
+            else:
+                message.requeue()
             return
+        self._admit(key, message, producer)
+
+    def _admit(self, key: Key, message, producer: Producer) -> None:
+        """The message's slot is reserved: claim its attempt here, or forward it for a monitor to see."""
         if task_events.asked():
             self._forward(key, message, producer)
         else:
