@@ -42,7 +42,10 @@ def taker(rabbitmq, stack, monkeypatch):
     rt = SimpleNamespace(settings=SimpleNamespace(broker_url=rabbitmq, embedded=False))
     me = SimpleNamespace(name=f"w-{stack}", slots=1)
     taker = Admission(rt, me, own_queue=None, stacks=[stack], capacity=Capacity(1))
-    taker.claims, taker.pulled = claims, pulled
+    taker.claims, taker.pulled, taker.redelivered = claims, pulled, []
+    admit = taker._admit
+    monkeypatch.setattr(taker, "_admit", lambda key, message, producer: (
+        taker.redelivered.append(message.delivery_info["redelivered"]), admit(key, message, producer)))
     yield taker
     taker.stop(10)
     assert not taker.is_alive()
@@ -66,7 +69,8 @@ def test_a_full_worker_takes_the_message_it_holds_the_moment_a_slot_frees(rabbit
     # When the first job's container exits, then the second is claimed at once, from the message held
     taker.capacity.freed(("first", 1))
     wait_until(lambda: taker.pulled == [("first", 1), ("second", 1)], timeout=0.5, what="the second job's pull")
-    assert taker.claims == [("first", 1), ("second", 1)]  # once each: the message was not given back meanwhile
+    assert taker.claims == [("first", 1), ("second", 1)]
+    assert taker.redelivered == [False, False]  # the message held was taken, never given back and consumed again
 
 
 def test_a_message_held_while_no_slot_frees_goes_back_for_any_worker(rabbitmq, stack, taker, monkeypatch):

@@ -16,7 +16,9 @@ When the worker is full, the one message its consumer was given waits up to HOLD
 for a slot to free (in a burst of short jobs one frees within it: the next job starts at
 once, with no consume, cancel and redelivery per job); then it goes back and the worker
 stops consuming, so jobs wait in their stack's queue for any worker with room, and no
-message is held unacknowledged while containers run their course.
+message is held unacknowledged for longer while containers run. Only a worker consuming
+one queue holds a message: RabbitMQ's prefetch is per consumer (per queue), so a worker
+of several could be given one on each; it gives back at once, as it always did.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class Admission(threading.Thread):
         self.stopping = threading.Event()
         self._claimed: queue.Queue[tuple[str, int, Job]] = queue.Queue()
         self._held: tuple[Key, object, float] | None = None  #: a message given while full, and since when
+        self._may_hold = True  #: while consuming one queue
         # One per slot: every claimed attempt holds a slot, so none waits here for a thread
         self._pullers = [threading.Thread(target=self._run_pulls, name=f"longshore-pull-{n}", daemon=True)
                          for n in range(max(me.slots, 1))]
@@ -162,6 +165,7 @@ class Admission(threading.Thread):
             body, message, producer)], accept=["json"], auto_declare=True)
         consuming, full_since = False, None
         self._held = None  # unacknowledged on a connection that is gone: the broker gave it back
+        self._may_hold = len(consumer.queues) == 1  # one message given at a time (see the docstring)
         while not self.stopping.is_set():
             if self._held is not None:
                 full_since = None  # a message given while full: its own hold counts now
@@ -185,11 +189,15 @@ class Admission(threading.Thread):
                     pass
                 continue
             if consuming:
-                consumer.cancel()
-                channel.basic_recover(requeue=True)  # what was delivered but not taken goes back
+                consumer.cancel()  # a message delivered while it cancels is taken (so held): it goes back too
+                self._give_back_held()
+                channel.basic_recover(requeue=True)  # and whatever else was delivered but not taken
                 consuming, full_since = False, None
             self.capacity.wait_for_room(0.5)
-        self._give_back_held()
+        try:
+            self._give_back_held()
+        except Exception:  # the connection is gone: the broker gave it back
+            pass
 
     def _settle_held(self, producer: Producer) -> bool:
         """Take the held message once a slot frees (waiting for one a little); False once held too long."""
@@ -236,7 +244,7 @@ class Admission(threading.Thread):
             message.ack()
             return
         if not self.capacity.reserve(key):
-            if self._held is None:  # the next slot to free takes it (HOLD_SECONDS at most)
+            if self._held is None and self._may_hold:  # the next slot to free takes it (HOLD_SECONDS at most)
                 self._held = (key, message, time.monotonic())
             else:
                 message.requeue()
