@@ -112,3 +112,16 @@ def test_a_full_worker_of_several_queues_gives_a_message_back_at_once(monkeypatc
     taker._take([["c", 1], {}, {}], message, producer=None)
     assert message.requeued and taker._held is None
 
+
+def test_the_pull_threads_run_every_claim_made_before_admission_ended_then_end(monkeypatch):
+    taker = admission(monkeypatch, Claim.CLAIMED)
+    ran = []
+    monkeypatch.setattr(admission_module.carry, "run_here", lambda _ctx, _step, job_id, attempt, job: ran.append(job_id))
+    for job_id in ("a", "b", "c"):
+        taker._claimed.put((job_id, 1, None))
+    taker._claimed.put(None)  # what the admission thread puts last, once it stopped
+    for puller in taker._pullers:
+        puller.start()
+    for puller in taker._pullers:
+        puller.join(2)
+    assert sorted(ran) == ["a", "b", "c"] and not any(puller.is_alive() for puller in taker._pullers)

@@ -33,7 +33,7 @@ def run_here(w: Watcher, calls: Calls, until, steps=(Step.WAIT,)) -> None:
     deadline = time.monotonic() + 5
     while not until() and time.monotonic() < deadline:
         time.sleep(0.01)
-    w.stopping.set()
+    w.stop()
 
 
 def test_a_wait_runs_here_once_however_often_it_is_sent_and_so_does_its_reap(monkeypatch):
@@ -137,7 +137,7 @@ def test_a_wait_asked_for_again_while_it_runs_is_not_run_twice_at_once(monkeypat
     deadline = time.monotonic() + 5
     while len(ran) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    w.stopping.set()
+    w.stop()
     assert ran == ["j", "j"] and w._here[Step.REAP].get_nowait() == ("j", 1, None)  # its reap, to run here
 
 
@@ -175,3 +175,16 @@ def test_the_reap_after_a_wait_whose_conclusion_did_not_land_reads_the_store_bef
     # Then the reap did not trust the job as the wait read it: it went to read the store (which fails here: it
     # went as its own message), and removed nothing
     assert sent(calls) == [Step.REAP] and removed == []
+
+
+def test_stop_ends_the_idle_wait_and_reap_threads_at_once():
+    # (they block on their queues, never polling: `stop` is what wakes them)
+    w, _calls = watcher()
+    threads = [threading.Thread(target=w._run_here, args=(step,), daemon=True)
+               for step in (Step.WAIT, Step.WAIT, Step.REAP, Step.REAP)]
+    for thread in threads:
+        thread.start()
+    w.stop()
+    for thread in threads:
+        thread.join(1)
+    assert not any(thread.is_alive() for thread in threads)

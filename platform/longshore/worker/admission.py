@@ -126,7 +126,7 @@ class Admission(threading.Thread):
         super().__init__(name="longshore-admission", daemon=True)
         self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
         self.stopping = threading.Event()
-        self._claimed: queue.Queue[tuple[str, int, Job]] = queue.Queue()
+        self._claimed: queue.Queue[tuple[str, int, Job] | None] = queue.Queue()  # None: stop
         self._held: tuple[Key, object, float] | None = None  #: a message given while full, and since when
         self._may_hold = True  #: while consuming one queue
         # One per slot: every claimed attempt holds a slot, so none waits here for a thread
@@ -152,6 +152,7 @@ class Admission(threading.Thread):
             except Exception:  # the broker is away: connect again shortly
                 log.warning("admission lost the broker; connecting again", exc_info=True)
                 time.sleep(1)
+        self._claimed.put(None)  # no claim comes after this: the pull threads stop once they ran the ones before
 
     def _transport_options(self) -> dict:
         # A forwarded pull is acknowledged on its stack's queue only once the broker confirmed its copy.
@@ -183,8 +184,8 @@ class Admission(threading.Thread):
                 if not consuming:
                     consumer.consume()
                     consuming = True
-                try:
-                    conn.drain_events(timeout=0.2)
+                try:  # while full, a look every 0.2 s for the hold; with room, a message wakes it
+                    conn.drain_events(timeout=1.0 if full_since is None else 0.2)
                 except socket.timeout:
                     pass
                 continue
@@ -286,12 +287,11 @@ class Admission(threading.Thread):
     def _run_pulls(self) -> None:
         context = StepContext(self.rt, self.me)
         while True:
-            try:
-                job_id, attempt, job = self._claimed.get(timeout=0.5)
-            except queue.Empty:
-                if self.stopping.is_set():
-                    return
-                continue
+            item = self._claimed.get()  # no polling: the admission thread's end wakes an idle one
+            if item is None:
+                self._claimed.put(None)  # and through it the next pull thread
+                return
+            job_id, attempt, job = item
             try:
                 carry.run_here(context, Step.PULL, job_id, attempt, job=job)  # one that fails is sent as a message
             except Exception:  # a bug in carrying it out: the thread goes on; the watcher sends it again

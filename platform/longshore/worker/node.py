@@ -41,7 +41,7 @@ class Node:
         """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
         and forget this worker if it owns nothing open."""
         self.admission.stop(timeout=STOP_PULLS_SECONDS)
-        self.watcher.stopping.set()
+        self.watcher.stop()
         self.scheduler.stop()
         try:
             sweep_engine(self.watcher.rt, grace_seconds=0)

@@ -52,8 +52,8 @@ class Watcher:
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
         #: the steps run here (see the docstring), by step
-        self._here: dict[Step, queue.Queue[tuple[str, int, Job | None]]] = {Step.WAIT: queue.Queue(),
-                                                                            Step.REAP: queue.Queue()}
+        self._here: dict[Step, queue.Queue[tuple[str, int, Job | None] | None]] = {Step.WAIT: queue.Queue(),
+                                                                                   Step.REAP: queue.Queue()}
         self._queued: set[tuple[Step, str, int]] = set()  # what the outbox and `_here` hold or run: never twice
         self._queued_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -67,6 +67,13 @@ class Watcher:
         for target, name in threads:
             threading.Thread(target=target, name=f"longshore-watcher-{name}", daemon=True).start()
         return self
+
+    def stop(self) -> None:
+        """Stop the threads (each at its next look, or at once if it waits for work); what is left queued is
+        sent again by the next process's watcher, or removed by the engine sweep."""
+        self.stopping.set()
+        for waiting in self._here.values():
+            waiting.put(None)
 
     def send(self, step: Step, job_id: str, attempt: int, *, redrive: bool = False, job: Job | None = None) -> None:
         """Queue a step for the dispatch thread to publish to this worker's own queue, or a wait or a reap
@@ -150,11 +157,12 @@ class Watcher:
 
     def _run_here(self, step: Step) -> None:
         context = StepContext(self.rt, self.me, send_here=self.send_here)
-        while not self.stopping.is_set():
-            try:
-                job_id, attempt, job = self._here[step].get(timeout=0.5)
-            except queue.Empty:
-                continue
+        while True:
+            item = self._here[step].get()  # no polling: `stop` wakes an idle thread
+            if item is None or self.stopping.is_set():
+                self._here[step].put(None)  # and through it the next thread of this step
+                return
+            job_id, attempt, job = item
             try:
                 carry.run_here(context, step, job_id, attempt, job=job)  # a step that fails is sent as a message
             except Exception:  # a bug in carrying it out: the thread goes on; the next tick sends it again
@@ -168,11 +176,15 @@ class Watcher:
         every = {"housekeeping": settings.worker.heartbeat_seconds, "sweep": settings.janitor.interval_seconds}
         last = {name: 0.0 for name in every}
         while not self.stopping.is_set():
-            try:
-                step, job_id, attempt, redrive = self._outbox.get(timeout=0.5)
+            due = min(last[name] + seconds for name, seconds in every.items())
+            try:  # until the next periodic duty, unless there is a step to publish
+                item = self._outbox.get(timeout=max(due - time.monotonic(), 0))
             except queue.Empty:
-                pass
-            else:
+                item = None
+            if self.stopping.is_set():
+                return
+            if item is not None:
+                step, job_id, attempt, redrive = item
                 with self._queued_lock:
                     self._queued.discard((step, job_id, attempt))
                 try:
