@@ -62,6 +62,7 @@ class WatchState:
     progress: dict[Key, tuple[float, str | None]] = field(default_factory=dict)
     holding: int = 0  #: slots held at the last tick
     running: int = 0  #: containers running at the last tick
+    listed: int = 0  #: the installation's containers on the engine at the last tick (any worker's)
     #: When this watcher began: a step of its own attempts last heard of before then ran in a process that is
     #: gone (the worker restarted under its name; no message of it comes back): it is sent again at once.
     since: float = field(default_factory=time.time)
@@ -75,6 +76,7 @@ def tick(rt: Runtime, me: WorkerIdentity, state: WatchState, send: Send) -> None
     """One look over this worker's attempts and containers (see the module's docstring)."""
     now = time.time()
     containers = _containers_by_attempt(rt)
+    state.listed = len(containers)
     listed = {container["Id"] for container in containers.values()}
     for gone in [container_id for container_id in list(state.deadlines) if container_id not in listed]:
         state.deadlines.pop(gone, None)  # removed containers: what is remembered stays bounded

@@ -28,6 +28,7 @@ import queue
 import socket
 import threading
 import time
+from typing import Callable
 
 from kombu import Connection, Consumer, Producer, Queue
 
@@ -122,9 +123,11 @@ class Admission(threading.Thread):
     """Consumes the stack queues while there is room; claims each attempt and runs its pull here (see the
     module's docstring)."""
 
-    def __init__(self, rt: Runtime, me: WorkerIdentity, own_queue: Queue, stacks: list[str], capacity: Capacity):
+    def __init__(self, rt: Runtime, me: WorkerIdentity, own_queue: Queue, stacks: list[str], capacity: Capacity,
+                 on_admit: Callable[[], None] = lambda: None):
         super().__init__(name="longshore-admission", daemon=True)
         self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
+        self.on_admit = on_admit  #: told of each message given a slot (the watcher looks over it soon)
         self.stopping = threading.Event()
         self._claimed: queue.Queue[tuple[str, int, Job] | None] = queue.Queue()  # None: stop
         self._held: tuple[Key, object, float] | None = None  #: a message given while full, and since when
@@ -254,6 +257,7 @@ class Admission(threading.Thread):
 
     def _admit(self, key: Key, message, producer: Producer) -> None:
         """The message's slot is reserved: claim its attempt here, or forward it for a monitor to see."""
+        self.on_admit()
         if task_events.asked():
             self._forward(key, message, producer)
         else:

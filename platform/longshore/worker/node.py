@@ -61,7 +61,7 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     heartbeat = Heartbeat(rt, me, stacks, on_duplicate=_stop_this_process).start()
     watcher = Watcher(rt, me, capacity, stacks).start()
     own_queue = worker_queue(me.name, expires_seconds=rt.settings.janitor.worker_queue_expires_seconds)
-    admission = Admission(rt, me, own_queue, stacks, capacity)
+    admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake)
     admission.start()
     scheduler = Scheduler(rt, name=me.name).start()
     node = Node(me, heartbeat, capacity, watcher, admission, scheduler)

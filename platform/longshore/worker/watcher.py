@@ -5,7 +5,8 @@ Daemon threads in the worker's main process:
   exits, the watch loop hears it at once;
 - *watch* frees the slot and sends the attempt's wait on each exit, and every
   LONGSHORE_SUPERVISE_INTERVAL_SECONDS looks over everything (`service.supervise.tick`):
-  deadlines, cancels, stalls; it never waits on the broker;
+  deadlines, cancels, stalls; it never waits on the broker. With nothing owned, taken or
+  on the engine it looks IDLE_TICKS times less often, until work is taken (`wake`);
 - *dispatch* publishes what the watch loop sends, and does the broker's part of
   supervision (adoption, due attempts) and the engine sweep;
 - *wait-N* run an exited container's wait step here, rather than sending it through the broker
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 WAIT_THREADS = 4
 #: And this many reaps (a removal can be slow: it never holds up a wait).
 REAP_THREADS = 2
+#: A worker with nothing owned, taken or on its engine looks over everything this many times less often (its
+#: looks are a store query and an engine list each: most of an idle worker's CPU); taking work wakes it.
+IDLE_TICKS = 10
+#: Put on the exits' queue by `wake`: no exit, but the next look comes within the busy interval.
+_WAKE = ("", -1)
 
 
 class Watcher:
@@ -74,6 +80,11 @@ class Watcher:
         self.stopping.set()
         for waiting in self._here.values():
             waiting.put(None)
+        self._exits.put(_WAKE)  # an idle watch loop waits up to IDLE_TICKS intervals otherwise
+
+    def wake(self) -> None:
+        """Work was taken (a claim, an adoption): look over it within the busy interval, not the idle one."""
+        self._exits.put(_WAKE)
 
     def send(self, step: Step, job_id: str, attempt: int, *, redrive: bool = False, job: Job | None = None) -> None:
         """Queue a step for the dispatch thread to publish to this worker's own queue, or a wait or a reap
@@ -138,8 +149,10 @@ class Watcher:
                 key = self._exits.get(timeout=max(next_tick - time.monotonic(), 0))
             except queue.Empty:
                 key = None
+            if key is not None:  # an exit, or work taken: the next look within the busy interval
+                next_tick = min(next_tick, time.monotonic() + interval)
             try:
-                if key is not None:
+                if key is not None and key != _WAKE:
                     try:  # the store's release first: the claim admission makes for the freed slot counts it
                         supervise.on_exit(self.rt, self.state, self.send, *key)
                     finally:
@@ -150,7 +163,8 @@ class Watcher:
                     settled = pending - self.rt.store.attempts.unclaimed(pending, forwarded_to=self.me.name)
                     supervise.tick(self.rt, self.me, self.state, self.send)
                     self.capacity.update(self.state.holding, self.state.owned, settled)
-                    next_tick = time.monotonic() + interval
+                    idle = not (self.state.owned or self.state.listed or self.capacity.pending())
+                    next_tick = time.monotonic() + interval * (IDLE_TICKS if idle else 1)
             except Exception:  # the store or the engine is away: look again next tick
                 log.warning("watcher tick failed", exc_info=True)
                 next_tick = time.monotonic() + interval
@@ -201,6 +215,7 @@ class Watcher:
                 try:
                     if name == "housekeeping":
                         supervise.housekeeping(self.rt, self.me, stacks=self.stacks)
+                        self.wake()  # it may have adopted attempts: look over them soon
                     else:
                         report = janitor.sweep_own_engine(self.rt)
                         log.info("engine sweep: %s", report.summary())
