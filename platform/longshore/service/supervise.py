@@ -102,10 +102,12 @@ def tick(rt: Runtime, me: WorkerIdentity, state: WatchState, send: Send) -> None
             del state.sent[sent_key]
 
 
-def housekeeping(rt: Runtime, me: WorkerIdentity, *, stacks: list[str] | None) -> None:
+def housekeeping(rt: Runtime, me: WorkerIdentity, *, stacks: list[str] | None,
+                 on_adopted: Callable[[], None] = lambda: None) -> None:
     """The parts of supervision that talk to the broker: adopt lost workers' attempts on this
-    engine, and publish the due attempts of this worker's stacks."""
-    adopt_orphans(rt, me)
+    engine (`on_adopted` is told when it did), and publish the due attempts of this worker's stacks."""
+    if adopt_orphans(rt, me):
+        on_adopted()
     if rt.embedded_name:  # no janitor runs beside embedded processes: each does the store's part
         here = rt.settings.worker.hostname
         lost_publishers = [name for name in rt.store.reads.publishers_of_waiting_jobs()

@@ -43,8 +43,10 @@ WAIT_THREADS = 4
 #: And this many reaps (a removal can be slow: it never holds up a wait).
 REAP_THREADS = 2
 #: A worker with nothing owned, taken or on its engine looks over everything this many times less often (its
-#: looks are a store query and an engine list each: most of an idle worker's CPU); taking work wakes it.
+#: looks are a store query and an engine list each: most of an idle worker's CPU), and at least every
+#: IDLE_TICK_MAX_SECONDS; taking work wakes it.
 IDLE_TICKS = 10
+IDLE_TICK_MAX_SECONDS = 5.0
 #: Put on the exits' queue by `wake`: no exit, but the next look comes within the busy interval.
 _WAKE = ("", -1)
 
@@ -75,8 +77,9 @@ class Watcher:
         return self
 
     def stop(self) -> None:
-        """Stop the threads (each at its next look, or at once if it waits for work); what is left queued is
-        sent again by the next process's watcher, or removed by the engine sweep."""
+        """Stop the threads: those waiting for work at once, the others at their next look (the dispatch
+        thread at its next duty, doing none); what is left queued is sent again by the next process's watcher,
+        or removed by the engine sweep."""
         self.stopping.set()
         for waiting in self._here.values():
             waiting.put(None)
@@ -136,6 +139,7 @@ class Watcher:
         if action != "start":
             self._exits.put(key)
             return
+        self.wake()  # one of its containers started: taken here, or by a pull task this process did not admit
         try:
             supervise.on_start(self.state, event["id"], int(event["timeNano"]) / 1e9, float(labels[LABEL_TIMEOUT]))
         except (KeyError, ValueError):
@@ -164,7 +168,8 @@ class Watcher:
                     supervise.tick(self.rt, self.me, self.state, self.send)
                     self.capacity.update(self.state.holding, self.state.owned, settled)
                     idle = not (self.state.owned or self.state.listed or self.capacity.pending())
-                    next_tick = time.monotonic() + interval * (IDLE_TICKS if idle else 1)
+                    next_tick = time.monotonic() + (max(interval, min(interval * IDLE_TICKS, IDLE_TICK_MAX_SECONDS))
+                                                    if idle else interval)
             except Exception:  # the store or the engine is away: look again next tick
                 log.warning("watcher tick failed", exc_info=True)
                 next_tick = time.monotonic() + interval
@@ -214,8 +219,7 @@ class Watcher:
                 last[name] = now
                 try:
                     if name == "housekeeping":
-                        supervise.housekeeping(self.rt, self.me, stacks=self.stacks)
-                        self.wake()  # it may have adopted attempts: look over them soon
+                        supervise.housekeeping(self.rt, self.me, stacks=self.stacks, on_adopted=self.wake)
                     else:
                         report = janitor.sweep_own_engine(self.rt)
                         log.info("engine sweep: %s", report.summary())
