@@ -222,7 +222,7 @@ def status_reads(rt, project: str, token: str, samples: int) -> list[tuple[str, 
     rows = [("status read: store.jobs.get", READ_GOAL_MS, timed(samples, lambda i: rt.store.jobs.get(job_id(i)))),
             ("status read: /v1's reads for a job, in this process", READ_GOAL_MS,
              timed(samples, lambda i: (rt.store.projects.authenticate(token),
-                                       job_detail(rt, rt.store.jobs.get(job_id(i))))))]
+                                       job_detail(rt, rt.store.reads.job_detail(job_id(i))))))]
     with served(["api"], rt.store.url) as base:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"

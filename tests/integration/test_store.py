@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -472,3 +473,42 @@ def test_a_write_alone_commits_as_it_runs_and_leaves_the_connection_transactiona
     with single_write(embedded.engine) as conn:
         conn.execute(sa.text("UPDATE jobs SET progress = 9 WHERE id = :id"), {"id": embedded_job})
     assert embedded.jobs.get(embedded_job).progress == 9
+
+
+@pytest.mark.parametrize("where", ["postgres", "sqlite"])
+def test_a_status_read_is_the_job_its_attempts_and_retries_in_one_statement_without_its_output(
+        where, postgres, tmp_path):
+    if where == "postgres":
+        store = Store(postgres)
+    else:
+        store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+        store.upgrade()
+    statements = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    me = worker(store)
+    job_id = store.jobs.create(new_job(retries=2))
+    for number in (1, 2):
+        assert claim(store, job_id, me, number=number) is Claim.CLAIMED
+        assert store.jobs.next_attempt(job_id, number, AttemptStatus.FAILED, error="exit 1", user_retry=True, owner=me)
+    assert claim(store, job_id, me, number=3) is Claim.CLAIMED
+    store.jobs.begin_running(job_id, 3, owner=me)
+    raw = b"x" * 1000 + b"\xff"
+    assert store.jobs.finish(job_id, 3, ended(JobStatus.FAILED, 1, output=raw), owner=me)
+    assert store.reads.job_detail("no-such-job") is None
+    # A job nothing retried: one statement, the job as `get` reads it but for its output (left in the store)
+    statements.clear()
+    detail = store.reads.job_detail(job_id)
+    assert len(statements) == 1
+    stored = store.jobs.get(job_id)
+    assert stored.output == raw and detail.job.output is None
+    assert detail.job == dataclasses.replace(stored, output=None)
+    assert [(a.number, a.status) for a in detail.attempts] == [
+        (1, AttemptStatus.FAILED), (2, AttemptStatus.FAILED), (3, AttemptStatus.FAILED)]
+    assert detail.attempts == store.jobs.attempts(job_id) and detail.retried_as == []
+    # Retried twice: the jobs that retry it, oldest first (one more statement, only for such a job)
+    retries = [store.jobs.create(new_job(retry_of=job_id)) for _ in range(2)]
+    statements.clear()
+    detail = store.reads.job_detail(job_id)
+    assert len(statements) == 2 and detail.retried_as == retries
+    # A job not yet claimed has its one attempt
+    assert [a.number for a in store.reads.job_detail(retries[0]).attempts] == [1]

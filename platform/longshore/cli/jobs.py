@@ -290,8 +290,11 @@ def _detail(job_id: str) -> tuple[Job, dict]:
         from longshore.service.runtime import get_runtime
         from longshore.service.views import job_detail
 
-        job = _get(job_id)
-        return job, job_detail(get_runtime(), job)
+        job, rt = _get(job_id), get_runtime()
+        detail = rt.store.reads.job_detail(job.id)
+        if detail is None:  # deleted since (retention)
+            raise click.ClickException(f"no job with id {job_id[:80]!r}")
+        return job, job_detail(rt, detail)
     try:
         detail = RemoteJob(client, job_id if is_job_id(job_id) else rejected_id(job_id)).detail()
     except JobNotFound:

@@ -12,6 +12,7 @@ from longshore.domain.records import Job
 from longshore.domain.schedules import Schedule
 from longshore.domain.stacks import Stack
 from longshore.service.runtime import Runtime
+from longshore.store.readmodels import JobDetail
 
 
 def job_view(job: Job) -> dict[str, Any]:
@@ -21,13 +22,14 @@ def job_view(job: Job) -> dict[str, Any]:
     return data
 
 
-def job_detail(rt: Runtime, job: Job) -> dict[str, Any]:
+def job_detail(rt: Runtime, detail: JobDetail) -> dict[str, Any]:
     """A job with its attempts, the jobs that retry it, and its webhook deliveries (only a job with a webhook
     has any: the others' are not asked for)."""
+    job = detail.job
     made = rt.store.webhooks.of_job(job.id) if job.webhook else []
     deliveries = [{**vars(delivery), "state": delivery.state} for delivery in made]
-    return {**job_view(job), "attempts": [attempt.to_dict() for attempt in rt.store.jobs.attempts(job.id)],
-            "retried_as": rt.store.reads.retried_as(job.id), "webhook_deliveries": deliveries}
+    return {**job_view(job), "attempts": [attempt.to_dict() for attempt in detail.attempts],
+            "retried_as": detail.retried_as, "webhook_deliveries": deliveries}
 
 
 def stack_view(stack: Stack) -> dict[str, Any]:
