@@ -512,3 +512,76 @@ def test_a_status_read_is_the_job_its_attempts_and_retries_in_one_statement_with
     assert len(statements) == 2 and detail.retried_as == retries
     # A job not yet claimed has its one attempt
     assert [a.number for a in store.reads.job_detail(retries[0]).attempts] == [1]
+
+
+def _listening(store) -> None:
+    from longshore.store.projects import CALLERS_CHANNEL
+
+    deadline = time.monotonic() + 10
+    while store.jobs.finishes.epoch(CALLERS_CHANNEL) is None:
+        assert time.monotonic() < deadline, "the store's listener never listened"
+        time.sleep(0.02)
+
+
+def _soon(predicate, seconds: float = 5.0) -> float:
+    """How long until `predicate()` held (failing after `seconds`)."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < seconds
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def test_a_cached_caller_goes_the_moment_its_token_or_quota_changes_in_any_process(postgres):
+    from longshore.domain.quotas import Quotas
+
+    api, other = Store(postgres), Store(postgres)  # two processes' stores: an API's, and the CLI's
+    statements = []
+    sa.event.listen(api.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    project, token = api.projects.create(f"cache-{uuid.uuid4().hex[:6]}", Quotas(requests_per_second=5))
+    spare = other.projects.create_token(project.id, "spare")
+    api.projects.authenticate(token)
+    _listening(api)
+    # Read once, then from the cache: no statement
+    assert api.projects.authenticate(token).requests_per_second == 5
+    statements.clear()
+    assert api.projects.authenticate(token).requests_per_second == 5
+    assert api.projects.authenticate(spare).project_id == project.id
+    assert api.projects.authenticate(spare).project_id == project.id
+    assert len([s for s in statements if "tokens" in s]) == 1  # the spare's first read only
+    # A quota changed by another process: the next read after its notification sees it
+    other.projects.set_quotas(project.id, {"requests_per_second": 7})
+    _soon(lambda: api.projects.authenticate(token).requests_per_second == 7, 2.0)
+    # A token revoked by another process: refused as soon as its notification came; the other token still works
+    spare_id = next(t.id for t in other.projects.tokens(project.id) if t.name == "spare")
+    other.projects.revoke_token(spare_id)
+    _soon(lambda: api.projects.authenticate(spare) is None, 2.0)
+    assert api.projects.authenticate(token).project_id == project.id
+    # Revoked in this process: refused at once, before its own notification came back
+    own = api.projects.create_token(project.id, "own")
+    assert api.projects.authenticate(own) is not None
+    api.projects.revoke_token(next(t.id for t in api.projects.tokens(project.id) if t.name == "own"))
+    assert api.projects.authenticate(own) is None
+    # An unknown token is never cached: one made later works at once
+    assert api.projects.authenticate("not-a-token") is None
+
+
+def test_a_cached_caller_is_not_trusted_across_a_lost_listener_connection(postgres):
+    from longshore.domain.quotas import Quotas
+
+    api = Store(postgres)
+    with api.engine.connect() as conn:
+        since = conn.execute(sa.text("SELECT now()")).scalar()  # this store's listener connects after this
+    project, token = api.projects.create(f"cache-{uuid.uuid4().hex[:6]}", Quotas())
+    api.projects.authenticate(token)
+    _listening(api)
+    assert api.projects.authenticate(token) is not None  # cached
+    # The listener's connection goes (a store restart); meanwhile the token is revoked with no notification
+    # at all (by hand, or by a process of an older release)
+    with api.engine.begin() as conn:
+        killed = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' "
+            "AND backend_start >= :since AND datname = current_database()"), {"since": since}).scalar()
+        assert killed == 1
+        conn.execute(sa.text("UPDATE tokens SET revoked_at = 1 WHERE project_id = :p"), {"p": project.id})
+    _soon(lambda: api.projects.authenticate(token) is None, 3.0)

@@ -15,7 +15,7 @@ from longshore.store.codes import CodeStore
 from longshore.store.database import STORE_ERRORS, TRANSIENT_ERRORS, StoreHealth, connect, is_postgres
 from longshore.store.jobs import JobRepository
 from longshore.store.leases import Leases
-from longshore.store.projects import ProjectStore
+from longshore.store.projects import CALLERS_CHANNEL, ProjectStore
 from longshore.store.notify import FinishListener
 from longshore.store.readmodels import InstallationCounts, ReadModels
 from longshore.store.repairs import RepairLeases
@@ -36,8 +36,9 @@ class Store:
         self.engine = connect(url, pool_size=pool_size, max_overflow=max_overflow,
                               connect_timeout_seconds=connect_timeout_seconds, health=self.health)
         self.is_postgres = is_postgres(self.engine)
-        self.jobs = JobRepository(self.engine, FinishListener(self.engine,
-                                                             connect_timeout_seconds=connect_timeout_seconds))
+        listener = FinishListener(self.engine, connect_timeout_seconds=connect_timeout_seconds,
+                                  channels=(CALLERS_CHANNEL,))
+        self.jobs = JobRepository(self.engine, listener)
         self.attempts = AttemptRepository(self.engine)
         self.repairs = RepairLeases(self.engine)
         self.workers = WorkerRegistry(self.engine)
@@ -46,7 +47,7 @@ class Store:
         self.webhooks = WebhookOutbox(self.engine)
         self.schedules = ScheduleStore(self.engine)
         self.leases = Leases(self.engine)
-        self.projects = ProjectStore(self.engine)
+        self.projects = ProjectStore(self.engine, listener)
         self.retention = Retention(self.engine)
 
     def upgrade(self) -> int:

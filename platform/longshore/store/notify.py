@@ -1,10 +1,15 @@
-"""Telling waiters that a job finished: one listener per process, dispatched by job id.
+"""Telling waiters that a job finished, and caches that what they hold changed: one listener per process.
 
 On PostgreSQL the finishing transaction sends NOTIFY with the job id; one thread per
 process LISTENs on one dedicated connection (outside the pool) and wakes only the
 waiters of that job. However many callers wait, they hold no connection while
 waiting. On SQLite (no NOTIFY) waiters are woken in-process and re-read the job
 a few times a second, in case another process finished it.
+
+The same connection LISTENs on the channels a cache follows (`channels`): each has an epoch that moves at
+each notification on it and whenever the connection is made or lost, and no epoch (None) while this process
+is not listening. An entry cached under an epoch is good while the epoch has not moved: nothing that
+changed what it holds can have been missed.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ RECONNECT_SECONDS = 0.5
 class FinishListener:
     """Announces finishes inside the finishing transaction; wakes that job's waiters."""
 
-    def __init__(self, engine: Engine, *, connect_timeout_seconds: float = 10):
+    def __init__(self, engine: Engine, *, connect_timeout_seconds: float = 10, channels: tuple[str, ...] = ()):
         self._engine = engine
         self._postgres = is_postgres(engine)
         self._connect_timeout = connect_timeout_seconds
@@ -46,6 +51,8 @@ class FinishListener:
         self._waiters: dict[str, set[threading.Event]] = defaultdict(set)
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
+        self._epochs = dict.fromkeys(channels, 0)  #: each followed channel's epoch (see the module's docstring)
+        self._live = False  #: LISTENing now
 
     def announce(self, conn: sa.Connection, job_id: str) -> None:
         """Inside the transaction that finished `job_id`: delivered to listeners when it commits."""
@@ -59,6 +66,20 @@ class FinishListener:
                 else list(self._waiters.get(job_id, ()))
         for event in events:
             event.set()
+
+    def epoch(self, channel: str) -> int | None:
+        """The followed `channel`'s epoch; None while this process is not listening (yet, or any more)."""
+        if not self._postgres:
+            return None
+        self._ensure_listening()
+        with self._lock:
+            return self._epochs[channel] if self._live and self._pid == os.getpid() else None
+
+    def moved(self, channel: str) -> None:
+        """This process changed what `channel` announces: its epoch moves now, before its own notification
+        comes back."""
+        with self._lock:
+            self._epochs[channel] += 1
 
     def wait(self, job_id: str, get_job: Callable[[str], Job], timeout: float | None = None) -> Job:
         """Block until the job is final and return it; WaitTimeout after `timeout` seconds."""
@@ -87,6 +108,9 @@ class FinishListener:
             if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
                 return
             self._pid = os.getpid()  # a forked child listens on a connection of its own
+            self._live = False  # (and is not listening until its thread is: whatever its parent was)
+            for channel in self._epochs:
+                self._epochs[channel] += 1
             self._thread = threading.Thread(target=self._listen_forever, name="longshore-finish-listener",
                                             daemon=True)
             self._thread.start()
@@ -103,13 +127,16 @@ class FinishListener:
                     connection.close()
             except psycopg2.Error:
                 log.info("finish listener lost its connection; listening again shortly", exc_info=True)
+            self._following(live=False)
             self.wake_local()  # whatever was announced meanwhile, waiters look again
             time.sleep(RECONNECT_SECONDS)
 
     def _listen(self, connection) -> None:
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {FINISHED_CHANNEL}")
+            for channel in (FINISHED_CHANNEL, *self._epochs):
+                cursor.execute(f"LISTEN {channel}")
+        self._following(live=True)
         self.wake_local()  # anything finished before we listened: waiters look again
         with selectors.DefaultSelector() as selector:
             selector.register(connection, selectors.EVENT_READ)
@@ -117,7 +144,18 @@ class FinishListener:
                 selector.select(timeout=60)
                 connection.poll()
                 while connection.notifies:
-                    self.wake_local(connection.notifies.pop(0).payload)
+                    notice = connection.notifies.pop(0)
+                    if notice.channel == FINISHED_CHANNEL:
+                        self.wake_local(notice.payload)
+                    else:
+                        self.moved(notice.channel)
+
+    def _following(self, *, live: bool) -> None:
+        """Listening began or ended: every followed channel's epoch moves (what came meanwhile is unknown)."""
+        with self._lock:
+            self._live = live
+            for channel in self._epochs:
+                self._epochs[channel] += 1
 
 
 def _read_retrying(get_job: Callable[[str], Job], job_id: str, deadline: float | None) -> Job:

@@ -14,8 +14,14 @@ from sqlalchemy.engine import Engine
 from longshore.domain.projects import new_project_id, new_token, token_digest
 from longshore.domain.quotas import Quotas
 from longshore.errors import InvalidJob, ProjectNotFound
-from longshore.store.database import read
+from longshore.store.database import is_postgres, read
+from longshore.store.notify import FinishListener
 from longshore.store.schema import projects, tokens
+
+#: Announced by each change of a token or a project's quotas: the API processes' caches of callers drop theirs.
+CALLERS_CHANNEL = "longshore_callers"
+#: Callers a process keeps (beyond it, the cache starts afresh).
+MAX_CACHED_CALLERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,13 @@ class TokenInfo:
 class ProjectStore:
     """Projects, and the tokens that act for them."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, listener: FinishListener | None = None):
         self.engine = engine
+        #: token digest -> (the epoch of CALLERS_CHANNEL it was read under, who it acts for): every API request
+        #: authenticates, and a token's read was a fifth of a status read's work. Good only while that epoch
+        #: holds (`store.notify`): a revocation or a quota changed anywhere moves it.
+        self._callers: dict[str, tuple[int, Caller]] = {}
+        self._listener = listener if listener is not None and is_postgres(engine) else None
 
     def create(self, name: str, quotas: Quotas = Quotas()) -> tuple[Project, str]:
         """A new project and its first token (returned once, never stored)."""
@@ -85,7 +96,9 @@ class ProjectStore:
         with self.engine.begin() as conn:
             if changes:
                 conn.execute(projects.update().where(projects.c.id == project_id).values(**changes))
+                self._announce(conn)
             row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).first()
+        self._moved()
         if row is None:
             raise ProjectNotFound(f"project: no project {project_id!r}")
         return _project(row)
@@ -104,17 +117,39 @@ class ProjectStore:
         with self.engine.begin() as conn:
             changed = conn.execute(tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
                                    .values(revoked_at=time.time())).rowcount
+            self._announce(conn)
+        self._moved()
         if not changed:
             raise InvalidJob(f"token: no active token {token_id!r}")
 
     def authenticate(self, token: str) -> Caller | None:
-        """Who a token acts for; None for a wrong, unknown or revoked token."""
+        """Who a token acts for; None for a wrong, unknown or revoked token. From this process's cache while
+        nothing changed a token or a quota since it was read (on PostgreSQL, once listening)."""
         digest = token_digest(token)
-        with read(self.engine) as conn:
+        epoch = self._listener.epoch(CALLERS_CHANNEL) if self._listener else None
+        cached = self._callers.get(digest) if epoch is not None else None
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
+        with read(self.engine) as conn:  # an epoch taken before the read: a change during it moves the epoch
             row = conn.execute(_AUTHENTICATE, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row.digest, digest):
-            return None
-        return Caller(row.project_id, row.requests_per_second)
+            return None  # never cached: a token made later works at once
+        caller = Caller(row.project_id, row.requests_per_second)
+        if epoch is not None:
+            if len(self._callers) >= MAX_CACHED_CALLERS:
+                self._callers.clear()
+            self._callers[digest] = (epoch, caller)
+        return caller
+
+    def _announce(self, conn: sa.Connection) -> None:
+        """Inside a transaction that changed a token or a quota: every process's cached callers go at its commit."""
+        if self._listener is not None:
+            conn.execute(_ANNOUNCE)
+
+    def _moved(self) -> None:
+        """After such a change: this process's own cached callers go at once (its notification comes later)."""
+        if self._listener is not None:
+            self._listener.moved(CALLERS_CHANNEL)
 
     @staticmethod
     def _add_token(conn: sa.Connection, project_id: str, name: str | None) -> str:
@@ -133,3 +168,4 @@ def _project(row: Any) -> Project:
 _AUTHENTICATE = (sa.select(tokens.c.project_id, tokens.c.digest, projects.c.requests_per_second)
                  .join(projects, projects.c.id == tokens.c.project_id)
                  .where(tokens.c.digest == sa.bindparam("digest"), tokens.c.revoked_at.is_(None)))
+_ANNOUNCE = sa.select(sa.func.pg_notify(CALLERS_CHANNEL, ""))
