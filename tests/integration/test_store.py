@@ -476,7 +476,7 @@ def test_a_write_alone_commits_as_it_runs_and_leaves_the_connection_transactiona
 
 
 @pytest.mark.parametrize("where", ["postgres", "sqlite"])
-def test_a_status_read_is_the_job_its_attempts_and_retries_in_one_statement_without_its_output(
+def test_a_status_read_is_the_job_its_attempts_and_retries_on_one_connection_without_its_output(
         where, postgres, tmp_path):
     if where == "postgres":
         store = Store(postgres)
@@ -495,10 +495,10 @@ def test_a_status_read_is_the_job_its_attempts_and_retries_in_one_statement_with
     raw = b"x" * 1000 + b"\xff"
     assert store.jobs.finish(job_id, 3, ended(JobStatus.FAILED, 1, output=raw), owner=me)
     assert store.reads.job_detail("no-such-job") is None
-    # A job nothing retried: one statement, the job as `get` reads it but for its output (left in the store)
+    # A job nothing retried: two statements, the job as `get` reads it but for its output (left in the store)
     statements.clear()
     detail = store.reads.job_detail(job_id)
-    assert len(statements) == 1
+    assert len(statements) == 2
     stored = store.jobs.get(job_id)
     assert stored.output == raw and detail.job.output is None
     assert detail.job == dataclasses.replace(stored, output=None)
@@ -509,7 +509,7 @@ def test_a_status_read_is_the_job_its_attempts_and_retries_in_one_statement_with
     retries = [store.jobs.create(new_job(retry_of=job_id)) for _ in range(2)]
     statements.clear()
     detail = store.reads.job_detail(job_id)
-    assert len(statements) == 2 and detail.retried_as == retries
+    assert len(statements) == 3 and detail.retried_as == retries
     # A job not yet claimed has its one attempt
     assert [a.number for a in store.reads.job_detail(retries[0]).attempts] == [1]
 
@@ -566,16 +566,19 @@ def test_a_cached_caller_goes_the_moment_its_token_or_quota_changes_in_any_proce
     assert api.projects.authenticate("not-a-token") is None
 
 
-def test_a_cached_caller_is_not_trusted_across_a_lost_listener_connection(postgres):
+def test_a_cached_caller_is_trusted_neither_across_a_lost_listener_connection_nor_for_long(postgres, monkeypatch):
     from longshore.domain.quotas import Quotas
+    from longshore.store import projects as project_store
 
+    monkeypatch.setattr(project_store, "CALLER_MAX_AGE_SECONDS", 600)  # the lost connection alone, first
     api = Store(postgres)
     with api.engine.connect() as conn:
         since = conn.execute(sa.text("SELECT now()")).scalar()  # this store's listener connects after this
     project, token = api.projects.create(f"cache-{uuid.uuid4().hex[:6]}", Quotas())
+    second = api.projects.create_token(project.id, "second")
     api.projects.authenticate(token)
     _listening(api)
-    assert api.projects.authenticate(token) is not None  # cached
+    assert api.projects.authenticate(token) is not None and api.projects.authenticate(second) is not None  # cached
     # The listener's connection goes (a store restart); meanwhile the token is revoked with no notification
     # at all (by hand, or by a process of an older release)
     with api.engine.begin() as conn:
@@ -583,5 +586,13 @@ def test_a_cached_caller_is_not_trusted_across_a_lost_listener_connection(postgr
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' "
             "AND backend_start >= :since AND datname = current_database()"), {"since": since}).scalar()
         assert killed == 1
-        conn.execute(sa.text("UPDATE tokens SET revoked_at = 1 WHERE project_id = :p"), {"p": project.id})
+        conn.execute(sa.text("UPDATE tokens SET revoked_at = 1 WHERE project_id = :p AND name = 'first'"),
+                     {"p": project.id})
     _soon(lambda: api.projects.authenticate(token) is None, 3.0)
+    # A change with no notification while the listener listens: held within the cache's age at most
+    _listening(api)
+    assert api.projects.authenticate(second) is not None
+    monkeypatch.setattr(project_store, "CALLER_MAX_AGE_SECONDS", 0.5)
+    with api.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE tokens SET revoked_at = 1 WHERE project_id = :p"), {"p": project.id})
+    assert _soon(lambda: api.projects.authenticate(second) is None, 3.0) < 1.5

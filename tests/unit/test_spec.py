@@ -141,3 +141,23 @@ def test_priority_delay_and_label_are_kept_as_given():
     job = build(priority=2, delay=30, label="nightly report · eu")
     assert (job.priority, job.delay_seconds, job.label) == (2, 30.0, "nightly report · eu")
     assert (build().priority, build().delay_seconds, build().label) == (0, 0.0, None)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ('{"a": [1, 2.5]}', {"a": [1, 2.5]}), ("hello", "hello"),
+    # not JSON, though Python's parser takes them: shown as the text they are (a view must stay JSON)
+    ("NaN", "NaN"), ('{"a": -Infinity}', '{"a": -Infinity}'), ("1e400", "1e400")])
+def test_a_jobs_view_shows_a_json_payload_parsed_and_any_other_as_its_text(text, shown):
+    import json
+
+    from longshore.domain.records import Job
+    from longshore.domain.status import JobStatus
+
+    job = Job(id="j", stack="busybox", image="i", command=None, env={}, payload=text, timeout_seconds=1,
+              memory_bytes=1, cpus=1, disk_bytes=1, secret_names=[], sealed_secret_env=None, status=JobStatus.QUEUED,
+              attempt=1, retries=0, retries_used=0, retry_delay_seconds=0, published_at=None, requeues=0,
+              not_before=None, exit_code=None, error=None, result=None, output=None, output_truncated=False,
+              created_at=0, started_at=None, finished_at=None)
+    view = job.to_dict()
+    assert view["payload"] == shown
+    json.dumps(view, allow_nan=False)  # what the API answers

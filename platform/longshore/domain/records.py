@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -107,8 +108,8 @@ class Job:
         data["status"] = self.status.value
         data["ironworker_status"] = self.status.ironworker
         try:
-            data["payload"] = json.loads(self.payload)
-        except ValueError:  # a payload given as text (IronWorker's), not JSON
+            data["payload"] = json.loads(self.payload, parse_constant=_not_json, parse_float=_finite)
+        except ValueError:  # a payload given as text (IronWorker's), not JSON (NaN and 1e400 are not JSON either)
             data["payload"] = self.payload
         data["output"], data["result"] = self.output_text, self.result_text
         return data
@@ -165,3 +166,14 @@ class WorkerIdentity:
     engine_id: str  #: the Docker engine's own id: workers that share it can take over each other's containers
     slots: int
     host: str
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value

@@ -232,7 +232,7 @@ class JobRepository:
     def attempts(self, job_id: str) -> list[Attempt]:
         """The job's attempts, first first."""
         with read(self.engine) as conn:
-            return [attempt_from_row(row) for row in conn.execute(_ATTEMPTS, {"job_id": job_id}).mappings()]
+            return [attempt_from_row(row) for row in conn.execute(ATTEMPTS_OF_JOB, {"job_id": job_id}).mappings()]
 
     def attempt(self, job_id: str, number: int) -> Attempt | None:
         """One attempt of the job, None if there is no such attempt."""
@@ -248,7 +248,8 @@ class JobRepository:
 # Statements of every job's path, built once: SQLAlchemy finds a compiled statement by the statement's cache
 # key, which it computes once per statement object ("w_" parameters are the WHERE's).
 _GET = sa.select(jobs).where(jobs.c.id == sa.bindparam("job_id"))
-_ATTEMPTS = sa.select(attempts).where(attempts.c.job_id == sa.bindparam("job_id")).order_by(attempts.c.number)
+ATTEMPTS_OF_JOB = (sa.select(attempts).where(attempts.c.job_id == sa.bindparam("job_id"))
+                   .order_by(attempts.c.number))
 _ATTEMPT = sa.select(attempts).where(attempts.c.job_id == sa.bindparam("job_id"),
                                      attempts.c.number == sa.bindparam("number"))
 #: A queued attempt nothing has happened to since its publish: a worker may forward its pull (to its own

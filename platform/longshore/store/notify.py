@@ -8,8 +8,9 @@ a few times a second, in case another process finished it.
 
 The same connection LISTENs on the channels a cache follows (`channels`): each has an epoch that moves at
 each notification on it and whenever the connection is made or lost, and no epoch (None) while this process
-is not listening. An entry cached under an epoch is good while the epoch has not moved: nothing that
-changed what it holds can have been missed.
+is not listening. An entry cached under an epoch is good while the epoch has not moved and, as a backstop
+for a notification that never comes (a change that sent none, a pooler that does not keep LISTEN's
+session), for a few seconds at most.
 """
 
 from __future__ import annotations
@@ -120,13 +121,19 @@ class FinishListener:
         dsn = url.render_as_string(hide_password=False)
         while True:
             try:
-                connection = psycopg2.connect(dsn, connect_timeout=int(self._connect_timeout))
+                # keepalives: a peer gone without a word (a host down, a NAT's timeout) is noticed in a
+                # minute, not in the system's two hours
+                connection = psycopg2.connect(dsn, connect_timeout=int(self._connect_timeout), keepalives_idle=30,
+                                              keepalives_interval=10, keepalives_count=3)
                 try:
                     self._listen(connection)
                 finally:
+                    self._following(live=False)
                     connection.close()
             except psycopg2.Error:
-                log.info("finish listener lost its connection; listening again shortly", exc_info=True)
+                log.info("the store's listener lost its connection; listening again shortly", exc_info=True)
+            except Exception:  # whatever it was, the thread goes on: waiters and caches rely on it
+                log.warning("the store's listener failed; listening again shortly", exc_info=True)
             self._following(live=False)
             self.wake_local()  # whatever was announced meanwhile, waiters look again
             time.sleep(RECONNECT_SECONDS)

@@ -20,8 +20,10 @@ from longshore.store.schema import projects, tokens
 
 #: Announced by each change of a token or a project's quotas: the API processes' caches of callers drop theirs.
 CALLERS_CHANNEL = "longshore_callers"
-#: Callers a process keeps (beyond it, the cache starts afresh).
+#: Callers a process keeps (beyond it, the cache starts afresh), and for how long at most: a change whose
+#: notification never came (a revocation by hand, or by an older release) holds within that.
 MAX_CACHED_CALLERS = 10_000
+CALLER_MAX_AGE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,11 @@ class ProjectStore:
 
     def __init__(self, engine: Engine, listener: FinishListener | None = None):
         self.engine = engine
-        #: token digest -> (the epoch of CALLERS_CHANNEL it was read under, who it acts for): every API request
-        #: authenticates, and a token's read was a fifth of a status read's work. Good only while that epoch
-        #: holds (`store.notify`): a revocation or a quota changed anywhere moves it.
-        self._callers: dict[str, tuple[int, Caller]] = {}
+        #: token digest -> (the epoch of CALLERS_CHANNEL it was read under, when, who it acts for): every API
+        #: request authenticates, and a token's read was a fifth of a status read's work. Good only while that
+        #: epoch holds (`store.notify`: a revocation or a quota changed anywhere moves it), and for
+        #: CALLER_MAX_AGE_SECONDS at most.
+        self._callers: dict[str, tuple[int, float, Caller]] = {}
         self._listener = listener if listener is not None and is_postgres(engine) else None
 
     def create(self, name: str, quotas: Quotas = Quotas()) -> tuple[Project, str]:
@@ -125,11 +128,11 @@ class ProjectStore:
     def authenticate(self, token: str) -> Caller | None:
         """Who a token acts for; None for a wrong, unknown or revoked token. From this process's cache while
         nothing changed a token or a quota since it was read (on PostgreSQL, once listening)."""
-        digest = token_digest(token)
+        digest, now = token_digest(token), time.monotonic()
         epoch = self._listener.epoch(CALLERS_CHANNEL) if self._listener else None
         cached = self._callers.get(digest) if epoch is not None else None
-        if cached is not None and cached[0] == epoch:
-            return cached[1]
+        if cached is not None and cached[0] == epoch and now - cached[1] < CALLER_MAX_AGE_SECONDS:
+            return cached[2]
         with read(self.engine) as conn:  # an epoch taken before the read: a change during it moves the epoch
             row = conn.execute(_AUTHENTICATE, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row.digest, digest):
@@ -138,7 +141,7 @@ class ProjectStore:
         if epoch is not None:
             if len(self._callers) >= MAX_CACHED_CALLERS:
                 self._callers.clear()
-            self._callers[digest] = (epoch, caller)
+            self._callers[digest] = (epoch, now, caller)
         return caller
 
     def _announce(self, conn: sa.Connection) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import JobStatus
 from longshore.store.database import read
-from longshore.store.jobs import UNFINISHED
+from longshore.store.jobs import ATTEMPTS_OF_JOB, UNFINISHED
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, job_counts, jobs, workers
 
@@ -93,17 +93,16 @@ class ReadModels:
             return [job_from_row(row) for row in conn.execute(query).mappings()]
 
     def job_detail(self, job_id: str) -> JobDetail | None:
-        """The job with its attempts in one read (a second only for a job that was retried, which is rare);
-        None if there is no such job. The read callers poll: one statement rather than three, and the output,
-        up to a megabyte, left in the store."""
+        """The job and its attempts, on one connection (the jobs that retry it only for a job that was
+        retried, which is rare); None if there is no such job. The read callers poll: its output, up to a
+        megabyte, stays in the store. (One join would repeat the job's payload on each attempt's row.)"""
         with read(self.engine) as conn:
-            rows = conn.execute(_DETAIL, {"job_id": job_id}).mappings().all()
-            if not rows:
+            row = conn.execute(_DETAIL, {"job_id": job_id}).mappings().first()
+            if row is None:
                 return None
-            retried_as = list(conn.execute(_RETRIED_AS, {"job_id": job_id}).scalars()) if rows[0]["retried"] else []
-        return JobDetail(job_from_row(rows[0]), [
-            attempt_from_row({c.name: row[f"attempt_{c.name}"] for c in attempts.c})
-            for row in rows if row["attempt_number"] is not None], retried_as)
+            tried = [attempt_from_row(each) for each in conn.execute(ATTEMPTS_OF_JOB, {"job_id": job_id}).mappings()]
+            retried_as = list(conn.execute(_RETRIED_AS, {"job_id": job_id}).scalars()) if row["retried"] else []
+        return JobDetail(job_from_row(row), tried, retried_as)
 
     def retried_as(self, job_id: str) -> list[str]:
         """The jobs that retry `job_id` (`longshore retry`), oldest first."""
@@ -208,7 +207,5 @@ class ReadModels:
 _RETRIED_AS = sa.select(jobs.c.id).where(jobs.c.retry_of == sa.bindparam("job_id")).order_by(jobs.c.created_at)
 _RETRIES = jobs.alias("retries")
 _DETAIL = (sa.select(*[c for c in jobs.c if c.name != "output_bytes"], sa.null().label("output_bytes"),
-                     *[c.label(f"attempt_{c.name}") for c in attempts.c],
                      sa.exists().where(_RETRIES.c.retry_of == jobs.c.id).label("retried"))
-           .select_from(jobs.outerjoin(attempts, attempts.c.job_id == jobs.c.id))
-           .where(jobs.c.id == sa.bindparam("job_id")).order_by(attempts.c.number))
+           .where(jobs.c.id == sa.bindparam("job_id")))
