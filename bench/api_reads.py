@@ -3,9 +3,11 @@ GET /v1/jobs/ID and per GET /healthz (the HTTP floor), served by `longshore api`
 HTTP parsers (h11, pure Python; httptools, C), in rounds alternating between the servers so that the
 machine's other load falls on all alike. The first named is the baseline of the ratios. `--source NAME=DIR`
 serves from other source roots too (another checkout's `platform/`), each under each parser: an A/B of two
-versions of the code in one run (the first source named is then the baseline).
+versions of the code in one run (the first source named is then the baseline). `--loop asyncio uvloop` serves
+each under each of uvicorn's event loops too.
 
-    python3 bench/api_reads.py [--rounds 10] [--requests 100] [--http h11 httptools] [--source old=DIR new=DIR]
+    python3 bench/api_reads.py [--rounds 10] [--requests 100] [--http h11 httptools] [--loop asyncio uvloop]
+                              [--source old=DIR new=DIR]
 
 Needs the services of scripts/services.sh (a worker runs the one job read).
 """
@@ -27,7 +29,7 @@ from harness import http_server, installation, percentile, process_cpu  # noqa: 
 
 SERVE = ("import sys, uvicorn; from longshore.api.app import create_app; from longshore.service.runtime import "
          "get_runtime; uvicorn.run(create_app(get_runtime()), host='127.0.0.1', port=int(sys.argv[1]), "
-         "http=sys.argv[2], access_log=False, log_level='warning')")
+         "http=sys.argv[2], loop=sys.argv[3], access_log=False, log_level='warning')")
 
 
 def main() -> int:
@@ -35,14 +37,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--requests", type=int, default=100, help="requests of each kind per round")
     parser.add_argument("--http", nargs="+", default=["h11", "httptools"])
+    parser.add_argument("--loop", nargs="+", default=["auto"], help="uvicorn's event loops (asyncio, uvloop)")
     parser.add_argument("--source", nargs="+", default=[], metavar="NAME=DIR",
                         help="source roots to serve from (default: this process's)")
     args = parser.parse_args()
     sources = dict(item.split("=", 1) for item in args.source) or {"": ""}
-    # each server: its label, its parser, its environment (the source root first on its path)
-    servers = [(f"{http}{'@' + name if name else ''}", http, {"PYTHONPATH": root} if root else {})
-               for name, root in sources.items() for http in args.http]
-    labels = [label for label, _, _ in servers]
+    # each server: its label, its parser and loop, its environment (the source root first on its path)
+    servers = [("+".join([http] + ([loop] if len(args.loop) > 1 else [])) + (f"@{name}" if name else ""), http, loop,
+                {"PYTHONPATH": root} if root else {})
+               for name, root in sources.items() for http in args.http for loop in args.loop]
+    labels = [label for label, _, _, _ in servers]
     with installation(["busybox"]):
         import longshore
         from longshore.domain.projects import DEFAULT_PROJECT
@@ -57,8 +61,8 @@ def main() -> int:
         cpu = {(label, name): [] for label in labels for name in paths}
         wall = {(label, name): [] for label in labels for name in paths}
         with contextlib.ExitStack() as stack:
-            served = {label: stack.enter_context(http_server([sys.executable, "-c", SERVE, "{port}", http], env))
-                      for label, http, env in servers}
+            served = {label: stack.enter_context(http_server([sys.executable, "-c", SERVE, "{port}", http, loop], env))
+                      for label, http, loop, env in servers}
             session = requests.Session()
             session.headers["Authorization"] = f"Bearer {token}"
             for round_number in range(args.rounds):
