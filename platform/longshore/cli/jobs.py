@@ -290,11 +290,11 @@ def _detail(job_id: str) -> tuple[Job, dict]:
         from longshore.service.runtime import get_runtime
         from longshore.service.views import job_detail
 
-        job, rt = _get(job_id), get_runtime()
-        detail = rt.store.reads.job_detail(job.id)
-        if detail is None:  # deleted since (retention)
+        rt = get_runtime()  # one read: the job (its output aside) with its attempts
+        detail = rt.store.reads.job_detail(job_id if is_job_id(job_id) else rejected_id(job_id))
+        if detail is None:
             raise click.ClickException(f"no job with id {job_id[:80]!r}")
-        return job, job_detail(rt, detail)
+        return detail.job, job_detail(rt, detail)
     try:
         detail = RemoteJob(client, job_id if is_job_id(job_id) else rejected_id(job_id)).detail()
     except JobNotFound:

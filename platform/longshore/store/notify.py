@@ -128,7 +128,6 @@ class FinishListener:
                 try:
                     self._listen(connection)
                 finally:
-                    self._following(live=False)
                     connection.close()
             except psycopg2.Error:
                 log.info("the store's listener lost its connection; listening again shortly", exc_info=True)
