@@ -60,6 +60,11 @@ def test_ironworkers_python_client_runs_a_realistic_session(api, client, tmp_pat
     late = worker.queue(code_name="sleeper", timeout=2)
     assert worker.wait_for_task(echo).status == "complete"
     assert worker.log(echo) == f'{{"n": 1}}\ntask={echo.id}\n'
+    # The task's log size, read without its log, in the task and in a page of tasks
+    tasks, auth = f"{base}/2/projects/{team['id']}/tasks", {"Authorization": f"OAuth {team['token']}"}
+    paged = requests.get(f"{tasks}?code_name=echo", headers=auth, timeout=10).json()["tasks"]
+    assert requests.get(f"{tasks}/{echo.id}", headers=auth, timeout=10).json()["log_size"] == len(worker.log(echo))
+    assert [t["log_size"] for t in paged if t["id"] == echo.id] == [len(worker.log(echo))]
     assert worker.wait_for_task(text).status == "complete" and worker.log(text).startswith("plain text, not JSON\n")
     assert worker.wait_for_task(hello).status == "complete" and worker.log(hello) == f"hello Ada id {hello.id}\n"
     failed = worker.wait_for_task(failed)

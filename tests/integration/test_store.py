@@ -485,8 +485,8 @@ def test_a_status_read_is_the_job_its_attempts_and_retries_on_one_connection_wit
         store.upgrade()
     statements = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    me = worker(store)
-    job_id = store.jobs.create(new_job(retries=2))
+    me, label = worker(store), uuid.uuid4().hex
+    job_id = store.jobs.create(new_job(retries=2, label=label))
     for number in (1, 2):
         assert claim(store, job_id, me, number=number) is Claim.CLAIMED
         assert store.jobs.next_attempt(job_id, number, AttemptStatus.FAILED, error="exit 1", user_retry=True, owner=me)
@@ -500,8 +500,13 @@ def test_a_status_read_is_the_job_its_attempts_and_retries_on_one_connection_wit
     detail = store.reads.job_detail(job_id)
     assert len(statements) == 2
     stored = store.jobs.get(job_id)
-    assert stored.output == raw and detail.job.output is None
-    assert detail.job == dataclasses.replace(stored, output=None)
+    assert stored.output == raw and detail.job.output is None and stored.output_size == len(raw)
+    assert detail.job == dataclasses.replace(stored, output=None)  # its size read all the same
+    # The job alone, and a page of jobs, read without their outputs too (one statement each)
+    statements.clear()
+    assert store.reads.job(job_id) == detail.job and store.reads.job("no-such-job") is None
+    assert store.reads.list_jobs(label=label, with_output=False) == [detail.job] and len(statements) == 3
+    assert store.reads.list_jobs(label=label) == [stored]
     assert [(a.number, a.status) for a in detail.attempts] == [
         (1, AttemptStatus.FAILED), (2, AttemptStatus.FAILED), (3, AttemptStatus.FAILED)]
     assert detail.attempts == store.jobs.attempts(job_id) and detail.retried_as == []

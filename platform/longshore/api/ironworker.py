@@ -176,7 +176,8 @@ def cancel_all(request: Request, code_id: str, project: str = Project) -> dict:
     _check_code_id(code_id)
     rt = _rt(request)
     rt.store.codes.revision(code_id, project=project)  # 404 for another project's code
-    queued = rt.store.reads.list_jobs(code=code_id, project=project, status=JobStatus.QUEUED, limit=10_000)
+    queued = rt.store.reads.list_jobs(code=code_id, project=project, status=JobStatus.QUEUED, limit=10_000,
+                                     with_output=False)
     for job in queued:
         request_cancel(rt, job.id)
     return {"msg": f"Cancelled {len(queued)} tasks"}
@@ -260,27 +261,25 @@ def list_tasks(request: Request, code_name: str | None = None, page: int = 0, pe
     wanted = [status for name, statuses in STATUS_FILTERS.items()
               if request.query_params.get(name) in ("1", "true") for status in statuses]
     jobs = _rt(request).store.reads.list_jobs(project=project, code=code_name, status=wanted or None,
-                                              since=from_time, until=to_time, limit=per_page, offset=page * per_page)
+                                              since=from_time, until=to_time, limit=per_page, offset=page * per_page,
+                                              with_output=False)
     return {"tasks": [task_view(job) for job in jobs]}
 
 
 @router.get("/tasks/{task_id}")
 async def get_task(request: Request, project_id: str, task_id: str) -> dict:
     # The status read clients poll: its token and its read in one hop to a thread, not one each.
-    return await run_in_threadpool(lambda: task_view(_job(request, task_id, project_of(request, project_id))))
+    return await run_in_threadpool(lambda: task_view(_job(request, task_id, project_of(request, project_id),
+                                                          output=False)))
 
 
 @router.get("/tasks/{task_id}/log")
+@router.get("/tasks/{task_id}/outlog")
 def task_log(request: Request, task_id: str, project: str = Project) -> PlainTextResponse:
     job = _job(request, task_id, project)
     if not job.status.final or job.output is None:
         raise ApiError(404, "Log not found")
     return PlainTextResponse(job.output_text)
-
-
-@router.get("/tasks/{task_id}/outlog")
-def task_outlog(request: Request, task_id: str, project: str = Project) -> PlainTextResponse:
-    return task_log(request, task_id, project)
 
 
 @router.post("/tasks/{task_id}/progress")
@@ -316,9 +315,11 @@ def cancel_task(request: Request, task_id: str, project: str = Project) -> dict:
     return {"msg": "Cancelled"}
 
 
-def _job(request: Request, task_id: str, project: str) -> Job:
+def _job(request: Request, task_id: str, project: str, *, output: bool = True) -> Job:
+    """The project's task, with its output unless `output` is False (its size is read either way)."""
+    store = _rt(request).store
     try:
-        job = _rt(request).store.jobs.get(task_id) if is_job_id(task_id) else None
+        job = None if not is_job_id(task_id) else store.jobs.get(task_id) if output else store.reads.job(task_id)
     except JobNotFound:
         job = None
     if job is None or job.project_id != project:

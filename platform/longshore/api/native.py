@@ -95,7 +95,7 @@ def list_jobs(request: Request, status: JobStatus | None = None, label: str | No
         if value is not None and "\x00" in value:
             raise ApiError(400, f"{name}: must not contain a NUL character")
     jobs = _rt(request).store.reads.list_jobs(project=project, status=status, label=label, code=code, stack=stack,
-                                              since=since, limit=limit, before=_cursor(cursor))
+                                              since=since, limit=limit, before=_cursor(cursor), with_output=False)
     following = _encode(jobs[-1]) if len(jobs) == limit else None
     return {"jobs": [job_view(job) for job in jobs], "next": following}
 

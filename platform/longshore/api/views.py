@@ -43,7 +43,7 @@ def task_view(job: Job) -> dict:
             "updated_at": rfc3339(job.finished_at or job.started_at or job.created_at),
             "start_time": rfc3339(job.started_at), "end_time": rfc3339(job.finished_at), "duration": duration,
             "percent": job.progress, "msg": msg, "retry_count": job.retries_used, "exit_code": job.exit_code,
-            "log_size": len(job.output or b"")}
+            "log_size": job.output_size}
     if job.schedule_id:
         body["schedule_id"] = job.schedule_id
     return body

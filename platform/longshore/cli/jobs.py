@@ -220,7 +220,8 @@ def list_jobs(status_filter: str | None, stack: str | None, label: str | None, c
     client = api_client()
     if client is None:
         jobs = _store().reads.list_jobs(limit=limit, status=JobStatus(status_filter) if status_filter else None,
-                                        stack=stack, label=label, code=code, since=_since(since))
+                                        stack=stack, label=label, code=code, since=_since(since),
+                                        with_output=False)
     else:
         jobs = client.list_jobs(limit=limit, status=status_filter, stack=stack, label=label, code=code,
                                 since=_since(since))

@@ -71,7 +71,7 @@ class Job:
     exit_code: int | None
     error: str | None
     result: bytes | None  #: the result file's bytes, as the job wrote them
-    output: bytes | None  #: the last bytes of stdout and stderr, as the job wrote them
+    output: bytes | None  #: the last bytes of stdout and stderr, as the job wrote them (None: not read)
     output_truncated: bool
     created_at: float
     started_at: float | None
@@ -91,6 +91,8 @@ class Job:
     project_id: str = DEFAULT_PROJECT
     #: When retention deleted its output, result, payload, config and env (LONGSHORE_RETENTION_OUTPUT_DAYS).
     erased_at: float | None = None
+    #: The output's length in bytes: known also where the output itself was not read (a status read, a list).
+    output_size: int = 0
 
     @property
     def output_text(self) -> str:

@@ -65,11 +65,12 @@ class ReadModels:
                   stack: str | None = None, label: str | None = None, code: str | None = None,
                   since: float | None = None, until: float | None = None, schedule_id: str | None = None,
                   project: str | None = None, offset: int = 0,
-                  before: tuple[float, str] | None = None) -> list[Job]:
+                  before: tuple[float, str] | None = None, with_output: bool = True) -> list[Job]:
         """The newest jobs first, of a status (or any of several), a stack, a label, a code, a schedule, a
         project, created in a time range (all optional); `offset` skips that many, `before` starts after a
-        (created_at, id) cursor."""
-        query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(max(limit, 0))
+        (created_at, id) cursor. Without `with_output`, each job's output is None (its `output_size` is read):
+        a page of a hundred jobs does not carry a hundred outputs of up to a megabyte each."""
+        query = sa.select(*((jobs,) if with_output else _WITHOUT_OUTPUT)).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(max(limit, 0))
         if offset:
             query = query.offset(offset)
         if before is not None:  # a cursor: the jobs after (created_at, id) in this order
@@ -103,6 +104,13 @@ class ReadModels:
             tried = [attempt_from_row(each) for each in conn.execute(ATTEMPTS_OF_JOB, {"job_id": job_id}).mappings()]
             retried_as = list(conn.execute(_RETRIED_AS, {"job_id": job_id}).scalars()) if row["retried"] else []
         return JobDetail(job_from_row(row), tried, retried_as)
+
+    def job(self, job_id: str) -> Job | None:
+        """The job without its output (its `output_size` read), None if there is no such job: a status read
+        that shows no output (IronWorker's task) reads no megabyte of it."""
+        with read(self.engine) as conn:
+            row = conn.execute(_SUMMARY, {"job_id": job_id}).mappings().first()
+        return None if row is None else job_from_row(row)
 
     def retried_as(self, job_id: str) -> list[str]:
         """The jobs that retry `job_id` (`longshore retry`), oldest first."""
@@ -206,6 +214,10 @@ class ReadModels:
 # than the statement).
 _RETRIED_AS = sa.select(jobs.c.id).where(jobs.c.retry_of == sa.bindparam("job_id")).order_by(jobs.c.created_at)
 _RETRIES = jobs.alias("retries")
-_DETAIL = (sa.select(*[c for c in jobs.c if c.name != "output_bytes"], sa.null().label("output_bytes"),
-                     sa.exists().where(_RETRIES.c.retry_of == jobs.c.id).label("retried"))
+#: A job's columns but its output (up to a megabyte), with the output's size (PostgreSQL reads a stored value's
+#: size without its bytes).
+_WITHOUT_OUTPUT = (*[c for c in jobs.c if c.name != "output_bytes"], sa.null().label("output_bytes"),
+                   sa.func.length(jobs.c.output_bytes).label("output_size"))
+_SUMMARY = sa.select(*_WITHOUT_OUTPUT).where(jobs.c.id == sa.bindparam("job_id"))
+_DETAIL = (sa.select(*_WITHOUT_OUTPUT, sa.exists().where(_RETRIES.c.retry_of == jobs.c.id).label("retried"))
            .where(jobs.c.id == sa.bindparam("job_id")))

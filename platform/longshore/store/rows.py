@@ -10,7 +10,10 @@ from longshore.domain.steps import TIMED_STEPS
 
 
 def job_from_row(row: Any) -> Job:
-    """A `jobs` row (a mapping) as a Job."""
+    """A `jobs` row (a mapping) as a Job; one read without its output
+    (its bytes NULL) has their number as `output_size`."""
+    output = _bytes(row["output_bytes"])
+    size = row["output_size"] if "output_size" in row else None
     return Job(
         id=row["id"], stack=row["stack"], image=row["image"], command=row["command"],
         env=row["env"] or {}, payload=row["payload"], timeout_seconds=row["timeout_seconds"],
@@ -19,7 +22,7 @@ def job_from_row(row: Any) -> Job:
         attempt=row["attempt"], retries=row["retries"], retries_used=row["retries_used"],
         retry_delay_seconds=row["retry_delay_seconds"], requeues=row["requeues"], not_before=row["not_before"],
         published_at=row["published_at"], exit_code=row["exit_code"], error=row["error"],
-        result=_bytes(row["result_bytes"]), output=_bytes(row["output_bytes"]),
+        result=_bytes(row["result_bytes"]), output=output, output_size=len(output or b"") if size is None else size,
         output_truncated=bool(row["output_truncated"]), created_at=row["created_at"],
         started_at=row["started_at"], finished_at=row["finished_at"], priority=row["priority"],
         label=row["label"], retry_of=row["retry_of"], code=row["code"], code_revision=row["code_revision"],
