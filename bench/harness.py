@@ -40,15 +40,25 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
     })
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
-    subprocess.run(["su", "postgres", "-c", f"psql -q -c 'CREATE DATABASE {database} OWNER longshore'"], check=True)
-    subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
     try:
-        with worker_process(stacks, slots) as pid:
-            yield pid
+        with throwaway_database(database):
+            subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
+            with worker_process(stacks, slots) as pid:
+                yield pid
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
-        subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {database} WITH (FORCE)'"])
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_database(name: str | None = None) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL is yielded), dropped after."""
+    name = name or f"longshore_bench_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["su", "postgres", "-c", f"psql -q -c 'CREATE DATABASE {name} OWNER longshore'"], check=True)
+    try:
+        yield f"postgresql://longshore:longshore@127.0.0.1:5432/{name}"
+    finally:
+        subprocess.run(["su", "postgres", "-c", f"psql -q -c 'DROP DATABASE {name} WITH (FORCE)'"])
 
 
 @contextlib.contextmanager

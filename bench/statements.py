@@ -44,7 +44,7 @@ def main() -> int:
         # Sessions read the setting when they start: end the pools' sessions, warm up new ones.
         psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='{database}'")
         time.sleep(3)
-        for _ in range(3):
+        for _ in range(10):  # every pooled connection has run (and prepared) its statements
             longshore.submit("busybox", ["true"]).wait(timeout=60)
         start = os.path.getsize(log)
         for _ in range(args.jobs):
@@ -54,7 +54,11 @@ def main() -> int:
             lines.seek(start)
             text = lines.read()
         psql(f"ALTER DATABASE {database} RESET log_statement")
-    statements = [" ".join(found.split()) for found in re.findall(r"statement: (.*?)(?=\n\S|\Z)", text, re.S)]
+    # A statement prepared on its connection (`store.prepared`) is logged as EXECUTE, with its text as DETAIL
+    prepared = dict(re.findall(r"DETAIL:\s+prepare: PREPARE (ls_\w+) AS (.*?)(?=\n\S|\Z)", text, re.S))
+    statements = [" ".join(re.sub(r"^EXECUTE (ls_\w+)\b.*", lambda name: "(prepared) " + prepared.get(name[1], name[1]),
+                                  found, flags=re.S).split())
+                  for found in re.findall(r"statement: (.*?)(?=\n\S|\Z)", text, re.S)]
     shapes = collections.Counter(re.sub(r"'[^']*'|\b\d+(\.\d+)?\b", "?", statement)[:120] for statement in statements)
     print(f"{len(statements) / args.jobs:.1f} statements per job ({args.jobs} jobs of `true`, the worker's "
           "background work over that time included)")

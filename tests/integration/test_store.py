@@ -269,6 +269,7 @@ def test_a_projects_queue_quota_counts_its_jobs_only_when_the_installation_could
     from longshore.errors import QuotaExceeded
 
     counted = []
+    store = Store(store.url, prepare=False)  # statements as written, not as EXECUTE of a prepared one
     sa.event.listen(store.engine, "before_cursor_execute",
                     lambda _c, _cur, statement, *_: counted.append("count(*)" in statement.lower()))
     # Given a project whose quota is above every job waiting in the installation
@@ -540,7 +541,8 @@ def _soon(predicate, seconds: float = 5.0) -> float:
 def test_a_cached_caller_goes_the_moment_its_token_or_quota_changes_in_any_process(postgres):
     from longshore.domain.quotas import Quotas
 
-    api, other = Store(postgres), Store(postgres)  # two processes' stores: an API's, and the CLI's
+    # two processes' stores: an API's (its statements as written, not as EXECUTE of prepared ones), the CLI's
+    api, other = Store(postgres, prepare=False), Store(postgres)
     statements = []
     sa.event.listen(api.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     project, token = api.projects.create(f"cache-{uuid.uuid4().hex[:6]}", Quotas(requests_per_second=5))
@@ -601,3 +603,62 @@ def test_a_cached_caller_is_trusted_neither_across_a_lost_listener_connection_no
     with api.engine.begin() as conn:
         conn.execute(sa.text("UPDATE tokens SET revoked_at = 1 WHERE project_id = :p"), {"p": project.id})
     assert _soon(lambda: api.projects.authenticate(second) is None, 3.0) < 1.5
+
+
+def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_prepare_aborts_nothing(
+        postgres, monkeypatch):
+    from longshore.store import prepared
+
+    store = Store(postgres, pool_size=1, max_overflow=0)  # one connection: every block below shares it
+    sum_of = sa.text("SELECT CAST(:a AS int) + CAST(:b AS int), '%' || :c, :c")  # a literal % and a repeated name
+    untyped = sa.text("SELECT :a IS NULL")  # PostgreSQL cannot infer its parameter's type: never prepared
+
+    def on_server(conn) -> list[str]:  # through the driver itself: this read is never prepared
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
+        return [row[0] for row in cursor.fetchall()]
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TEMP TABLE marks (n int)"))
+        # The first run is sent as it is; the second prepares it; each answers as an unprepared one would
+        for n in range(3):
+            assert conn.execute(sum_of, {"a": n, "b": 10, "c": "it's"}).one() == (n + 10, "%it's", "it's")
+        [statement] = on_server(conn)
+        assert "$1" in statement and "$3" in statement and "'%'" in statement and "%(" not in statement
+        # A statement that cannot be prepared fails to under a savepoint: the transaction goes on, and commits
+        conn.execute(sa.text("INSERT INTO marks VALUES (1)"))
+        for _ in range(3):
+            assert conn.execute(untyped, {"a": None}).scalar() is True
+        conn.execute(sa.text("INSERT INTO marks VALUES (2)"))
+        assert conn.execute(sa.text("SELECT sum(n) FROM marks")).scalar() == 3
+    assert store.engine.dialect.name == "postgresql"
+    # What was prepared outlives a rolled-back transaction (PREPARE is not transactional)
+    with pytest.raises(sa.exc.DataError):
+        with store.engine.begin() as conn:
+            conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
+            conn.execute(sa.text("SELECT 1 / 0"))
+    with store.engine.connect() as conn:
+        assert conn.execute(sum_of, {"a": 2, "b": 2, "c": "x"}).one() == (4, "%x", "x")
+        # A connection keeps at most MAX_PREPARED: the least recently used goes (DEALLOCATE)
+        monkeypatch.setattr(prepared, "MAX_PREPARED", 3)
+        for n in range(4):
+            for _ in range(2):
+                assert conn.execute(sa.text(f"SELECT CAST(:a AS int) + {n}"), {"a": 1}).scalar() == n + 1
+        assert len(on_server(conn)) == 3 and "+ 0" not in " ".join(on_server(conn))
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    # A connection that is replaced (the store restarted under it) starts with none, and prepares afresh
+    killer = Store(postgres, pool_size=1, max_overflow=0, prepare=False)
+    with killer.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(sa.exc.OperationalError):
+        with store.engine.connect() as conn:
+            conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
+    with store.engine.connect() as conn:
+        for n in range(3):
+            assert conn.execute(sum_of, {"a": n, "b": 0, "c": ""}).one() == (n, "%", "")
+        assert len(on_server(conn)) == 1
+    # With LONGSHORE_DATABASE_PREPARE=off, nothing is
+    with killer.engine.connect() as conn:
+        for _ in range(3):
+            conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
+        assert on_server(conn) == []

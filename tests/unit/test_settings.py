@@ -26,10 +26,17 @@ REPO = Path(__file__).resolve().parents[2]
     ("LONGSHORE_OUTPUT_LIMIT_BYTES", "inf", "LONGSHORE_OUTPUT_LIMIT_BYTES: 'inf' is not a finite number"),
     ("LONGSHORE_STEP_BACKOFF_MAX_SECONDS", "600", "above the maximum of 60"),
     ("LONGSHORE_WORKER_LOST_SECONDS", "1", "LONGSHORE_WORKER_LOST_SECONDS: 1 is shorter than 3 heartbeats"),
+    ("LONGSHORE_DATABASE_PREPARE", "sometimes", "LONGSHORE_DATABASE_PREPARE: 'sometimes' is neither on"),
 ])
 def test_a_bad_value_names_the_variable(name, value, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("text,on", [(None, True), ("", True), ("ON", True), ("1", True), ("off", False),
+                                     (" No ", False), ("0", False), ("false", False)])
+def test_a_switch_reads_the_usual_words_and_empty_is_its_default(text, on):
+    assert Settings.from_env({} if text is None else {"LONGSHORE_DATABASE_PREPARE": text}).database_prepare is on
 
 
 def test_no_broker_means_the_embedded_default():

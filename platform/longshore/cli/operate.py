@@ -111,7 +111,7 @@ def upgrade() -> None:
     settings = get_settings()
     if not settings.database_url.startswith("postgres"):
         settings.home.mkdir(parents=True, exist_ok=True)
-    version = Store(settings.database_url, pool_size=1, max_overflow=1,
+    version = Store(settings.database_url, pool_size=1, max_overflow=1, prepare=settings.database_prepare,
                     connect_timeout_seconds=settings.database_connect_timeout_seconds).upgrade()
     click.echo(f"schema at version {version}")
 

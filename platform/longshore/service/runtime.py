@@ -61,7 +61,8 @@ class Runtime:
     def reconnect_store(self, *, pool_size: int, max_overflow: int) -> None:
         """A store of this process's own (after a fork), with a pool sized for it."""
         self.store = Store(self.settings.database_url, pool_size=pool_size, max_overflow=max_overflow,
-                           connect_timeout_seconds=self.settings.database_connect_timeout_seconds)
+                           connect_timeout_seconds=self.settings.database_connect_timeout_seconds,
+                           prepare=self.settings.database_prepare)
 
 
 @functools.cache
@@ -70,7 +71,7 @@ def get_runtime() -> Runtime:
     settings = get_settings()
     store = Store(settings.database_url, pool_size=settings.database_pool_size,
                   max_overflow=settings.database_max_overflow,
-                  connect_timeout_seconds=settings.database_connect_timeout_seconds)
+                  connect_timeout_seconds=settings.database_connect_timeout_seconds, prepare=settings.database_prepare)
     if store.is_postgres:
         store.check_schema()
     else:

@@ -29,8 +29,8 @@ from longshore.domain.steps import Step
 from longshore.errors import ConfigError
 from longshore.settings.readers import (  # noqa: F401  (DOCKER_CERT_FILES: part of this module's surface)
     BROKER_SCHEMES, DATABASE_SCHEMES, HTTP_SCHEMES, DOCKER_CERT_FILES, DOCKER_SCHEMES, Env, Variable, _docker_cert_path,
-    _docker_switch, _networks, _path, _registry_auths, _secret_keys, _shared_dir, _size, _stacks_file, _text, _url,
-    _webhook_secret, _whole, variable,
+    _docker_switch, _networks, _path, _registry_auths, _secret_keys, _shared_dir, _size, _stacks_file, _switch, _text,
+    _url, _webhook_secret, _whole, variable,
 )
 
 #: The manifest shipped in the repository, next to the package's source root.
@@ -260,6 +260,9 @@ class Settings:
     database_connect_timeout_seconds: float = variable(
         "LONGSHORE_DATABASE_CONNECT_TIMEOUT_SECONDS", 10, "how long a connect to PostgreSQL may take", minimum=1,
         maximum=300)
+    database_prepare: bool = variable("LONGSHORE_DATABASE_PREPARE", "on", "PostgreSQL plans a statement a connection "
+        "repeats once (`PREPARE`); `off` behind a pooler that moves sessions between server connections (pgbouncer "
+        "in transaction mode)", read=_switch)
     docker_host: str | None = variable("DOCKER_HOST", None, "the engine this worker drives",
                                        read=_url(DOCKER_SCHEMES), shown_default="the local socket")
     docker_tls_verify: bool = variable(
@@ -333,8 +336,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Env | None = None) -> "Settings":
         """Build settings from `environ` (default `os.environ`); raise ConfigError on nonsense."""
-        env = dict(os.environ if environ is None else environ)
-        settings = _read_group(cls, env, {})
+        settings = _read_group(cls, dict(os.environ if environ is None else environ), {})
         _cross_check(settings)
         return settings
 
@@ -389,9 +391,7 @@ def settings_table() -> str:
 
 
 def _shown(default: Any) -> str:
-    if isinstance(default, float):
-        return f"{default:g}"
-    return str(default) if isinstance(default, int) else f"`{default}`"
+    return f"{default:g}" if isinstance(default, float) else str(default) if isinstance(default, int) else f"`{default}`"
 
 
 @functools.cache

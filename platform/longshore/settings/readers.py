@@ -41,6 +41,10 @@ class Variable:
     maximum: float | None = None
 
 
+#: How a switch may be written.
+SWITCH_WORDS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(("0", "false", "no", "off"), False)}
+
+
 def variable(name: str, default: Any, doc: str, *, read: Callable | None = None, minimum: float | None = None,
              maximum: float | None = None, shown_default: str | None = None) -> Any:
     """Declare a settings field read from environment variable `name`."""
@@ -80,6 +84,14 @@ def _whole(env: Env, var: Variable, values: dict[str, Any]) -> int:
 
 def _text(env: Env, var: Variable, values: dict[str, Any]) -> str | None:
     return _raw(env, var, values)
+
+
+def _switch(env: Env, var: Variable, values: dict[str, Any]) -> bool:
+    """`1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off` (any case); empty: the default."""
+    raw = str(_raw(env, var, values)).strip().lower()
+    if raw not in SWITCH_WORDS:
+        raise ConfigError(f"{var.name}: {raw!r} is neither on (1, true, yes, on) nor off (0, false, no, off)")
+    return SWITCH_WORDS[raw]
 
 
 def _path(env: Env, var: Variable, values: dict[str, Any]) -> Path:

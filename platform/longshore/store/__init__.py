@@ -30,11 +30,12 @@ __all__ = ["Store", "Claim", "Owned", "STORE_ERRORS", "TRANSIENT_ERRORS", "Insta
 class Store:
     """One database: its jobs, their attempts, the workers, the read models."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5, connect_timeout_seconds: float = 10):
+    def __init__(self, url: str, *, pool_size: int = 5, max_overflow: int = 5, connect_timeout_seconds: float = 10,
+                 prepare: bool = True):
         self.url = url
         self.health = StoreHealth()
         self.engine = connect(url, pool_size=pool_size, max_overflow=max_overflow,
-                              connect_timeout_seconds=connect_timeout_seconds, health=self.health)
+                              connect_timeout_seconds=connect_timeout_seconds, health=self.health, prepare=prepare)
         self.is_postgres = is_postgres(self.engine)
         listener = FinishListener(self.engine, connect_timeout_seconds=connect_timeout_seconds,
                                   channels=(CALLERS_CHANNEL,))

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 from sqlalchemy.engine import Engine
 
+from longshore.store import prepared
+
 #: Failures of the store itself (it restarted, the network dropped): worth retrying.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
 #: A pooled connection idle this long is pinged before it is used again.
@@ -38,18 +40,23 @@ class StoreHealth:
 
 
 def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seconds: float,
-            health: StoreHealth) -> Engine:
-    """An SQLAlchemy engine for `url`; connections open on first use."""
+            health: StoreHealth, prepare: bool = True) -> Engine:
+    """An SQLAlchemy engine for `url`; connections open on first use. `prepare`: PostgreSQL prepares the
+    statements a connection runs again and again (`store.prepared`)."""
     url = driver_url(url)
     if url.startswith("postgresql"):
         engine = sa.create_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow,
+            # The last connection returned is the next handed out: a busy process keeps using its warm ones
+            # (their prepared statements, their server's caches) and the rest idle.
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_use_lifo=True,
             # The guarded writes rely on READ COMMITTED (restored on a connection's return, e.g. after the
             # lease's AUTOCOMMIT); a connect to an unreachable host fails in seconds.
             isolation_level="READ COMMITTED",
             connect_args={"connect_timeout": int(connect_timeout_seconds), "keepalives_idle": 30})
         sa.event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
         sa.event.listen(engine, "checkin", _returned)
+        if prepare:
+            sa.event.listen(engine, "before_cursor_execute", prepared.rewrite, retval=True)
     else:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
