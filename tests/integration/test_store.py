@@ -662,3 +662,36 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
         for _ in range(3):
             conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
         assert on_server(conn) == []
+
+
+def test_a_prepared_statement_keeps_what_the_unprepared_one_meant_and_a_pooler_that_drops_them_turns_them_off(
+        postgres, monkeypatch):
+    from longshore.store import prepared
+
+    monkeypatch.setattr(prepared._switch, "on", True)  # put back as it was after the test
+    store = Store(postgres, pool_size=1, max_overflow=0)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TEMP TABLE numbers (n int PRIMARY KEY) ON COMMIT PRESERVE ROWS"))
+        conn.execute(sa.text("INSERT INTO numbers VALUES (1), (2)"))
+    counted = sa.text("SELECT count(*) FROM numbers WHERE n = :n")
+    with store.engine.connect() as conn:
+        assert [conn.execute(counted, {"n": n}).scalar() for n in (1, 2, 3)] == [1, 1, 0]  # prepared by now
+        # A whole number past 32 bits matches nothing, as the unprepared statement said (not an error)
+        assert conn.execute(counted, {"n": 99_999_999_999}).scalar() == 0
+    # A savepoint's rollback (a nested transaction that failed) runs as often as it is needed, and works
+    for _ in range(3):
+        with store.engine.begin() as conn:
+            with pytest.raises(sa.exc.IntegrityError):
+                with conn.begin_nested():
+                    conn.execute(sa.text("INSERT INTO numbers VALUES (1)"))
+            conn.execute(sa.text("INSERT INTO numbers VALUES (3)"))
+            conn.execute(sa.text("DELETE FROM numbers WHERE n = 3"))
+    # A pooler that hands the session's statements to another server connection (here: they are dropped
+    # behind the store's back): the statement that meets it fails once, then this process prepares nothing
+    with store.engine.connect() as conn:
+        conn.connection.dbapi_connection.cursor().execute("DEALLOCATE ALL")
+        with pytest.raises(sa.exc.OperationalError):  # as an outage is: its caller retries it
+            conn.execute(counted, {"n": 1})
+    assert prepared._switch.on is False
+    with store.engine.connect() as conn:
+        assert [conn.execute(counted, {"n": 2}).scalar() for _ in range(3)] == [1, 1, 1]

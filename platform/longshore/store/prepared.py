@@ -7,24 +7,36 @@ prepared on it (`PREPARE`) and from then on sent as `EXECUTE name(values)`, whos
 it quotes any parameters: its plan is made once per connection (`bench/store_ops.py`: PostgreSQL's CPU per
 job 0.74×). PostgreSQL still plans afresh where a plan for the values at hand is much better than a generic one.
 
-- Only statements with named parameters run one at a time (not `executemany`), texts of at most
-  `MAX_PREPARED_TEXT` characters, at most `MAX_PREPARED` per connection (the least recently used goes).
+- Only reads and writes (SELECT, INSERT, UPDATE, DELETE) with named parameters run one at a time (not
+  `executemany`), of at most `MAX_PREPARED_TEXT` characters, never in a failed transaction (its rollback's
+  statements), at most `MAX_PREPARED` per connection (the least recently used goes).
+- A prepared parameter takes the type of what it is compared with or assigned to; a literal keeps its own. A
+  whole number past 32 bits is a bigint literal but an error bound to an integer parameter: such values go
+  as before, as literals. (A fraction compared with an integer column would be rounded: no caller does.)
 - A statement PostgreSQL cannot prepare (a parameter whose type it cannot infer) is remembered and runs as
   before. Inside a transaction the `PREPARE` runs under a savepoint, so its failure aborts nothing.
 - `PREPARE` and `DEALLOCATE` are not transactional: a rollback keeps what was prepared. A connection that is
   replaced (the store restarted) starts with none.
-- Behind a pooler that does not keep a session per client (pgbouncer in transaction mode), a statement
-  prepared on one server connection is unknown on the next: set `LONGSHORE_DATABASE_PREPARE=off` there.
+- Behind a pooler that does not keep a session per client (pgbouncer in transaction mode) a statement
+  prepared on one server connection is unknown on the next: set `LONGSHORE_DATABASE_PREPARE=off` there. A
+  process that meets it anyway (SQLSTATE 26000 or 42P05) prepares nothing more, after that one statement
+  failed (psycopg2 calls 26000 an OperationalError: it is retried as an outage is).
+- Errors and PostgreSQL's statement log show a prepared statement as `EXECUTE ls_…(values)`; the log shows its
+  text with it (bench/statements.py reads it so).
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import logging
 import re
 from typing import Any
 
 import psycopg2
+from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+
+log = logging.getLogger(__name__)
 
 #: Runs of a statement text on one connection before it is prepared there: once-only texts never are.
 PREPARE_AFTER = 2
@@ -32,12 +44,27 @@ PREPARE_AFTER = 2
 MAX_PREPARED = 200
 #: Longer texts (a list page's filters, a batch's many values) are left as they are.
 MAX_PREPARED_TEXT = 4000
+#: SQLSTATEs that say a session's prepared statements are not its own (a pooler hands its statements to other
+#: server connections): no such prepared statement (26000), or one of that name already there (42P05).
+SESSION_NOT_KEPT = frozenset({"26000", "42P05"})
+#: SQLSTATEs of a statement whose table or column is not there yet (a store not migrated): not remembered.
+SCHEMA_NOT_THERE = frozenset({"42P01", "42703"})
+INT32 = (-(1 << 31), (1 << 31) - 1)
 #: Texts counted per connection before the count starts afresh (texts built with a varying number of values
 #: would otherwise grow it for ever).
 MAX_COUNTED = 1000
 
+#: What PREPARE takes (not SAVEPOINT, SET, DDL …): the store's reads and writes.
+_PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|VALUES)\b", re.IGNORECASE)
 _PARAMETER = re.compile(r"%\((\w+)\)s")
 _UNPREPARABLE: set[str] = set()  # texts PostgreSQL refused to prepare (in any connection): a few of the store's
+
+
+class _Switch:
+    on = True  #: False once the store was seen not to keep a connection's session (`on_error`)
+
+
+_switch = _Switch()
 
 
 class _Statements:
@@ -52,8 +79,8 @@ def rewrite(conn: Any, cursor: Any, statement: str, parameters: Any, _context: A
             executemany: bool) -> tuple[str, Any]:
     """SQLAlchemy's `before_cursor_execute` (with `retval=True`): the statement as it is, or as `EXECUTE` of
     its prepared form on this connection."""
-    if executemany or not isinstance(parameters, dict) or len(statement) > MAX_PREPARED_TEXT \
-            or statement in _UNPREPARABLE:
+    if not _switch.on or executemany or not isinstance(parameters, dict) or len(statement) > MAX_PREPARED_TEXT \
+            or not _PREPARABLE.match(statement) or statement in _UNPREPARABLE or _wide_integer(parameters):
         return statement, parameters
     statements = conn.info.get("prepared")
     if statements is None:
@@ -66,7 +93,10 @@ def rewrite(conn: Any, cursor: Any, statement: str, parameters: Any, _context: A
         if statements.runs[statement] < PREPARE_AFTER:
             return statement, parameters
         del statements.runs[statement]
-        known = _prepare(conn, cursor, statements, statement)
+        dbapi = conn.connection.dbapi_connection
+        if dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR:
+            return statement, parameters  # its transaction failed: the statement is a rollback's or fails anyway
+        known = _prepare(cursor, statements, statement, in_transaction=not dbapi.autocommit)
         if known is None:
             return statement, parameters
     else:
@@ -74,7 +104,13 @@ def rewrite(conn: Any, cursor: Any, statement: str, parameters: Any, _context: A
     return known[1], parameters
 
 
-def _prepare(conn: Any, cursor: Any, statements: _Statements, statement: str) -> tuple[str, str] | None:
+def _wide_integer(parameters: dict) -> bool:
+    """A whole number outside 32 bits: sent as a literal it is a bigint, compared as such with an integer column
+    (a revision 99999999999 is not found); bound to a prepared statement's integer parameter it is an error."""
+    return any(type(value) is int and not INT32[0] <= value <= INT32[1] for value in parameters.values())
+
+
+def _prepare(cursor: Any, statements: _Statements, statement: str, *, in_transaction: bool) -> tuple[str, str] | None:
     """PREPARE `statement` on this connection: (its name, the EXECUTE that runs it), or None if it cannot be."""
     numbers: dict[str, int] = {}
     for name in _PARAMETER.findall(statement):
@@ -84,17 +120,20 @@ def _prepare(conn: Any, cursor: Any, statements: _Statements, statement: str) ->
     name = "ls_" + hashlib.blake2b(statement.encode(), digest_size=8).hexdigest()
     arguments = ", ".join(f"%({each})s" for each in numbers)
     execute = f"EXECUTE {name}({arguments})" if numbers else f"EXECUTE {name}"
-    in_transaction = not conn.connection.dbapi_connection.autocommit
     if in_transaction:
         cursor.execute("SAVEPOINT longshore_prepare")
     try:
         cursor.execute(f"PREPARE {name} AS {body}")
     except (psycopg2.OperationalError, psycopg2.InterfaceError):
         raise  # the store went away: the statement's own failure, as it would have met it
-    except psycopg2.Error:  # it cannot be prepared (a parameter of no type PostgreSQL can infer)
+    except psycopg2.Error as exc:
         if in_transaction:
             cursor.execute("ROLLBACK TO SAVEPOINT longshore_prepare")
-        _UNPREPARABLE.add(statement)
+            cursor.execute("RELEASE SAVEPOINT longshore_prepare")
+        if exc.pgcode in SESSION_NOT_KEPT:
+            _turn_off(exc.pgcode)
+        elif exc.pgcode not in SCHEMA_NOT_THERE:  # not yet migrated: try again later
+            _UNPREPARABLE.add(statement)  # a parameter of no type PostgreSQL can infer, a statement of no plan
         return None
     if in_transaction:
         cursor.execute("RELEASE SAVEPOINT longshore_prepare")
@@ -103,3 +142,18 @@ def _prepare(conn: Any, cursor: Any, statements: _Statements, statement: str) ->
         _, (oldest, _) = statements.prepared.popitem(last=False)
         cursor.execute(f"DEALLOCATE {oldest}")
     return name, execute
+
+
+def on_error(context: Any) -> None:
+    """SQLAlchemy's `handle_error`: a statement met a session whose prepared statements are not its own (a
+    pooler in transaction mode): this process prepares nothing more. That statement has failed (its caller
+    retries it as any store failure); LONGSHORE_DATABASE_PREPARE=off avoids even that."""
+    code = getattr(context.original_exception, "pgcode", None)
+    if code in SESSION_NOT_KEPT and _switch.on:
+        _turn_off(code)
+
+
+def _turn_off(code: str) -> None:
+    _switch.on = False
+    log.warning("the store's sessions do not keep prepared statements (SQLSTATE %s: a pooler in transaction "
+                "mode?): this process prepares none from now on; set LONGSHORE_DATABASE_PREPARE=off", code)
