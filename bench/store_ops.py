@@ -57,18 +57,22 @@ def backends(database: str) -> list[int]:
     return [int(pid) for pid in found]
 
 
-def measure(store: Store, database: str, me: str, jobs: int, threads: int) -> tuple[float, float, float]:
-    """PostgreSQL's CPU, this process's CPU and the wall time, each in ms per job."""
-    for _ in range(20):  # warm: every connection of the pool open, every statement seen (and prepared)
-        one_job(store, me)
-    pids = backends(database)
-    server, client, wall = sum(process_cpu(pid) for pid in pids), time.process_time(), time.perf_counter()
+def at_once(store: Store, me: str, jobs: int, threads: int) -> None:
+    """`jobs` jobs, `threads` at a time."""
     share = [jobs // threads + (n < jobs % threads) for n in range(threads)]
     runners = [threading.Thread(target=lambda n=n: [one_job(store, me) for _ in range(n)]) for n in share]
     for runner in runners:
         runner.start()
     for runner in runners:
         runner.join()
+
+
+def measure(store: Store, database: str, me: str, jobs: int, threads: int) -> tuple[float, float, float]:
+    """PostgreSQL's CPU, this process's CPU and the wall time, each in ms per job."""
+    at_once(store, me, 20 * threads, threads)  # warm: the pool's connections open, their statements prepared
+    pids = backends(database)
+    server, client, wall = sum(process_cpu(pid) for pid in pids), time.process_time(), time.perf_counter()
+    at_once(store, me, jobs, threads)
     wall, client = time.perf_counter() - wall, time.process_time() - client
     if set(backends(database)) != set(pids):
         print("  (the pool opened connections during the run: their CPU is not counted)", file=sys.stderr)

@@ -70,7 +70,8 @@ class ReadModels:
         project, created in a time range (all optional); `offset` skips that many, `before` starts after a
         (created_at, id) cursor. Without `with_output`, each job's output is None (its `output_size` is read):
         a page of a hundred jobs does not carry a hundred outputs of up to a megabyte each."""
-        query = sa.select(*((jobs,) if with_output else _WITHOUT_OUTPUT)).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(max(limit, 0))
+        query = (sa.select(*((jobs,) if with_output else _WITHOUT_OUTPUT))
+                 .order_by(jobs.c.created_at.desc(), jobs.c.id).limit(max(limit, 0)))
         if offset:
             query = query.offset(offset)
         if before is not None:  # a cursor: the jobs after (created_at, id) in this order
