@@ -68,18 +68,70 @@ def test_every_plain_call_answers_as_docker_py_does_through_one_pool_of_connecti
     ours.remove_container(name, force=True, v=True)
     with pytest.raises(docker.errors.NotFound):
         ours.remove_container(name, force=True)
-    # one after another, these calls of many URLs shared one connection (the pool's idle ones: urllib3's queue)
-    assert sum(connection is not None for connection in ours._socket_pool.pool.queue) == 1
+    # one after another, these calls of many URLs shared one connection
+    assert ours._socket_pool.idle == 1
 
 
-def test_a_socket_that_does_not_answer_is_a_transient_failure(tmp_path):
-    from docker.transport.unixconn import UnixHTTPConnectionPool
+def test_a_socket_that_does_not_answer_or_answers_badly_is_a_transient_failure(tmp_path):
+    import socket
+    import threading
 
-    client = connect(None, tls_certs=None, timeout=5)
-    client._socket_pool = UnixHTTPConnectionPool(client.base_url, str(tmp_path / "no-engine.sock"), 5)
-    with pytest.raises(Exception) as raised:
-        client.inspect_container("anything")
-    assert classify.classify(raised.value) is FailureKind.TRANSIENT
+    from longshore.engine.socket_http import SocketHttp
+
+    client = connect(None, tls_certs=None, timeout=1)
+    # no engine at that path
+    client._socket_pool = SocketHttp(str(tmp_path / "no-engine.sock"))
+    failures = []
+    for answer in (None, b"", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", b"not HTTP at all\r\n\r\n"):
+        if answer is not None:  # an engine that says nothing (a timeout), closes mid-answer, or speaks nonsense
+            path = str(tmp_path / f"engine-{len(failures)}.sock")
+            server = socket.socket(socket.AF_UNIX)
+            server.bind(path)
+            server.listen()
+
+            def serve(server=server, answer=answer):
+                connection, _ = server.accept()
+                connection.recv(65536)
+                if answer:
+                    connection.sendall(answer)
+                    connection.close()
+                else:
+                    connection.recv(65536)  # holds it open, silent, until the client gives up
+
+            threading.Thread(target=serve, daemon=True).start()
+            client._socket_pool = SocketHttp(path)
+        with pytest.raises(Exception) as raised:
+            client.inspect_container("anything")
+        failures.append(raised.value)
+        assert classify.classify(raised.value) is FailureKind.TRANSIENT, raised.value
+        assert client._socket_pool.idle == 0  # a connection that failed is never reused
+    assert [type(failure).__name__ for failure in failures] == [
+        "ConnectionError", "ReadTimeout", "ConnectionError", "ConnectionError"]
+
+
+def test_the_pool_answers_threads_at_once_and_replaces_a_connection_the_engine_closed(clients):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ours, theirs, made = clients
+    name = f"longshore-socket-test-{uuid.uuid4().hex[:8]}"
+    theirs.create_container(IMAGE, ["seq", "1", "200000"], name=name)  # 1.3 MB of output
+    made.append(name)
+    theirs.start(name)
+    assert theirs.wait(name)["StatusCode"] == 0
+    expected = theirs.inspect_container(name)
+    with ThreadPoolExecutor(8) as threads:
+        answers = list(threads.map(lambda _: ours.inspect_container(name), range(200)))
+    assert all(answer == expected for answer in answers)
+    assert 1 <= ours._socket_pool.idle <= 8
+    # connections the engine closed while idle (here: shut down under the pool) are noticed and replaced
+    for connection in list(ours._socket_pool._idle.queue):
+        connection.shutdown(2)
+    assert ours.inspect_container(name) == expected
+    # a chunked answer (the engine sends a container's logs in chunks, no length given) reads whole
+    status, _, headers, _ = ours._socket_pool.request("GET", f"/v{ours._version}/containers/{name}/logs?stdout=1",
+                                                      body=None, headers={}, timeout=30)
+    assert status == 200 and ("Transfer-Encoding", "chunked") in headers
+    assert ours.logs(name) == theirs.logs(name) and len(ours.logs(name)) > 1_000_000
 
 
 def test_collecting_an_exited_container_reads_its_output_in_one_call_as_docker_py_does(clients):

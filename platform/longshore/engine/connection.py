@@ -9,12 +9,8 @@ from urllib.parse import urlencode
 import docker
 import docker.tls
 import requests
-import requests.structures
-import requests.utils
-import urllib3
-import urllib3.exceptions
-from docker.transport.unixconn import UnixHTTPConnectionPool
 
+from longshore.engine.socket_http import SocketHttp, as_response
 from longshore.settings import DOCKER_CERT_FILES
 
 
@@ -29,9 +25,10 @@ class _EngineClient(docker.APIClient):
     (docker/docker-py#2433), and the docker CLI never reads them.
 
     On a local socket, a call that neither streams nor sends more than a body goes straight to one pool of
-    docker-py's own socket connections (urllib3), not through requests' session: requests' merging,
-    preparing and cookie handling cost about as much CPU as the call itself (~0.5 ms of ~1 ms for an
-    inspect), for nothing a socket needs. docker-py still builds the URL, reads the answer and raises its
+    connections to the socket (`engine.socket_http`: httptools parses the answers), not through requests'
+    session, urllib3 and http.client: their merging, preparing, cookie handling and header parsing cost
+    several times the call's own work (~1 ms of CPU for an inspect through requests, 0.4 through urllib3,
+    0.14 now), for nothing a socket needs. docker-py still builds the URL, reads the answer and raises its
     typed errors from the status code; a failure to connect or read is the same requests error as before.
     docker-py's adapter also keys its pools by the whole URL, so each new container's call opened a new
     connection; this pool is one per engine."""
@@ -55,22 +52,14 @@ class _EngineClient(docker.APIClient):
                 path += ("&" if "?" in path else "?") + query
         body = data.encode("utf-8") if isinstance(data, str) else data
         merged = {key: value for key, value in {**self.headers, **(headers or {})}.items() if value is not None}
-        try:
-            answer = self._socket_pool.urlopen(
-                method, path, body=body, headers=merged, retries=False,
-                redirect=False, preload_content=True, timeout=urllib3.Timeout(connect=timeout, read=timeout))
-        except urllib3.exceptions.ReadTimeoutError as exc:  # as requests' adapter maps them
-            raise requests.exceptions.ReadTimeout(exc) from exc
-        except urllib3.exceptions.ConnectTimeoutError as exc:
-            raise requests.exceptions.ConnectTimeout(exc) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        response = requests.Response()
-        response.status_code, response.reason, response.url = answer.status, answer.reason, self.base_url + path
-        response.headers = requests.structures.CaseInsensitiveDict(answer.headers)
-        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
-        response._content, response._content_consumed, response.raw = answer.data, True, answer  # read whole
-        return response
+        answer = self._socket_pool.request(method, path, body=body, headers=merged, timeout=timeout)
+        return as_response(*answer, url=self.base_url + path)
+
+    def close(self) -> None:
+        """requests' session closed, and the socket's idle connections with it."""
+        super().close()
+        if self._socket_pool is not None:
+            self._socket_pool.close()
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         """requests' merge of a request's settings with the environment, with this session's CA first."""
@@ -91,11 +80,10 @@ def connect(docker_host: str | None, *, tls_certs: Path | None, **options: Any) 
     client = _EngineClient(base_url=docker_host, tls=tls, version="auto", **options)
     if not docker_host or docker_host.startswith("unix://"):
         client.trust_env = False  # no proxy or netrc applies to a socket: skip reading the environment per call
-        # a pool of docker-py's own socket connections, not in its adapter's pools (which closes the least
-        # recently used one as new URLs come)
+        # one pool of connections to the socket, not docker-py's adapter's pools (keyed by the whole URL, so
+        # each new container's calls opened a new connection)
         adapter = client.get_adapter(client.base_url)
-        client._socket_pool = UnixHTTPConnectionPool(client.base_url, adapter.socket_path, adapter.timeout,
-                                                     maxsize=adapter.max_pool_size)
+        client._socket_pool = SocketHttp(adapter.socket_path, max_idle=adapter.max_pool_size)
     return client
 
 
