@@ -9,6 +9,7 @@ import uuid
 
 import docker
 import pytest
+import requests
 
 from longshore.engine import classify
 from longshore.engine.calls import path_stat
@@ -109,29 +110,96 @@ def test_a_socket_that_does_not_answer_or_answers_badly_is_a_transient_failure(t
         "ConnectionError", "ReadTimeout", "ConnectionError", "ConnectionError"]
 
 
-def test_the_pool_answers_threads_at_once_and_replaces_a_connection_the_engine_closed(clients):
+def test_the_pool_answers_threads_at_once_each_its_own_answer_on_descriptors_past_1023(clients):
+    import os
+    import resource
     from concurrent.futures import ThreadPoolExecutor
 
     ours, theirs, made = clients
-    name = f"longshore-socket-test-{uuid.uuid4().hex[:8]}"
-    theirs.create_container(IMAGE, ["seq", "1", "200000"], name=name)  # 1.3 MB of output
-    made.append(name)
-    theirs.start(name)
-    assert theirs.wait(name)["StatusCode"] == 0
-    expected = theirs.inspect_container(name)
-    with ThreadPoolExecutor(8) as threads:
-        answers = list(threads.map(lambda _: ours.inspect_container(name), range(200)))
-    assert all(answer == expected for answer in answers)
-    assert 1 <= ours._socket_pool.idle <= 8
-    # connections the engine closed while idle (here: shut down under the pool) are noticed and replaced
-    for connection in list(ours._socket_pool._idle.queue):
-        connection.shutdown(2)
-    assert ours.inspect_container(name) == expected
+    names = [f"longshore-socket-test-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    theirs.create_container(IMAGE, ["seq", "1", "200000"], name=names[0])  # 1.3 MB of output
+    theirs.create_container(IMAGE, ["true"], name=names[1])
+    made.extend(names)
+    theirs.start(names[0])
+    assert theirs.wait(names[0])["StatusCode"] == 0
+    expected = {name: theirs.inspect_container(name) for name in names}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # the pool's connections past select()'s 1023
+    try:
+        def ask(n: int):
+            if n % 5 == 4:
+                with pytest.raises(docker.errors.NotFound):
+                    ours.inspect_container(names[0] + "-absent")
+                return "absent", None
+            name = names[n % 2]
+            return name, ours.inspect_container(name)
+
+        with ThreadPoolExecutor(8) as threads:
+            answers = list(threads.map(ask, range(200)))
+        assert all(answer == expected[name] for name, answer in answers if name != "absent")
+        assert 1 <= ours._socket_pool.idle <= 8
+        assert min(connection.fileno() for connection in ours._socket_pool._idle.queue) > 1023
+        for _ in range(3):  # reused past 1023
+            assert ours.inspect_container(names[1]) == expected[names[1]]
+    finally:
+        for descriptor in spare:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     # a chunked answer (the engine sends a container's logs in chunks, no length given) reads whole
-    status, _, headers, _ = ours._socket_pool.request("GET", f"/v{ours._version}/containers/{name}/logs?stdout=1",
-                                                      body=None, headers={}, timeout=30)
+    logs = f"/v{ours._version}/containers/{names[0]}/logs?stdout=1"
+    status, _, headers, _ = ours._socket_pool.request("GET", logs, body=None, headers={}, timeout=30)
     assert status == 200 and ("Transfer-Encoding", "chunked") in headers
-    assert ours.logs(name) == theirs.logs(name) and len(ours.logs(name)) > 1_000_000
+    assert ours.logs(names[0]) == theirs.logs(names[0]) and len(ours.logs(names[0])) > 1_000_000
+
+
+def _fake_engine(path: str, answers: list[list[bytes]], requests_seen: list[bytes]) -> None:
+    """A unix socket that answers each connection's requests with its list of answers, in order, then closes it."""
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+
+    def serve():
+        for per_connection in answers:
+            connection, _ = server.accept()
+            for answer in per_connection:
+                requests_seen.append(connection.recv(65536))
+                for part in answer.split(b"|"):  # `|`: a pause between two writes
+                    connection.sendall(part)
+                    time.sleep(0.05)
+            connection.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+
+def test_the_wire_bytes_headers_an_interim_answer_and_a_connection_the_engine_closed(tmp_path):
+    from longshore.engine.socket_http import SocketHttp
+
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Twice: a\r\nX-Twice: b\r\n\r\nok"
+    seen: list[bytes] = []
+    _fake_engine(str(tmp_path / "engine.sock"), [
+        [ok, b"HTTP/1.1 100 Continue\r\n\r\n|" + ok, b"HTTP/1.1 100 Continue\r\n\r\n" + ok],  # then it closes
+        [ok]], seen)
+    pool = SocketHttp(str(tmp_path / "engine.sock"))
+    # a bytes header value (docker-py's X-Registry-Auth) goes as its text; the answer's repeated header joined
+    answer = pool.request("POST", "/v1.41/x?a=1", body=None, headers={"X-Registry-Auth": b"e30="}, timeout=5)
+    assert answer[:2] == (200, "OK") and answer[3] == b"ok"
+    request = seen[0].decode()
+    assert request.startswith("POST /v1.41/x?a=1 HTTP/1.1\r\n") and "X-Registry-Auth: e30=\r\n" in request
+    assert "Content-Length: 0\r\n" in request and "Accept-Encoding: identity\r\n" in request
+    # 100 Continue before the answer, apart from it or with it: the answer is the 200 after it
+    for _ in range(2):
+        assert pool.request("GET", "/x", body=None, headers={}, timeout=5)[:2] == (200, "OK")
+    # the engine closed the kept connection: noticed before reuse, and a new one asks again
+    time.sleep(0.2)
+    assert pool.request("GET", "/x", body=None, headers={}, timeout=5)[3] == b"ok" and len(seen) == 4
+    # a header that would split the request is refused before anything is sent
+    with pytest.raises(requests.exceptions.InvalidHeader):
+        pool.request("GET", "/x", body=None, headers={"X-Bad": "a\r\nX-Injected: 1"}, timeout=5)
 
 
 def test_collecting_an_exited_container_reads_its_output_in_one_call_as_docker_py_does(clients):

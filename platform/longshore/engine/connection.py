@@ -38,7 +38,8 @@ class _EngineClient(docker.APIClient):
     def request(self, method: str, url: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         """requests' `Session.request`, straight to the socket when it can be (see the class docstring)."""
         given = {key for key, value in kwargs.items() if value is not None and not (key == "stream" and not value)}
-        if self._socket_pool is None or not given <= _SHORTCUT_ARGUMENTS or not kwargs.get("allow_redirects", True):
+        if self._socket_pool is None or not given <= _SHORTCUT_ARGUMENTS or not kwargs.get("allow_redirects", True) \
+                or not isinstance(kwargs.get("data"), (bytes, str, type(None))):  # a file or a generator: streamed
             return super().request(method, url, **kwargs)
         return self._through_socket(method, url, kwargs.get("params"), kwargs.get("data"),
                                     kwargs.get("headers"), kwargs.get("timeout"))
