@@ -110,9 +110,10 @@ def test_a_socket_that_does_not_answer_or_answers_badly_is_a_transient_failure(t
         "ConnectionError", "ReadTimeout", "ConnectionError", "ConnectionError"]
 
 
-def test_the_pool_answers_threads_at_once_each_its_own_answer_on_descriptors_past_1023(clients):
-    import os
+def test_the_pool_answers_threads_at_once_each_its_own_answer_and_reuses_a_descriptor_past_1023(clients):
+    import fcntl
     import resource
+    import socket
     from concurrent.futures import ThreadPoolExecutor
 
     ours, theirs, made = clients
@@ -123,28 +124,34 @@ def test_the_pool_answers_threads_at_once_each_its_own_answer_on_descriptors_pas
     theirs.start(names[0])
     assert theirs.wait(names[0])["StatusCode"] == 0
     expected = {name: theirs.inspect_container(name) for name in names}
+
+    def ask(n: int):
+        if n % 5 == 4:
+            with pytest.raises(docker.errors.NotFound):
+                ours.inspect_container(names[0] + "-absent")
+            return "absent", None
+        name = names[n % 2]
+        return name, ours.inspect_container(name)
+
+    with ThreadPoolExecutor(8) as threads:
+        answers = list(threads.map(ask, range(200)))
+    assert all(answer == expected[name] for name, answer in answers if name != "absent")
+    assert 1 <= ours._socket_pool.idle <= 8
+    # a kept connection on a descriptor past 1023 (a busy worker's: select() cannot watch one, poll() can) is
+    # checked and reused like any other
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # the pool's connections past select()'s 1023
     try:
-        def ask(n: int):
-            if n % 5 == 4:
-                with pytest.raises(docker.errors.NotFound):
-                    ours.inspect_container(names[0] + "-absent")
-                return "absent", None
-            name = names[n % 2]
-            return name, ours.inspect_container(name)
-
-        with ThreadPoolExecutor(8) as threads:
-            answers = list(threads.map(ask, range(200)))
-        assert all(answer == expected[name] for name, answer in answers if name != "absent")
-        assert 1 <= ours._socket_pool.idle <= 8
-        assert min(connection.fileno() for connection in ours._socket_pool._idle.queue) > 1023
-        for _ in range(3):  # reused past 1023
+        kept = ours._socket_pool._idle.get_nowait()
+        high = fcntl.fcntl(kept.fileno(), fcntl.F_DUPFD_CLOEXEC, 2000)  # the first free one from 2000
+        moved = socket.socket(fileno=high)
+        kept.close()
+        ours._socket_pool._idle.put(moved)
+        for _ in range(3):
             assert ours.inspect_container(names[1]) == expected[names[1]]
+            assert ours._socket_pool._idle.queue[-1].fileno() == high > 1023  # it carried the call, and was kept
     finally:
-        for descriptor in spare:
-            os.close(descriptor)
+        ours._socket_pool.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     # a chunked answer (the engine sends a container's logs in chunks, no length given) reads whole
     logs = f"/v{ours._version}/containers/{names[0]}/logs?stdout=1"
