@@ -44,12 +44,11 @@ from typing import Callable, Iterator
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, http_server, percentile  # noqa: E402
+from harness import REPO, http_server, percentile, throwaway_database  # noqa: E402
 from store_fill import OLD_LABEL, fill  # noqa: E402
 
 LIST_GOAL_MS, READ_GOAL_MS, SCRAPE_GOAL_MS, SUBMIT_GOAL_RATIO = 50, 5, 100, 0.9
 PAGE = 20
-DATABASES = "postgresql://longshore:longshore@127.0.0.1:5432"
 
 
 @dataclasses.dataclass
@@ -78,29 +77,30 @@ def throwaway_installation() -> Iterator[str]:
     """Point this process at a fresh vhost and database (upgraded); yield the URL of a second, empty database
     (upgraded too); remove them all after."""
     run_id = uuid.uuid4().hex[:8]
-    vhost, database, empty = f"longshore-scale-{run_id}", f"longshore_scale_{run_id}", f"longshore_empty_{run_id}"
+    vhost = f"longshore-scale-{run_id}"
     home = tempfile.mkdtemp(prefix="longshore-scale-")
-    os.environ.update({
-        "LONGSHORE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-        "LONGSHORE_DATABASE_URL": f"{DATABASES}/{database}",
-        "LONGSHORE_STACKS": str(REPO / "workers" / "stacks.toml"),
-        "LONGSHORE_HOME": home,
-    })
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
     try:
-        for name in (database, empty):
-            _as_postgres(f"CREATE DATABASE {name} OWNER longshore")
-            subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True,
-                           env={**os.environ, "LONGSHORE_DATABASE_URL": f"{DATABASES}/{name}"})
-        yield f"{DATABASES}/{empty}"
-    finally:
-        from longshore.service.runtime import get_runtime
+        with throwaway_database(f"longshore_scale_{run_id}") as full, \
+                throwaway_database(f"longshore_empty_{run_id}") as empty:
+            os.environ.update({
+                "LONGSHORE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+                "LONGSHORE_DATABASE_URL": full,
+                "LONGSHORE_STACKS": str(REPO / "workers" / "stacks.toml"),
+                "LONGSHORE_HOME": home,
+            })
+            for url in (full, empty):
+                subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True,
+                               env={**os.environ, "LONGSHORE_DATABASE_URL": url})
+            try:
+                yield empty
+            finally:
+                from longshore.service.runtime import get_runtime
 
-        get_runtime().store.engine.dispose()
+                get_runtime().store.engine.dispose()
+    finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
-        for name in (database, empty):
-            _as_postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -220,5 +220,4 @@ _RETRIES = jobs.alias("retries")
 _WITHOUT_OUTPUT = (*[c for c in jobs.c if c.name != "output_bytes"], sa.null().label("output_bytes"),
                    sa.func.length(jobs.c.output_bytes).label("output_size"))
 _SUMMARY = sa.select(*_WITHOUT_OUTPUT).where(jobs.c.id == sa.bindparam("job_id"))
-_DETAIL = (sa.select(*_WITHOUT_OUTPUT, sa.exists().where(_RETRIES.c.retry_of == jobs.c.id).label("retried"))
-           .where(jobs.c.id == sa.bindparam("job_id")))
+_DETAIL = _SUMMARY.add_columns(sa.exists().where(_RETRIES.c.retry_of == jobs.c.id).label("retried"))
