@@ -6,6 +6,9 @@ backends for this database, from their own accounting), this process's, and the 
     python3 bench/store_ops.py [--jobs 300] [--rounds 4] [--threads 1]
 
 `--threads 4` runs four jobs at once (as four slots do): their count rows and commits then wait on each other.
+`--connection-event` adds a prepared store with a connection event on its engine as well (a no-op
+`before_cursor_execute`, the shape the preparing had before it became a dialect event): what any connection
+event costs this process, since SQLAlchemy then dispatches all of them at every step of every statement.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import sys
 import threading
 import time
 import uuid
+
+import sqlalchemy as sa
 
 from harness import process_cpu, throwaway_database
 
@@ -85,31 +90,37 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--connection-event", action="store_true")
     args = parser.parse_args()
-    results: dict[str, list[tuple[float, float, float]]] = {"plain": [], "prepared": []}
     with throwaway_database() as url:
         database = url.rsplit("/", 1)[1]
         Store(url).upgrade()
         pool = dict(pool_size=args.threads, max_overflow=0)
         stores = {"plain": Store(url, prepare=False, **pool), "prepared": Store(url, prepare=True, **pool)}
+        if args.connection_event:
+            stores["conn-event"] = Store(url, prepare=True, **pool)
+            sa.event.listen(stores["conn-event"].engine, "before_cursor_execute",
+                            lambda _conn, _cursor, statement, parameters, *_: (statement, parameters), retval=True)
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in stores}
         for name, store in stores.items():
             store.workers.register(f"bench-{name}", host="host", engine_id="engine", instance="i", pid=os.getpid(),
                                    stacks=["busybox"], slots=1000)
         for round_ in range(args.rounds):
-            for name in (("plain", "prepared") if round_ % 2 == 0 else ("prepared", "plain")):
+            order = list(stores)[round_ % len(stores):] + list(stores)[:round_ % len(stores)]
+            for name in order if round_ % 2 == 0 else order[::-1]:
                 results[name].append(measure(stores[name], database, f"bench-{name}", args.jobs, args.threads))
                 server, client, wall = results[name][-1]
-                print(f"round {round_ + 1} {name:9} PostgreSQL {server:5.2f}  this process {client:5.2f}  "
+                print(f"round {round_ + 1} {name:10} PostgreSQL {server:5.2f}  this process {client:5.2f}  "
                       f"wall {wall:5.2f} ms/job  (load {os.getloadavg()[0]:.1f})", flush=True)
         for store in stores.values():
             store.engine.dispose()
     mean = {name: [sum(column) / len(column) for column in zip(*rows)] for name, rows in results.items()}
     print(f"\n{args.jobs} jobs × {args.rounds} rounds, {args.threads} at once; ms per job, mean of rounds")
     print(f"{'':10} {'PostgreSQL':>10} {'this process':>13} {'wall':>7}")
-    for name in ("plain", "prepared"):
-        print(f"{name:10} {mean[name][0]:10.2f} {mean[name][1]:13.2f} {mean[name][2]:7.2f}")
-    ratios = [p / q if q else float("nan") for p, q in zip(mean["prepared"], mean["plain"])]
-    print(f"{'ratio':10} {ratios[0]:10.2f} {ratios[1]:13.2f} {ratios[2]:7.2f}")
+    for name in stores:
+        ratios = [p / q if q else float("nan") for p, q in zip(mean[name], mean["plain"])]
+        print(f"{name:10} {mean[name][0]:10.2f} {mean[name][1]:13.2f} {mean[name][2]:7.2f}   against plain "
+              f"{ratios[0]:.2f} {ratios[1]:.2f} {ratios[2]:.2f}")
     return 0
 
 

@@ -269,7 +269,6 @@ def test_a_projects_queue_quota_counts_its_jobs_only_when_the_installation_could
     from longshore.errors import QuotaExceeded
 
     counted = []
-    store = Store(store.url, prepare=False)  # statements as written, not as EXECUTE of a prepared one
     sa.event.listen(store.engine, "before_cursor_execute",
                     lambda _c, _cur, statement, *_: counted.append("count(*)" in statement.lower()))
     # Given a project whose quota is above every job waiting in the installation
@@ -541,8 +540,8 @@ def _soon(predicate, seconds: float = 5.0) -> float:
 def test_a_cached_caller_goes_the_moment_its_token_or_quota_changes_in_any_process(postgres):
     from longshore.domain.quotas import Quotas
 
-    # two processes' stores: an API's (its statements as written, not as EXECUTE of prepared ones), the CLI's
-    api, other = Store(postgres, prepare=False), Store(postgres)
+    # two processes' stores: an API's (whose statements are seen as written, prepared or not), the CLI's
+    api, other = Store(postgres), Store(postgres)
     statements = []
     sa.event.listen(api.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     project, token = api.projects.create(f"cache-{uuid.uuid4().hex[:6]}", Quotas(requests_per_second=5))
@@ -637,6 +636,11 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
         with store.engine.begin() as conn:
             conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
             conn.execute(sa.text("SELECT 1 / 0"))
+    # A prepared statement's failure names its text (PostgreSQL's own message quotes the EXECUTE that ran it)
+    with pytest.raises(sa.exc.DataError) as failed:
+        with store.engine.connect() as conn:
+            conn.execute(sum_of, {"a": "one", "b": 1, "c": ""})
+    assert failed.value.statement.startswith("SELECT CAST(") and "[SQL: SELECT CAST(" in str(failed.value)
     with store.engine.connect() as conn:
         assert conn.execute(sum_of, {"a": 2, "b": 2, "c": "x"}).one() == (4, "%x", "x")
         # A connection keeps at most MAX_PREPARED: the least recently used goes (DEALLOCATE)

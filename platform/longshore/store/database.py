@@ -56,7 +56,7 @@ def connect(url: str, *, pool_size: int, max_overflow: int, connect_timeout_seco
         sa.event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
         sa.event.listen(engine, "checkin", _returned)
         if prepare:
-            sa.event.listen(engine, "before_cursor_execute", prepared.rewrite, retval=True)
+            sa.event.listen(engine, "do_execute", prepared.execute)
             sa.event.listen(engine, "handle_error", prepared.on_error)
     else:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

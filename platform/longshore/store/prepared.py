@@ -7,8 +7,8 @@ prepared on it (`PREPARE`) and from then on sent as `EXECUTE name(values)`, whos
 it quotes any parameters: its plan is made once per connection (`bench/store_ops.py`: PostgreSQL's CPU per
 job 0.74×). PostgreSQL still plans afresh where a plan for the values at hand is much better than a generic one.
 
-- Only reads and writes (SELECT, INSERT, UPDATE, DELETE) with named parameters run one at a time (not
-  `executemany`), of at most `MAX_PREPARED_TEXT` characters, never in a failed transaction (its rollback's
+- Only reads and writes (SELECT, INSERT, UPDATE, DELETE) run one at a time (SQLAlchemy sends `executemany` to
+  another event), of at most `MAX_PREPARED_TEXT` characters, never in a failed transaction (its rollback's
   statements), at most `MAX_PREPARED` per connection (the least recently used goes).
 - A prepared parameter takes the type of what it is compared with or assigned to; a literal keeps its own. A
   whole number past 32 bits is a bigint literal but an error bound to an integer parameter: such values go
@@ -21,8 +21,8 @@ job 0.74×). PostgreSQL still plans afresh where a plan for the values at hand i
   prepared on one server connection is unknown on the next: set `LONGSHORE_DATABASE_PREPARE=off` there. A
   process that meets it anyway (SQLSTATE 26000 or 42P05) prepares nothing more, after that one statement
   failed (psycopg2 calls 26000 an OperationalError: it is retried as an outage is).
-- Errors and PostgreSQL's statement log show a prepared statement as `EXECUTE ls_…(values)`; the log shows its
-  text with it (bench/statements.py reads it so).
+- Errors show the statement's text; PostgreSQL's statement log shows a prepared one as `EXECUTE ls_…(values)`
+  with its text (bench/statements.py reads it so).
 """
 
 from __future__ import annotations
@@ -75,14 +75,19 @@ class _Statements:
         self.prepared: collections.OrderedDict[str, tuple[str, str]] = collections.OrderedDict()
 
 
-def rewrite(conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any,
-            executemany: bool) -> tuple[str, Any]:
-    """SQLAlchemy's `before_cursor_execute` (with `retval=True`): the statement as it is, or as `EXECUTE` of
-    its prepared form on this connection."""
-    if not _switch.on or executemany or not isinstance(parameters, dict) or len(statement) > MAX_PREPARED_TEXT \
+def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
+    """SQLAlchemy's `do_execute` (a dialect event): run the statement as `EXECUTE` of its prepared form on this
+    connection (True), or leave it to SQLAlchemy to run as it is (None). A dialect event, not a connection one
+    (`before_cursor_execute`): any connection event makes SQLAlchemy dispatch all of them at every step of
+    every statement, a quarter of a statement's CPU (`bench/store_ops.py`); and errors name the statement's text."""
+    if not _switch.on or not isinstance(parameters, dict) or len(statement) > MAX_PREPARED_TEXT \
             or not _PREPARABLE.match(statement) or statement in _UNPREPARABLE or _wide_integer(parameters):
-        return statement, parameters
-    statements = conn.info.get("prepared")
+        return None
+    conn = context.root_connection
+    try:
+        statements = conn.info.get("prepared")
+    except NotImplementedError:
+        return None  # the dialect's checks on a new connection, before the pool holds it: no `info` yet
     if statements is None:
         statements = conn.info["prepared"] = _Statements()
     known = statements.prepared.get(statement)
@@ -91,17 +96,18 @@ def rewrite(conn: Any, cursor: Any, statement: str, parameters: Any, _context: A
             statements.runs.clear()
         statements.runs[statement] += 1
         if statements.runs[statement] < PREPARE_AFTER:
-            return statement, parameters
+            return None
         del statements.runs[statement]
         dbapi = conn.connection.dbapi_connection
         if dbapi.info.transaction_status == TRANSACTION_STATUS_INERROR:
-            return statement, parameters  # its transaction failed: the statement is a rollback's or fails anyway
+            return None  # its transaction failed: the statement is a rollback's or fails anyway
         known = _prepare(cursor, statements, statement, in_transaction=not dbapi.autocommit)
         if known is None:
-            return statement, parameters
+            return None
     else:
         statements.prepared.move_to_end(statement)
-    return known[1], parameters
+    cursor.execute(known[1], parameters)
+    return True
 
 
 def _wide_integer(parameters: dict) -> bool:
