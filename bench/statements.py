@@ -2,7 +2,7 @@
 another through the distributed path, counted per job and grouped by shape (literals hidden). Compare runs
 before and after a change to the lifecycle or the store.
 
-    python3 bench/statements.py [--jobs 10] [--top 25]
+    python3 bench/statements.py [--jobs 10] [--top 25] [--at-once]
 
 Needs root (it turns on log_statement for the throwaway database through `su postgres`) and PostgreSQL's
 log at /var/log/postgresql (scripts/services.sh's PostgreSQL).
@@ -30,6 +30,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--at-once", action="store_true",
+                        help="submit them all at once (a burst, four slots) rather than one after another")
     args = parser.parse_args()
     logs = sorted(glob.glob("/var/log/postgresql/postgresql-*-main.log"))
     if not logs:
@@ -47,8 +49,12 @@ def main() -> int:
         for _ in range(10):  # every pooled connection has run (and prepared) its statements
             longshore.submit("busybox", ["true"]).wait(timeout=60)
         start = os.path.getsize(log)
-        for _ in range(args.jobs):
-            longshore.submit("busybox", ["true"]).wait(timeout=60)
+        if args.at_once:
+            for handle in [longshore.submit("busybox", ["true"]) for _ in range(args.jobs)]:
+                handle.wait(timeout=600)
+        else:
+            for _ in range(args.jobs):
+                longshore.submit("busybox", ["true"]).wait(timeout=60)
         time.sleep(0.5)
         with open(log) as lines:
             lines.seek(start)
@@ -60,8 +66,8 @@ def main() -> int:
                                   found, flags=re.S).split())
                   for found in re.findall(r"statement: (.*?)(?=\n\S|\Z)", text, re.S)]
     shapes = collections.Counter(re.sub(r"'[^']*'|\b\d+(\.\d+)?\b", "?", statement)[:120] for statement in statements)
-    print(f"{len(statements) / args.jobs:.1f} statements per job ({args.jobs} jobs of `true`, the worker's "
-          "background work over that time included)")
+    print(f"{len(statements) / args.jobs:.1f} statements per job ({args.jobs} jobs of `true`"
+          f"{' at once' if args.at_once else ''}, the worker's background work over that time included)")
     for shape, count in shapes.most_common(args.top):
         print(f"{count / args.jobs:6.1f}  {shape}")
     return 0

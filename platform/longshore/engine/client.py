@@ -47,10 +47,10 @@ class DockerEngine(CreateCalls):
         return "".join(ch for ch in info["ID"] if ch.isalnum()).lower()
 
     def container_events(self, installation: str) -> Any:
-        """A stream of this installation's container events (decoded dicts); `.close()` it to stop."""
+        """A stream of this installation's starts, exits and OOM kills (decoded dicts); `.close()` it to stop.
+        Only those: each event is read and decoded here (a removal's `destroy` follows every `die`)."""
         return self._call("events", lambda: self._api.events(decode=True, filters={
-            "type": "container", "label": f"{LABEL_INSTALLATION}={installation}",
-            "event": ["start", "die", "destroy", "oom"]}))
+            "type": "container", "label": f"{LABEL_INSTALLATION}={installation}", "event": ["start", "die", "oom"]}))
 
     def ping(self) -> bool:
         """True when the engine answers."""
