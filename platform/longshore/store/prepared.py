@@ -79,9 +79,8 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
     """SQLAlchemy's `do_execute` (a dialect event): run the statement as `EXECUTE` of its prepared form on this
     connection (True), or leave it to SQLAlchemy to run as it is (None). A dialect event, not a connection one
     (`before_cursor_execute`): any connection event makes SQLAlchemy dispatch all of them at every step of
-    every statement, a quarter of a statement's CPU (`bench/store_ops.py`); and errors name the statement's text."""
-    if not _switch.on or not isinstance(parameters, dict) or len(statement) > MAX_PREPARED_TEXT \
-            or not _PREPARABLE.match(statement) or statement in _UNPREPARABLE or _wide_integer(parameters):
+    every statement, a fifth of a statement's CPU here (`bench/store_ops.py`); and errors name the text."""
+    if not _switch.on or not isinstance(parameters, dict) or _wide_integer(parameters):
         return None
     conn = context.root_connection
     try:
@@ -91,7 +90,11 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
     if statements is None:
         statements = conn.info["prepared"] = _Statements()
     known = statements.prepared.get(statement)
-    if known is None:
+    if known is not None:  # the common case first: it passed the checks below when it was prepared
+        statements.prepared.move_to_end(statement)
+    else:
+        if len(statement) > MAX_PREPARED_TEXT or not _PREPARABLE.match(statement) or statement in _UNPREPARABLE:
+            return None
         if len(statements.runs) >= MAX_COUNTED:
             statements.runs.clear()
         statements.runs[statement] += 1
@@ -104,8 +107,6 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
         known = _prepare(cursor, statements, statement, in_transaction=not dbapi.autocommit)
         if known is None:
             return None
-    else:
-        statements.prepared.move_to_end(statement)
     cursor.execute(known[1], parameters)
     return True
 
