@@ -630,6 +630,12 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
             assert conn.execute(untyped, {"a": None}).scalar() is True
         conn.execute(sa.text("INSERT INTO marks VALUES (2)"))
         assert conn.execute(sa.text("SELECT sum(n) FROM marks")).scalar() == 3
+        # Nor are a batch of rows (insertmanyvalues) and a read on a server-side cursor, however often they run
+        marks, streamed = sa.table("marks", sa.column("n")), sa.text("SELECT n FROM marks WHERE n >= :n")
+        for _ in range(3):
+            conn.execute(marks.insert(), [{"n": 0}, {"n": 0}])
+            assert conn.execute(streamed.execution_options(stream_results=True), {"n": 1}).scalars().all() == [1, 2]
+        assert len(on_server(conn)) == 1
     assert store.engine.dialect.name == "postgresql"
     # What was prepared outlives a rolled-back transaction (PREPARE is not transactional)
     with pytest.raises(sa.exc.DataError):
@@ -666,6 +672,16 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
         for _ in range(3):
             conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
         assert on_server(conn) == []
+
+
+def test_a_store_that_refuses_connections_counts_as_away_for_the_janitor():
+    # Given a store whose server refuses connections (nothing listens on its port): no disconnect, but away
+    store = Store("postgresql://longshore:longshore@127.0.0.1:1/longshore", connect_timeout_seconds=2)
+    store.health.last_failure = 0.0
+    # When a read fails, then the process saw the store away just now: no worker is judged lost for a while
+    with pytest.raises(sa.exc.OperationalError):
+        store.jobs.get("0" * 32)
+    assert store.health.seconds_up() < 5
 
 
 def test_a_prepared_statement_keeps_what_the_unprepared_one_meant_and_a_pooler_that_drops_them_turns_them_off(

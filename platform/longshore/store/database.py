@@ -35,7 +35,8 @@ class StoreHealth:
         return time.time() - self.last_failure
 
     def on_error(self, context: Any) -> None:
-        if context.is_disconnect or isinstance(context.original_exception, TRANSIENT_ERRORS):
+        # SQLAlchemy's wrapping of the driver's error (a refused connect is no disconnect, but the store is away)
+        if context.is_disconnect or isinstance(context.sqlalchemy_exception, TRANSIENT_ERRORS):
             self.last_failure = time.time()
 
 

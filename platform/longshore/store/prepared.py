@@ -7,8 +7,8 @@ prepared on it (`PREPARE`) and from then on sent as `EXECUTE name(values)`, whos
 it quotes any parameters: its plan is made once per connection (`bench/store_ops.py`: PostgreSQL's CPU per
 job 0.74×). PostgreSQL still plans afresh where a plan for the values at hand is much better than a generic one.
 
-- Only reads and writes (SELECT, INSERT, UPDATE, DELETE) run one at a time (SQLAlchemy sends `executemany` to
-  another event), of at most `MAX_PREPARED_TEXT` characters, never in a failed transaction (its rollback's
+- Only reads and writes (SELECT, INSERT, UPDATE, DELETE) run one at a time (not a batch of rows, not on a
+  server-side cursor), of at most `MAX_PREPARED_TEXT` characters, never in a failed transaction (its rollback's
   statements), at most `MAX_PREPARED` per connection (the least recently used goes).
 - A prepared parameter takes the type of what it is compared with or assigned to; a literal keeps its own. A
   whole number past 32 bits is a bigint literal but an error bound to an integer parameter: such values go
@@ -80,8 +80,9 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
     connection (True), or leave it to SQLAlchemy to run as it is (None). A dialect event, not a connection one
     (`before_cursor_execute`): any connection event makes SQLAlchemy dispatch all of them at every step of
     every statement, a fifth of a statement's CPU here (`bench/store_ops.py`); and errors name the text."""
-    if not _switch.on or not isinstance(parameters, dict) or _wide_integer(parameters):
-        return None
+    if not _switch.on or not isinstance(parameters, dict) or _wide_integer(parameters) or context.executemany \
+            or context.execution_options.get("stream_results"):
+        return None  # a batch of rows (insertmanyvalues), or a server-side cursor (its DECLARE takes no EXECUTE)
     conn = context.root_connection
     try:
         statements = conn.info.get("prepared")
