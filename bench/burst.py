@@ -3,16 +3,19 @@
 job of the platform's processes (the worker, RabbitMQ, PostgreSQL and the submitting client) and of the engine
 (dockerd and containerd with its shims and runc), from the processes' own accounting.
 
-    python3 bench/burst.py [--jobs 200] [--slots 4 8] [--seconds 0]
+    python3 bench/burst.py [--jobs 200] [--slots 4 8] [--seconds 0] [--repeat 1]
 
 `--seconds 1` runs `sleep 1` jobs instead of `true` (slot scheduling matters more than CPU). The machine's
-other load counts too: run it on a quiet machine, and compare ratios, not absolute times.
+other load counts too: run it on a quiet machine, and compare ratios, not absolute times. `--repeat N` runs N
+pairs per slot count, alternating which of the two goes first, and prints each pair's ratios with their medians:
+on a shared machine one pair's ratio moves by ±0.1.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -25,19 +28,25 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--slots", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--seconds", type=float, default=0, help="each job sleeps this long (0: `true`)")
+    parser.add_argument("--repeat", type=int, default=1, help="pairs of bursts per slot count")
     args = parser.parse_args()
     command = ["sleep", f"{args.seconds:g}"] if args.seconds else ["true"]
     rows = []
     for slots in args.slots:
-        with installation(["busybox"], slots=slots) as worker_pid:
-            differences = same_container()
-            if differences:
-                print("the baseline's container differs from Longshore's:\n  " + "\n  ".join(differences),
-                      file=sys.stderr)
-                return 1
-            ours = _longshore_burst(worker_pid, args.jobs, command)
-        theirs = _docker_burst(args.jobs, slots, command)
-        rows.append((slots, ours, theirs))
+        for pair in range(args.repeat):
+            ours_first = pair % 2 == 0
+            theirs = None if ours_first else _docker_burst(args.jobs, slots, command)
+            with installation(["busybox"], slots=slots) as worker_pid:
+                differences = same_container()
+                if differences:
+                    print("the baseline's container differs from Longshore's:\n  " + "\n  ".join(differences),
+                          file=sys.stderr)
+                    return 1
+                ours = _longshore_burst(worker_pid, args.jobs, command)
+            theirs = theirs or _docker_burst(args.jobs, slots, command)
+            rows.append((slots, ours, theirs))
+            print(f"  {slots} slots, pair {pair + 1} ({'Longshore' if ours_first else 'docker run'} first, load "
+                  f"{os.getloadavg()[0]:.1f}): ratio {ours['wall'] / theirs['wall']:.2f}", file=sys.stderr, flush=True)
     print(f"bursts of {args.jobs} `{' '.join(command)}` jobs, same engine, same container (HostConfig compared)")
     print(f"{'slots':>5} {'longshore s':>12} {'docker run s':>13} {'ratio':>6}  "
           f"{'platform ms/job':>15} {'engine ms/job (ours/docker run)':>32}")
@@ -48,8 +57,19 @@ def main() -> int:
         print("      platform by process, ms/job: " + "  ".join(f"{k}={v:.1f}" for k, v in ours["parts"].items())
               + f"   docker CLI {theirs['platform']:.1f}"
               + ("" if ours["messages"] is None else f"   broker messages/job {ours['messages']:.1f}"))
+    if args.repeat > 1:
+        print(f"medians of {args.repeat} pairs (range):")
+        for slots in args.slots:
+            pairs = [(ours, theirs) for each, ours, theirs in rows if each == slots]
+            _median_line(slots, "wall ratio", [ours["wall"] / theirs["wall"] for ours, theirs in pairs])
+            _median_line(slots, "platform ms/job", [ours["platform"] for ours, _ in pairs])
+            _median_line(slots, "engine ratio", [ours["engine"] / theirs["engine"] for ours, theirs in pairs])
     print("goals: wall ratio ≤ 1.0, platform ≤ 20 ms/job, engine ≤ 1.1× docker run's")
     return 0
+
+
+def _median_line(slots: int, what: str, values: list[float]) -> None:
+    print(f"{slots:>5} slots  {what:16} {statistics.median(values):6.2f}  ({min(values):.2f}–{max(values):.2f})")
 
 
 def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
