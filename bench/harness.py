@@ -50,6 +50,19 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def true_jobs(count: int, *, at_once: bool) -> None:
+    """Run `count` busybox `true` jobs through the current installation: all submitted first, then waited on (a
+    burst), or each waited on before the next."""
+    import longshore
+
+    if at_once:
+        for handle in [longshore.submit("busybox", ["true"]) for _ in range(count)]:
+            handle.wait(timeout=600)
+    else:
+        for _ in range(count):
+            longshore.submit("busybox", ["true"]).wait(timeout=60)
+
+
 @contextlib.contextmanager
 def throwaway_database(name: str | None = None) -> Iterator[str]:
     """A new, empty PostgreSQL database (its URL is yielded), dropped after."""

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import installation
+from harness import installation, true_jobs
 
 
 def main() -> int:
@@ -48,12 +48,7 @@ def main() -> int:
                                      "--format", "raw", "--output", out, "--nonblocking", *gil],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            if args.burst:
-                for handle in [longshore.submit("busybox", ["true"]) for _ in range(args.jobs)]:
-                    handle.wait(timeout=600)
-            else:
-                for _ in range(args.jobs):
-                    longshore.submit("busybox", ["true"]).wait(timeout=60)
+            true_jobs(args.jobs, at_once=args.burst)
         finally:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(30)

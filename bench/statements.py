@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from harness import installation
+from harness import installation, true_jobs
 
 
 def psql(sql: str) -> None:
@@ -49,12 +49,7 @@ def main() -> int:
         for _ in range(10):  # every pooled connection has run (and prepared) its statements
             longshore.submit("busybox", ["true"]).wait(timeout=60)
         start = os.path.getsize(log)
-        if args.at_once:
-            for handle in [longshore.submit("busybox", ["true"]) for _ in range(args.jobs)]:
-                handle.wait(timeout=600)
-        else:
-            for _ in range(args.jobs):
-                longshore.submit("busybox", ["true"]).wait(timeout=60)
+        true_jobs(args.jobs, at_once=args.at_once)
         time.sleep(0.5)
         with open(log) as lines:
             lines.seek(start)
