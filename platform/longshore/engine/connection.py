@@ -28,8 +28,9 @@ class _EngineClient(docker.APIClient):
     connections to the socket (`engine.socket_http`: httptools parses the answers), not through requests'
     session, urllib3 and http.client: their merging, preparing, cookie handling and header parsing cost
     several times the call's own work (an inspect: 0.64–0.86 ms of CPU through requests, 0.38 through urllib3,
-    0.17 now: `bench/engine_calls.py`), for nothing a socket needs. docker-py still builds the URL, reads the answer and raises its
-    typed errors from the status code; a failure to connect or read is the same requests error as before.
+    0.16–0.20 now: `bench/engine_calls.py`), for nothing a socket needs. docker-py still builds the URL, reads
+    the answer and raises its typed errors from the status code; a failure to connect or read is the same
+    requests error as before.
     docker-py's adapter also keys its pools by the whole URL, so each new container's call opened a new
     connection; this pool is one per engine."""
 
