@@ -71,7 +71,10 @@ class AttemptRepository:
         with self.engine.begin() as conn:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(_LOCK_WORKER, {"w_name": worker})
-            row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number}).mappings().first()
+            # The job, and the slots the worker holds, in one read after the lock (its snapshot sees every
+            # claim of this worker that committed before)
+            row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number, "w_worker": worker}
+                               ).mappings().first()
             if row is None:
                 return Claim.STALE, None
             job = job_from_row(row)
@@ -79,7 +82,7 @@ class AttemptRepository:
                 return Claim.STALE, job
             if row["attempt_worker"] is not None:
                 return Claim.MINE if row["attempt_worker"] == worker else Claim.TAKEN, job
-            if self._holding(conn, worker) >= slots:
+            if row["holding"] >= slots:
                 return Claim.FULL, job
             if job.code is not None and self._hold_for_code(conn, job_id, job.project_id, job.code, now):
                 return Claim.HELD, job
@@ -248,13 +251,14 @@ JOB_CURRENT = sa.exists().where(jobs.c.id == attempts.c.job_id, jobs.c.attempt =
 _RECORDS = {(False, False): _RECORD, (True, False): _RECORD.values(**_RELEASING),
             (False, True): _RECORD.where(JOB_CURRENT), (True, True): _RECORD.where(JOB_CURRENT).values(**_RELEASING)}
 _LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).values(pid=workers.c.pid)
-_CLAIMED = (sa.select(jobs, attempts.c.worker.label("attempt_worker"), projects.c.max_running_jobs)
+_HOLDING = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.worker == sa.bindparam("w_worker"),
+                                                                  attempts.c.released_at.is_(None))
+_CLAIMED = (sa.select(jobs, attempts.c.worker.label("attempt_worker"), projects.c.max_running_jobs,
+                      _HOLDING.scalar_subquery().label("holding"))
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == sa.bindparam("w_number")))
             .join(projects, projects.c.id == jobs.c.project_id)
             .where(jobs.c.id == sa.bindparam("w_job_id")))
 _CLAIM = UPDATE_ATTEMPT.where(attempts.c.worker.is_(None))
-_HOLDING = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.worker == sa.bindparam("w_worker"),
-                                                                  attempts.c.released_at.is_(None))
 #: One attempt with its job: every lifecycle step's first read.
 _CURRENT = _WITH_JOBS.where(attempts.c.job_id == sa.bindparam("job_id"), attempts.c.number == sa.bindparam("number"))
 
