@@ -42,6 +42,10 @@ def test_jobs_run_only_on_workers_serving_their_stack(client, start_worker, wait
     jobs = alphas[0]._runtime.store.jobs
     assert {jobs.attempts(j.id)[0].worker for j in alphas} == {alpha_worker.name}
     assert {jobs.attempts(j.id)[0].worker for j in betas} == {beta_worker.name}
+    # And how long each step took (a start's seconds written with its wait's finishing write)
+    for job in alphas + betas:
+        took = jobs.attempts(job.id)[0].step_seconds
+        assert all(took[step] > 0 for step in ("pull", "create", "start", "wait")), took
     # And no job container is left a few seconds after the last job
     assert wait_reaped([j.id for j in alphas + betas], timeout=10) == []
 

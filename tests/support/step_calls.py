@@ -11,8 +11,12 @@ from longshore.domain.steps import Step
 class Calls(list):
     """The store's, the events' and the publisher's methods `service.carry` calls, recorded (no others exist)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.keywords: list[dict] = []  #: each call's keyword arguments, in the same order
+
     def _call(name):
-        return lambda self, *args, **kwargs: self.append((name, args)) or True
+        return lambda self, *args, **kwargs: self.keywords.append(kwargs) or self.append((name, args)) or True
 
     record_step, release, count_infra_retry = _call("record_step"), _call("release"), _call("count_infra_retry")
     step_done, step_retried, job_finished = _call("step_done"), _call("step_retried"), _call("job_finished")
@@ -20,6 +24,7 @@ class Calls(list):
     finishes = True  #: whether the store's `finish` ends the job (False: it had ended or moved on)
 
     def finish(self, *args, **kwargs):
+        self.keywords.append(kwargs)
         self.append(("finish", (*args, kwargs.get("took"))))
         return Finished("busybox", 0.1) if self.finishes else None
 

@@ -3,6 +3,7 @@ that fails there is sent as its own message (where its retry policy takes over),
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -117,3 +118,45 @@ def test_a_step_whose_job_moved_on_since_it_was_read_sends_the_next_step_which_r
                                 0.01, chain=True)
     assert following is None and sent(calls) == [Step.START]
     assert [args for name, args in calls if name == "record_step"] == [True, False]
+
+
+def test_in_the_workers_own_process_a_starts_seconds_ride_with_the_attempts_next_write(monkeypatch):
+    from longshore.domain.outcome import Outcome
+    from longshore.domain.policy import Finish
+    from longshore.domain.status import JobStatus
+    from longshore.service.held_seconds import HeldSeconds
+
+    ctx, calls = context()
+    held = dataclasses.replace(ctx, held=HeldSeconds())
+    # Given a start run here by the worker's own process (whose watcher runs the waits)
+    monkeypatch.setitem(carry.STEPS, Step.START, lambda *_: Next(record=Record("busybox")))
+    carry.run_here(held, Step.START, "j", 1)
+    # Then no write of its own, but its duration is counted
+    assert [name for name, _ in calls] == ["step_done"]
+    # When the wait that ends the job writes, the start's seconds are in that write, and held no longer
+    ended = Next(record=Record("busybox"), release=True, conclude=Finish(Outcome(status=JobStatus.SUCCEEDED)))
+    carry.carry_out(held, Step.WAIT, "j", 1, ended, 0.02)
+    finishing = calls.keywords[[name for name, _ in calls].index("finish")]
+    assert finishing["took"] == (Step.WAIT, 0.02) and list(finishing["held"]) == [Step.START]
+    assert len(held.held) == 0
+    # A wait that writes nothing (its container still runs) leaves them held for the next write: a reap's
+    carry.run_here(held, Step.START, "j", 2)
+    carry.carry_out(held, Step.WAIT, "j", 2, NOTHING, 0.01)
+    carry.carry_out(held, Step.REAP, "j", 2, Next(record=Record("busybox", {"reaped_at": 1.0})), 0.01)
+    reaped = calls.keywords[-2]  # the reap's record, then its step_done
+    assert reaped["reaped_at"] == 1.0 and "start_seconds" in reaped and len(held.held) == 0
+
+
+def test_a_start_run_as_a_celery_task_writes_its_own_record():
+    ctx, calls = context()  # a task's context holds nothing: its wait may run in another process
+    carry.carry_out(ctx, Step.START, "j", 1, Next(record=Record("busybox")), 0.1)
+    assert [args[2] for name, args in calls if name == "record_step"] == [Step.START]
+
+
+def test_held_seconds_are_bounded():
+    from longshore.service.held_seconds import HeldSeconds
+
+    held = HeldSeconds(kept=2)
+    for attempt in range(1, 4):
+        held.hold(("j", attempt), Step.START, 0.1)
+    assert len(held) == 2 and held.take(("j", 1)) == {} and held.take(("j", 3)) == {Step.START: 0.1}

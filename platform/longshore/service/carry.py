@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: The steps the task of the step before runs at once, by the step before (see the module's docstring).
 #: Only these pairs: a start a wait sends (its start was lost) is a message, counted if redelivered.
 RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
+#: The steps whose record is their duration alone, held for the attempt's next write where the context holds
+#: them (`StepContext.held`): nothing after a start depends on its record.
+HELD_STEPS = frozenset({Step.START})
 #: The steps `run_here` hands the job it was given: those run after the step before, a pull whose attempt
 #: admission claimed (`worker.admission`), and a reap sent by the wait that concluded its attempt.
 GIVEN_THE_JOB = frozenset({Step.PULL, *RUN_HERE.values(), Step.REAP})
@@ -42,19 +45,28 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     more is done (its owner's watcher cleans up)."""
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
+    if (step in HELD_STEPS and ctx.held is not None and after.record is not None and not after.record.fields
+            and not (after.release or after.conclude)):
+        ctx.held.hold((job_id, attempt), step, seconds)  # written with the attempt's next write
+        rt.events.step_done(stack, step, seconds)
+        after = dataclasses.replace(after, record=None)
+    # earlier steps' seconds held for this step's write (none unless it writes)
+    held = ctx.held.take((job_id, attempt)) if ctx.held is not None and after.record is not None else {}
     ends_job = step is Step.WAIT and isinstance(after.conclude, Finish)
     concluded = False  # the attempt's end was written here: the reap sent run here may trust the job as read
     if ends_job and after.record is not None and not after.record.fields:
         # A wait that ends the job: its record goes in the finishing write, one transaction rather than
         # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
-        if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds), known=after.job):
+        if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds), known=after.job,
+                  held=held):
             rt.events.step_done(stack, step, seconds)
             after, concluded = dataclasses.replace(after, record=None, release=False, conclude=None), True
     # The step run here next goes on with the job this step read: only while that job is still current.
     here_next = chain and after.send is not None and RUN_HERE.get(step) is after.send
     if after.record is not None:
         record = functools.partial(rt.store.attempts.record_step, job_id, attempt, step, seconds, owner=me.name,
-                                   release=after.release, **after.record.fields)
+                                   release=after.release, **after.record.fields,
+                                   **{f"{earlier.value}_seconds": took for earlier, took in held.items()})
         if not record(job_current=here_next):
             if not (here_next and record()):
                 log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)

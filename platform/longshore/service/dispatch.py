@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Mapping
 
 from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.outcome import Outcome
@@ -55,10 +56,12 @@ def publish_due(rt: Runtime, *, stacks: list[str] | None = None, lost_publishers
 
 
 def finish(rt: Runtime, job_id: str, attempt: int, outcome: Outcome, *, owner: str | None = None,
-           took: tuple[Step, float] | None = None, known: Job | None = None) -> bool:
+           took: tuple[Step, float] | None = None, known: Job | None = None,
+           held: Mapping[Step, float] | None = None) -> bool:
     """End the job with `outcome` once (guarded in the store); False if it had ended or moved on. `took`: the
-    step that ended it and its seconds, recorded in the same write; `known`: the job as that step read it."""
-    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner, took=took, known=known)
+    step that ended it and its seconds, recorded in the same write, with `held` (earlier steps' seconds);
+    `known`: the job as that step read it."""
+    finished = rt.store.jobs.finish(job_id, attempt, outcome, owner=owner, took=took, known=known, held=held)
     if finished is None:
         return False
     rt.events.job_finished(finished)

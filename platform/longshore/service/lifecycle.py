@@ -38,6 +38,7 @@ from longshore.domain.steps import Step, container_name
 from longshore.engine.client import timestamp
 from longshore.errors import DockerFailure, InvalidJob, TransientDockerFailure, UnknownStack
 from longshore.service.containers import container_spec
+from longshore.service.held_seconds import HeldSeconds
 from longshore.service.remake import start_again
 from longshore.service.runtime import Runtime
 from longshore.service.secrets import SecretsUnavailable
@@ -63,10 +64,10 @@ class StepContext:
     #: attempt: trusted instead of a second read (every write stays fenced). For a pull: the job as this
     #: worker's admission claimed it (the pull claims nothing more). None for every other step.
     job: Job | None = None
-    #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps), with
-    #: the job as the sending step read it: returns False for a step it does not take. None: every step sent
-    #: is a message.
+    #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps), with the
+    #: job as the sending step read it: returns False for a step it does not take. None: every step is a message.
     send_here: Callable[[Step, str, int, Job | None], bool] | None = None
+    held: HeldSeconds | None = None  #: the worker's own process: starts' seconds wait for the next write there
 
 
 @dataclass(frozen=True)

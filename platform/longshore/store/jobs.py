@@ -11,7 +11,7 @@ counts the exporter reads change in the same transaction.
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -128,14 +128,15 @@ class JobRepository:
         return moved is not None
 
     def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None,
-               took: tuple[Step, float] | None = None, known: Job | None = None) -> Finished | None:
+               took: tuple[Step, float] | None = None, known: Job | None = None,
+               held: Mapping[Step, float] | None = None) -> Finished | None:
         """Move the job to its final status once; None if it had ended, the attempt is stale, or (with `owner`)
-        another worker owns it. The attempt stops holding its slot and records `took` (step, seconds).
-        `known`: the job as the step that ends it read it (see `_move`)."""
+        another worker owns it. The attempt stops holding its slot and records `took` (step, seconds) and `held`
+        (earlier steps' seconds). `known`: the job as the step that ends it read it (see `_move`)."""
         if not outcome.status.final:
             raise ValueError(f"{outcome.status} is not a final status")
         now = time.time()
-        timed = {} if took is None else {f"{timed_step(took[0]).value}_seconds": took[1], "progress_at": now}
+        timed = _timed({**(held or {}), **dict([took] if took else [])}, now)
         with self.engine.begin() as conn:
             moved = self._move(conn, job_id, number, outcome.status, owner=owner, known=known,
                                exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
@@ -357,6 +358,12 @@ def _move_statement(job_id: str, attempt: int, old: JobStatus, target: JobStatus
     if guards:
         where.append(sa.exists().where(attempts.c.job_id == job_id, attempts.c.number == attempt, *guards))
     return (jobs.update().where(*where).values(status=target.value, **values),)
+
+
+def _timed(took: Mapping[Step, float], now: float) -> dict[str, float]:
+    """The attempt's columns for how long these steps took (and, if any did, that it progressed now)."""
+    return {**{f"{timed_step(step).value}_seconds": seconds for step, seconds in took.items()},
+            **({"progress_at": now} if took else {})}
 
 
 def attempt_columns(values: dict[str, Any]) -> dict[str, Any]:

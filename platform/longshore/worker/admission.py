@@ -36,6 +36,7 @@ from longshore.broker.routing import durable_queue, legacy_stack_queues, stack_q
 from longshore.domain.records import Job, WorkerIdentity
 from longshore.domain.steps import Step
 from longshore.service import carry
+from longshore.service.held_seconds import HeldSeconds
 from longshore.service.lifecycle import StepContext, claim_attempt
 from longshore.service.runtime import Runtime
 from longshore.store import STORE_ERRORS, Claim
@@ -124,10 +125,11 @@ class Admission(threading.Thread):
     module's docstring)."""
 
     def __init__(self, rt: Runtime, me: WorkerIdentity, own_queue: Queue, stacks: list[str], capacity: Capacity,
-                 on_admit: Callable[[], None] = lambda: None):
+                 on_admit: Callable[[], None] = lambda: None, held: HeldSeconds | None = None):
         super().__init__(name="longshore-admission", daemon=True)
         self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
         self.on_admit = on_admit  #: told of each message given a slot (the watcher looks over it soon)
+        self.held = held  #: where the starts' seconds wait for their waits here (`service.held_seconds`)
         self.stopping = threading.Event()
         self._claimed: queue.Queue[tuple[str, int, Job] | None] = queue.Queue()  # None: stop
         self._held: tuple[Key, object, float] | None = None  #: a message given while full, and since when
@@ -289,7 +291,7 @@ class Admission(threading.Thread):
             time.sleep(1)  # no claim could succeed now anyway
 
     def _run_pulls(self) -> None:
-        context = StepContext(self.rt, self.me)
+        context = StepContext(self.rt, self.me, held=self.held)
         while True:
             item = self._claimed.get()  # no polling: the admission thread's end wakes an idle one
             if item is None:

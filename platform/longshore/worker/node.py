@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from longshore.broker.routing import worker_queue
 from longshore.domain.records import WorkerIdentity
+from longshore.service.held_seconds import HeldSeconds
 from longshore.service.janitor import sweep_engine
 from longshore.service.runtime import Runtime
 from longshore.worker.admission import Admission, Capacity
@@ -58,10 +59,11 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     if _nodes:
         return _nodes[0]
     capacity = Capacity(me.slots)
+    held = HeldSeconds()  # the starts admission's pulls run, for the waits the watcher runs: both here
     heartbeat = Heartbeat(rt, me, stacks, on_duplicate=_stop_this_process).start()
-    watcher = Watcher(rt, me, capacity, stacks).start()
+    watcher = Watcher(rt, me, capacity, stacks, held=held).start()
     own_queue = worker_queue(me.name, expires_seconds=rt.settings.janitor.worker_queue_expires_seconds)
-    admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake)
+    admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake, held=held)
     admission.start()
     scheduler = Scheduler(rt, name=me.name).start()
     node = Node(me, heartbeat, capacity, watcher, admission, scheduler)

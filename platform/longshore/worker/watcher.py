@@ -31,6 +31,7 @@ from longshore.domain.records import Job, WorkerIdentity
 from longshore.domain.steps import Step
 from longshore.engine.container import LABEL_ATTEMPT, LABEL_JOB, LABEL_TIMEOUT, LABEL_WORKER
 from longshore.service import carry, janitor, supervise
+from longshore.service.held_seconds import HeldSeconds
 from longshore.service.lifecycle import StepContext
 from longshore.service.runtime import Runtime
 from longshore.worker import task_events
@@ -54,8 +55,10 @@ _WAKE = ("", -1)
 class Watcher:
     """The watcher of one worker (see the module's docstring)."""
 
-    def __init__(self, rt: Runtime, me: WorkerIdentity, capacity: Capacity, stacks: list[str]):
+    def __init__(self, rt: Runtime, me: WorkerIdentity, capacity: Capacity, stacks: list[str],
+                 held: HeldSeconds | None = None):
         self.rt, self.me, self.capacity, self.stacks = rt, me, capacity, stacks
+        self.held = held  #: the starts' seconds, for the waits and reaps run here (`service.held_seconds`)
         self.state = supervise.WatchState()
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
@@ -175,7 +178,7 @@ class Watcher:
                 next_tick = time.monotonic() + interval
 
     def _run_here(self, step: Step) -> None:
-        context = StepContext(self.rt, self.me, send_here=self.send_here)
+        context = StepContext(self.rt, self.me, send_here=self.send_here, held=self.held)
         while True:
             item = self._here[step].get()  # no polling: `stop` wakes an idle thread
             if item is None or self.stopping.is_set():
