@@ -42,12 +42,13 @@ def test_jobs_run_only_on_workers_serving_their_stack(client, start_worker, wait
     jobs = alphas[0]._runtime.store.jobs
     assert {jobs.attempts(j.id)[0].worker for j in alphas} == {alpha_worker.name}
     assert {jobs.attempts(j.id)[0].worker for j in betas} == {beta_worker.name}
-    # And how long each step took (a start's seconds written with its wait's finishing write)
-    for job in alphas + betas:
-        took = jobs.attempts(job.id)[0].step_seconds
-        assert all(took[step] > 0 for step in ("pull", "create", "start", "wait")), took
     # And no job container is left a few seconds after the last job
     assert wait_reaped([j.id for j in alphas + betas], timeout=10) == []
+    # And each attempt says how long each of its steps took (a start's seconds are held for the attempt's next
+    # write, its wait's or its reap's: none is lost)
+    for job in alphas + betas:
+        took = jobs.attempts(job.id)[0].step_seconds
+        assert all((took[step] or 0) > 0 for step in ("pull", "create", "start", "wait", "reap")), took
 
 
 def test_a_plain_celery_client_enqueues_a_job_that_runs(client, start_worker, wait_reaped):
@@ -135,3 +136,20 @@ def test_an_image_is_pulled_from_a_registry(client, start_worker, registry_only_
     assert finished.status.value == "succeeded", finished.error
     assert job.logs() == "pulled\n"
     assert job.attempts()[0].step_seconds["pull"] > 0
+
+
+def test_a_worker_that_stops_while_its_job_runs_writes_how_long_the_start_took(client, start_worker, wait_reaped):
+    # Given a job running on a worker (its start's seconds held there for its wait: `service.held_seconds`)
+    first = start_worker("busybox", slots=1)
+    job = client.submit("busybox", ["sleep", "60"])
+    wait_until(lambda: job.status.value == "running", timeout=30, what="the job to run")
+    # When the worker stops (a deploy) while the job still runs
+    first.stop()
+    # Then the start's seconds are in the store all the same
+    [attempt] = job.attempts()
+    assert attempt.finished_at is None and (attempt.step_seconds["start"] or 0) > 0, attempt.step_seconds
+    # And its next life follows the job on: a cancel stops and removes the container
+    start_worker("busybox", slots=1, name=first.name)
+    job.cancel()
+    assert job.wait(timeout=30).status.value == "cancelled"
+    assert wait_reaped([job.id], timeout=30) == []

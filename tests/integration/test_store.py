@@ -120,12 +120,16 @@ def test_finishing_says_how_long_the_job_ran_and_a_misspelt_field_is_refused_not
     # the wait that ends it is recorded in the same write, a step that is not timed refused before any
     with pytest.raises(ValueError, match="step 'kill' is not timed"):
         store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me, took=("kill", 0.1))
-    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me, took=("wait", 0.25))
+    # with the start's seconds the worker held for it (`service.held_seconds`)
+    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me, took=("wait", 0.25),
+                                 held={"start": 0.125})
     job = store.jobs.get(job_id)
     assert finished.stack == "busybox"
     assert finished.run_seconds == pytest.approx(job.finished_at - job.started_at, abs=0.01)
     [attempt] = store.jobs.attempts(job_id)
-    assert attempt.container_id == "c1" and attempt.step_seconds["wait"] == 0.25 and attempt.released_at
+    assert attempt.container_id == "c1" and attempt.released_at
+    assert (attempt.step_seconds["start"], attempt.step_seconds["wait"]) == (0.125, 0.25)
+    assert attempt.progress_at == pytest.approx(job.finished_at, abs=0.01)
 
 
 def test_a_record_for_a_step_that_goes_on_with_its_job_is_refused_once_the_job_moved_on(store):

@@ -120,33 +120,77 @@ def test_a_step_whose_job_moved_on_since_it_was_read_sends_the_next_step_which_r
     assert [args for name, args in calls if name == "record_step"] == [True, False]
 
 
-def test_in_the_workers_own_process_a_starts_seconds_ride_with_the_attempts_next_write(monkeypatch):
-    from longshore.domain.outcome import Outcome
-    from longshore.domain.policy import Finish
-    from longshore.domain.status import JobStatus
+def _written(calls, name: str) -> list[dict]:
+    """The keyword arguments of each call of `name`, in order."""
+    return [kwargs for (called, _), kwargs in zip(calls, calls.keywords) if called == name]
+
+
+def _worker_process_context():
     from longshore.service.held_seconds import HeldSeconds
 
     ctx, calls = context()
-    held = dataclasses.replace(ctx, held=HeldSeconds())
-    # Given a start run here by the worker's own process (whose watcher runs the waits)
-    monkeypatch.setitem(carry.STEPS, Step.START, lambda *_: Next(record=Record("busybox")))
-    carry.run_here(held, Step.START, "j", 1)
+    return dataclasses.replace(ctx, held=HeldSeconds()), calls
+
+
+@pytest.mark.parametrize("finishes", [True, False])
+def test_in_the_workers_own_process_a_starts_seconds_ride_with_the_attempts_next_write(finishes):
+    from longshore.domain.outcome import Outcome
+    from longshore.domain.policy import Finish
+    from longshore.domain.status import JobStatus
+
+    here, calls = _worker_process_context()
+    calls.finishes = finishes
+    # Given a start carried out by the worker's own process (whose watcher runs the waits)
+    carry.carry_out(here, Step.START, "j", 1, Next(record=Record("busybox")), 0.05, chain=True)
     # Then no write of its own, but its duration is counted
     assert [name for name, _ in calls] == ["step_done"]
     # When the wait that ends the job writes, the start's seconds are in that write, and held no longer
     ended = Next(record=Record("busybox"), release=True, conclude=Finish(Outcome(status=JobStatus.SUCCEEDED)))
-    carry.carry_out(held, Step.WAIT, "j", 1, ended, 0.02)
-    finishing = calls.keywords[[name for name, _ in calls].index("finish")]
-    assert finishing["took"] == (Step.WAIT, 0.02) and list(finishing["held"]) == [Step.START]
-    assert len(held.held) == 0
-    # A wait that writes nothing (its container still runs) leaves them held for the next write: a reap's
-    carry.run_here(held, Step.START, "j", 2)
-    carry.carry_out(held, Step.WAIT, "j", 2, NOTHING, 0.01)
-    carry.carry_out(held, Step.REAP, "j", 2, Next(record=Record("busybox", {"reaped_at": 1.0})), 0.01)
-    reaped = calls.keywords[-2]  # the reap's record, then its step_done
-    assert reaped["reaped_at"] == 1.0 and "start_seconds" in reaped and len(held.held) == 0
+    carry.carry_out(here, Step.WAIT, "j", 1, ended, 0.02)
+    assert _written(calls, "finish")[0]["held"] == {Step.START: 0.05}
+    if not finishes:  # the job had ended or moved on: the wait's own record (fenced) carries them instead
+        assert _written(calls, "record_step")[0]["start_seconds"] == 0.05
+    assert len(here.held) == 0
 
 
+def test_held_seconds_wait_for_a_write_and_are_held_again_if_it_fails():
+    here, calls = _worker_process_context()
+    carry.carry_out(here, Step.START, "j", 2, Next(record=Record("busybox")), 0.05)
+    # A wait that writes nothing (its container still runs) leaves them held
+    carry.carry_out(here, Step.WAIT, "j", 2, NOTHING, 0.01)
+    assert len(here.held) == 1
+    # A write that fails (the store away) holds them again
+    failing = dataclasses.replace(here, runtime=SimpleNamespace(
+        store=SimpleNamespace(attempts=SimpleNamespace(record_step=lambda *a, **k: 1 / 0)), events=calls))
+    with pytest.raises(ZeroDivisionError):
+        carry.carry_out(failing, Step.REAP, "j", 2, Next(record=Record("busybox", {"reaped_at": 1.0})), 0.01)
+    assert here.held.take(("j", 2)) == {Step.START: 0.05}
+
+
+def test_a_start_with_more_than_its_duration_to_write_is_not_held():
+    here, calls = _worker_process_context()
+    for after in (Next(record=Record("busybox"), release=True), Next(record=Record("busybox", {"remade_from": "c"}))):
+        carry.carry_out(here, Step.START, "j", 1, after, 0.05)
+    assert [args[2] for name, args in calls if name == "record_step"] == [Step.START, Step.START]
+    assert len(here.held) == 0
+
+
+def test_held_seconds_whose_wait_runs_elsewhere_are_written_on_their_own(monkeypatch):
+    here, calls = _worker_process_context()
+    carry.carry_out(here, Step.START, "j", 1, Next(record=Record("busybox")), 0.05)
+    carry.carry_out(here, Step.START, "j", 2, Next(record=Record("busybox")), 0.06)
+
+    def failing(_ctx, job_id, attempt):
+        raise TransientDockerFailure("wait", FailureKind.TRANSIENT, "the engine is restarting")
+
+    monkeypatch.setitem(carry.STEPS, Step.WAIT, failing)
+    # A wait that fails here goes as a message (to any process): the start's record is written first
+    carry.run_here(here, Step.WAIT, "j", 1)
+    assert [(args[2], args[3]) for name, args in calls if name == "record_step"] == [(Step.START, 0.05)]
+    # And a worker that stops writes whatever it still holds
+    carry.write_held(here)
+    assert [(args[1], args[3]) for name, args in calls if name == "record_step"][-1] == (2, 0.06)
+    assert len(here.held) == 0
 def test_a_start_run_as_a_celery_task_writes_its_own_record():
     ctx, calls = context()  # a task's context holds nothing: its wait may run in another process
     carry.carry_out(ctx, Step.START, "j", 1, Next(record=Record("busybox")), 0.1)

@@ -188,3 +188,17 @@ def test_stop_ends_the_idle_wait_and_reap_threads_at_once():
     for thread in threads:
         thread.join(1)
     assert not any(thread.is_alive() for thread in threads)
+
+
+def test_a_wait_sent_as_a_message_takes_the_starts_seconds_held_here_with_it_to_the_store(monkeypatch):
+    from longshore.service.held_seconds import HeldSeconds
+
+    runtime, calls = recording_runtime()
+    held = HeldSeconds()
+    w = Watcher(runtime, SimpleNamespace(name="w1", slots=2), capacity=None, stacks=["busybox"], held=held)
+    held.hold(("j", 1), Step.START, 0.05)
+    held.hold(("j", 2), Step.START, 0.06)
+    monkeypatch.setattr(task_events, "asked", lambda: True)  # a monitor lists tasks: every wait is a message
+    w.send(Step.WAIT, "j", 1)
+    assert [(args[:4]) for name, args in calls if name == "record_step"] == [("j", 1, Step.START, 0.05)]
+    assert held.take(("j", 2)) == {Step.START: 0.06}  # another attempt's stay held

@@ -3,18 +3,20 @@
 The step after a pull is a create, and after a create a start, on the same worker: `carry_out` hands
 those back to the task that ran the step, which runs them at once (`run_here`) rather than sending each
 through the broker to its own queue: two messages fewer per job (unless a monitor such as Flower asks
-for task events, when every step is a message it can list). Each stays a step with its own record and its
-own Celery task: one that fails here (the engine or the store away) is sent as its message, where its
-retry policy takes over. A worker that dies in the middle has the message of the step before redelivered:
+for task events, when every step is a message it can list). Each stays a step with its own Celery task and its
+own record (a start's, in the worker's own process, rides with the attempt's next write: `service.held_seconds`):
+one that fails here (the engine or the store away) is sent as its message, where its retry policy takes over. A worker that dies in the middle has the message of the step before redelivered:
 a pull's goes on from the create (`lifecycle.pull`), a create's is counted as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import time
+from typing import Iterable
 
 from longshore.broker.publish import PUBLISH_ERRORS
 from longshore.domain.records import Job
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Only these pairs: a start a wait sends (its start was lost) is a message, counted if redelivered.
 RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
 #: The steps whose record is their duration alone, held for the attempt's next write where the context holds
-#: them (`StepContext.held`): nothing after a start depends on its record.
+#: them (`StepContext.held`, `service.held_seconds`): no later step or guard depends on a start's record.
 HELD_STEPS = frozenset({Step.START})
 #: The steps `run_here` hands the job it was given: those run after the step before, a pull whose attempt
 #: admission claimed (`worker.admission`), and a reap sent by the wait that concluded its attempt.
@@ -42,7 +44,8 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     """Make a step's `Next` happen; with `chain`, return its next step instead of sending it when RUN_HERE
     pairs the two and the job is still current when the record is written (else the next step is sent, and
     reads the job itself). A record the store refuses means the attempt is no longer this worker's: nothing
-    more is done (its owner's watcher cleans up)."""
+    more is done (its owner's watcher cleans up). A start's record is held where the context holds them, and
+    what is held for the attempt goes in this step's record or finishing write (`service.held_seconds`)."""
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
     if (step in HELD_STEPS and ctx.held is not None and after.record is not None and not after.record.fields
@@ -50,30 +53,32 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
         ctx.held.hold((job_id, attempt), step, seconds)  # written with the attempt's next write
         rt.events.step_done(stack, step, seconds)
         after = dataclasses.replace(after, record=None)
-    # earlier steps' seconds held for this step's write (none unless it writes)
-    held = ctx.held.take((job_id, attempt)) if ctx.held is not None and after.record is not None else {}
     ends_job = step is Step.WAIT and isinstance(after.conclude, Finish)
     concluded = False  # the attempt's end was written here: the reap sent run here may trust the job as read
-    if ends_job and after.record is not None and not after.record.fields:
-        # A wait that ends the job: its record goes in the finishing write, one transaction rather than
-        # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
-        if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds), known=after.job,
-                  held=held):
-            rt.events.step_done(stack, step, seconds)
-            after, concluded = dataclasses.replace(after, record=None, release=False, conclude=None), True
     # The step run here next goes on with the job this step read: only while that job is still current.
     here_next = chain and after.send is not None and RUN_HERE.get(step) is after.send
-    if after.record is not None:
-        record = functools.partial(rt.store.attempts.record_step, job_id, attempt, step, seconds, owner=me.name,
-                                   release=after.release, **after.record.fields,
-                                   **{f"{earlier.value}_seconds": took for earlier, took in held.items()})
-        if not record(job_current=here_next):
-            if not (here_next and record()):
-                log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name, step.value)
-                return None
-            here_next = False  # its job moved on since it was read: the next step, a message, reads it itself
-        rt.events.step_done(after.record.stack, step, seconds)
-    elif after.release:
+    # earlier steps' seconds held for this step's write (held again if it fails)
+    writes = ctx.held is not None and after.record is not None
+    with ctx.held.for_write((job_id, attempt)) if writes else contextlib.nullcontext({}) as held:
+        if ends_job and after.record is not None and not after.record.fields:
+            # A wait that ends the job: its record goes in the finishing write, one transaction rather than
+            # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
+            if finish(rt, job_id, attempt, after.conclude.outcome, owner=me.name, took=(step, seconds),
+                      known=after.job, held=held):
+                rt.events.step_done(stack, step, seconds)
+                after, concluded = dataclasses.replace(after, record=None, release=False, conclude=None), True
+        if after.record is not None:
+            record = functools.partial(rt.store.attempts.record_step, job_id, attempt, step, seconds,
+                                       owner=me.name, release=after.release, **after.record.fields,
+                                       **{f"{earlier.value}_seconds": took for earlier, took in held.items()})
+            if not record(job_current=here_next):
+                if not (here_next and record()):
+                    log.info("attempt %s of %s is no longer %s's: dropping its %s", attempt, job_id, me.name,
+                             step.value)
+                    return None
+                here_next = False  # its job moved on since it was read: the next step, a message, reads it itself
+            rt.events.step_done(after.record.stack, step, seconds)
+    if after.record is None and after.release:  # a record carries its release
         rt.store.attempts.release(job_id, attempt)
     if after.conclude is not None:
         concluded = conclude(rt, job_id, attempt, after.conclude, stack=stack, owner=me.name)
@@ -106,6 +111,7 @@ def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int, job
             log.warning("%s of %s attempt %s failed here (%r): sending it as its own message", step.value, job_id,
                         attempt, exc)
             ctx.runtime.events.step_retried(step)
+            write_held(ctx, [(job_id, attempt)])  # its message may run in another process
             try:
                 ctx.runtime.store.attempts.count_infra_retry(job_id, attempt)  # as a retry of its task is
             except STORE_ERRORS:
@@ -115,3 +121,18 @@ def run_here(ctx: StepContext, step: Step | None, job_id: str, attempt: int, job
             except PUBLISH_ERRORS:
                 log.warning("could not send the %s of %s attempt %s; the watcher will", step.value, job_id, attempt)
             return
+
+
+def write_held(ctx: StepContext, keys: Iterable[tuple[str, int]] | None = None) -> None:
+    """Write on their own the seconds the context holds for these attempts (all: None), whose next write will
+    not be in this process: their wait went as a message, or the worker stops. Fenced to the owner as any
+    record; those the store cannot take now are held again."""
+    if ctx.held is None:
+        return
+    held = ctx.held.take_all() if keys is None else {key: ctx.held.take(key) for key in keys}
+    for (job_id, attempt), seconds in held.items():
+        for step, took in seconds.items():
+            try:
+                ctx.runtime.store.attempts.record_step(job_id, attempt, step, took, owner=ctx.worker.name)
+            except STORE_ERRORS:
+                ctx.held.restore((job_id, attempt), {step: took})

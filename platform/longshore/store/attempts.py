@@ -72,7 +72,7 @@ class AttemptRepository:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(_LOCK_WORKER, {"w_name": worker})
             # The job, and the slots the worker holds, in one read after the lock (its snapshot sees every
-            # claim of this worker that committed before)
+            # claim of this worker committed before the lock was granted)
             row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number, "w_worker": worker}
                                ).mappings().first()
             if row is None:
@@ -254,7 +254,8 @@ _LOCK_WORKER = workers.update().where(workers.c.name == sa.bindparam("w_name")).
 _HOLDING = sa.select(sa.func.count()).select_from(attempts).where(attempts.c.worker == sa.bindparam("w_worker"),
                                                                   attempts.c.released_at.is_(None))
 _CLAIMED = (sa.select(jobs, attempts.c.worker.label("attempt_worker"), projects.c.max_running_jobs,
-                      _HOLDING.scalar_subquery().label("holding"))
+                      # all the worker's attempts, never correlated to the claimed one
+                      _HOLDING.correlate(None).scalar_subquery().label("holding"))
             .join(attempts, sa.and_(attempts.c.job_id == jobs.c.id, attempts.c.number == sa.bindparam("w_number")))
             .join(projects, projects.c.id == jobs.c.project_id)
             .where(jobs.c.id == sa.bindparam("w_job_id")))

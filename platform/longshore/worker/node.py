@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from longshore.broker.routing import worker_queue
 from longshore.domain.records import WorkerIdentity
+from longshore.service import carry
 from longshore.service.held_seconds import HeldSeconds
 from longshore.service.janitor import sweep_engine
+from longshore.service.lifecycle import StepContext
 from longshore.service.runtime import Runtime
 from longshore.worker.admission import Admission, Capacity
 from longshore.worker.heartbeat import Heartbeat
@@ -37,6 +39,7 @@ class Node:
     watcher: Watcher
     admission: Admission
     scheduler: Scheduler
+    held: HeldSeconds  #: the starts' seconds held for their waits here
 
     def stop(self) -> None:
         """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
@@ -44,6 +47,8 @@ class Node:
         self.admission.stop(timeout=STOP_PULLS_SECONDS)
         self.watcher.stop()
         self.scheduler.stop()
+        # the waits of the jobs still running will run elsewhere (their adopter's, this worker's next life)
+        carry.write_held(StepContext(self.watcher.rt, self.identity, held=self.held))
         try:
             sweep_engine(self.watcher.rt, grace_seconds=0)
         except Exception:  # the engine or the store is away: a later sweep removes them
@@ -66,7 +71,7 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake, held=held)
     admission.start()
     scheduler = Scheduler(rt, name=me.name).start()
-    node = Node(me, heartbeat, capacity, watcher, admission, scheduler)
+    node = Node(me, heartbeat, capacity, watcher, admission, scheduler, held)
     _nodes.append(node)
     log.info("worker %s on engine %s: %s slots for %s", me.name, me.engine_id, me.slots, ", ".join(stacks) or "-")
     return node

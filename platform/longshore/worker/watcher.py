@@ -103,6 +103,8 @@ class Watcher:
         if step in self._here and not redrive and not task_events.asked():
             self._here[step].put((job_id, attempt, job))
         else:
+            if step is Step.WAIT:  # a message, which may run in another process: what is held here goes now
+                carry.write_held(StepContext(self.rt, self.me, held=self.held), [(job_id, attempt)])
             self._outbox.put((step, job_id, attempt, redrive))
 
     def send_here(self, step: Step, job_id: str, attempt: int, job: Job | None = None) -> bool:
