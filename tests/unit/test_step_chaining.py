@@ -129,7 +129,7 @@ def _worker_process_context():
     from longshore.service.held_seconds import HeldSeconds
 
     ctx, calls = context()
-    return dataclasses.replace(ctx, held=HeldSeconds()), calls
+    return dataclasses.replace(ctx, held_seconds=HeldSeconds()), calls
 
 
 @pytest.mark.parametrize("finishes", [True, False])
@@ -150,7 +150,7 @@ def test_in_the_workers_own_process_a_starts_seconds_ride_with_the_attempts_next
     assert _written(calls, "finish")[0]["held"] == {Step.START: 0.05}
     if not finishes:  # the job had ended or moved on: the wait's own record (fenced) carries them instead
         assert _written(calls, "record_step")[0]["start_seconds"] == 0.05
-    assert len(here.held) == 0
+    assert len(here.held_seconds) == 0
 
 
 def test_held_seconds_wait_for_a_write_and_are_held_again_if_it_fails():
@@ -158,13 +158,13 @@ def test_held_seconds_wait_for_a_write_and_are_held_again_if_it_fails():
     carry.carry_out(here, Step.START, "j", 2, Next(record=Record("busybox")), 0.05)
     # A wait that writes nothing (its container still runs) leaves them held
     carry.carry_out(here, Step.WAIT, "j", 2, NOTHING, 0.01)
-    assert len(here.held) == 1
+    assert len(here.held_seconds) == 1
     # A write that fails (the store away) holds them again
     failing = dataclasses.replace(here, runtime=SimpleNamespace(
         store=SimpleNamespace(attempts=SimpleNamespace(record_step=lambda *a, **k: 1 / 0)), events=calls))
     with pytest.raises(ZeroDivisionError):
         carry.carry_out(failing, Step.REAP, "j", 2, Next(record=Record("busybox", {"reaped_at": 1.0})), 0.01)
-    assert here.held.take(("j", 2)) == {Step.START: 0.05}
+    assert here.held_seconds.take(("j", 2)) == {Step.START: 0.05}
 
 
 def test_a_start_with_more_than_its_duration_to_write_is_not_held():
@@ -172,7 +172,7 @@ def test_a_start_with_more_than_its_duration_to_write_is_not_held():
     for after in (Next(record=Record("busybox"), release=True), Next(record=Record("busybox", {"remade_from": "c"}))):
         carry.carry_out(here, Step.START, "j", 1, after, 0.05)
     assert [args[2] for name, args in calls if name == "record_step"] == [Step.START, Step.START]
-    assert len(here.held) == 0
+    assert len(here.held_seconds) == 0
 
 
 def test_held_seconds_whose_wait_runs_elsewhere_are_written_on_their_own(monkeypatch):
@@ -190,7 +190,7 @@ def test_held_seconds_whose_wait_runs_elsewhere_are_written_on_their_own(monkeyp
     # And a worker that stops writes whatever it still holds
     carry.write_held(here)
     assert [(args[1], args[3]) for name, args in calls if name == "record_step"][-1] == (2, 0.06)
-    assert len(here.held) == 0
+    assert len(here.held_seconds) == 0
 def test_a_start_run_as_a_celery_task_writes_its_own_record():
     ctx, calls = context()  # a task's context holds nothing: its wait may run in another process
     carry.carry_out(ctx, Step.START, "j", 1, Next(record=Record("busybox")), 0.1)

@@ -195,7 +195,7 @@ def test_a_wait_sent_as_a_message_takes_the_starts_seconds_held_here_with_it_to_
 
     runtime, calls = recording_runtime()
     held = HeldSeconds()
-    w = Watcher(runtime, SimpleNamespace(name="w1", slots=2), capacity=None, stacks=["busybox"], held=held)
+    w = Watcher(runtime, SimpleNamespace(name="w1", slots=2), capacity=None, stacks=["busybox"], held_seconds=held)
     held.hold(("j", 1), Step.START, 0.05)
     held.hold(("j", 2), Step.START, 0.06)
     monkeypatch.setattr(task_events, "asked", lambda: True)  # a monitor lists tasks: every wait is a message

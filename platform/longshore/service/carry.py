@@ -5,8 +5,9 @@ those back to the task that ran the step, which runs them at once (`run_here`) r
 through the broker to its own queue: two messages fewer per job (unless a monitor such as Flower asks
 for task events, when every step is a message it can list). Each stays a step with its own Celery task and its
 own record (a start's, in the worker's own process, rides with the attempt's next write: `service.held_seconds`):
-one that fails here (the engine or the store away) is sent as its message, where its retry policy takes over. A worker that dies in the middle has the message of the step before redelivered:
-a pull's goes on from the create (`lifecycle.pull`), a create's is counted as before.
+one that fails here (the engine or the store away) is sent as its message, where its retry policy takes over.
+A worker that dies in the middle has the message of the step before redelivered: a pull's goes on from the
+create (`lifecycle.pull`), a create's is counted as before.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 #: Only these pairs: a start a wait sends (its start was lost) is a message, counted if redelivered.
 RUN_HERE = {Step.PULL: Step.CREATE, Step.CREATE: Step.START}
 #: The steps whose record is their duration alone, held for the attempt's next write where the context holds
-#: them (`StepContext.held`, `service.held_seconds`): no later step or guard depends on a start's record.
+#: them (`StepContext.held_seconds`, `service.held_seconds`): no later step or guard depends on a start's record.
 HELD_STEPS = frozenset({Step.START})
 #: The steps `run_here` hands the job it was given: those run after the step before, a pull whose attempt
 #: admission claimed (`worker.admission`), and a reap sent by the wait that concluded its attempt.
@@ -48,9 +49,9 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     what is held for the attempt goes in this step's record or finishing write (`service.held_seconds`)."""
     rt, me = ctx.runtime, ctx.worker
     stack = after.record.stack if after.record else None
-    if (step in HELD_STEPS and ctx.held is not None and after.record is not None and not after.record.fields
+    if (step in HELD_STEPS and ctx.held_seconds is not None and after.record is not None and not after.record.fields
             and not (after.release or after.conclude)):
-        ctx.held.hold((job_id, attempt), step, seconds)  # written with the attempt's next write
+        ctx.held_seconds.hold((job_id, attempt), step, seconds)  # written with the attempt's next write
         rt.events.step_done(stack, step, seconds)
         after = dataclasses.replace(after, record=None)
     ends_job = step is Step.WAIT and isinstance(after.conclude, Finish)
@@ -58,8 +59,8 @@ def carry_out(ctx: StepContext, step: Step, job_id: str, attempt: int, after: Ne
     # The step run here next goes on with the job this step read: only while that job is still current.
     here_next = chain and after.send is not None and RUN_HERE.get(step) is after.send
     # earlier steps' seconds held for this step's write (held again if it fails)
-    writes = ctx.held is not None and after.record is not None
-    with ctx.held.for_write((job_id, attempt)) if writes else contextlib.nullcontext({}) as held:
+    writes = ctx.held_seconds is not None and after.record is not None
+    with ctx.held_seconds.for_write((job_id, attempt)) if writes else contextlib.nullcontext({}) as held:
         if ends_job and after.record is not None and not after.record.fields:
             # A wait that ends the job: its record goes in the finishing write, one transaction rather than
             # two. If the job had ended or moved on, the record and the conclusion are carried out as below.
@@ -127,12 +128,12 @@ def write_held(ctx: StepContext, keys: Iterable[tuple[str, int]] | None = None) 
     """Write on their own the seconds the context holds for these attempts (all: None), whose next write will
     not be in this process: their wait went as a message, or the worker stops. Fenced to the owner as any
     record; those the store cannot take now are held again."""
-    if ctx.held is None:
+    if ctx.held_seconds is None:
         return
-    held = ctx.held.take_all() if keys is None else {key: ctx.held.take(key) for key in keys}
+    held = ctx.held_seconds.take_all() if keys is None else {key: ctx.held_seconds.take(key) for key in keys}
     for (job_id, attempt), seconds in held.items():
         for step, took in seconds.items():
             try:
                 ctx.runtime.store.attempts.record_step(job_id, attempt, step, took, owner=ctx.worker.name)
             except STORE_ERRORS:
-                ctx.held.restore((job_id, attempt), {step: took})
+                ctx.held_seconds.restore((job_id, attempt), {step: took})

@@ -67,7 +67,7 @@ class StepContext:
     #: Where this process runs a step itself rather than sending it as a message (the watcher's reaps), with the
     #: job as the sending step read it: returns False for a step it does not take. None: every step is a message.
     send_here: Callable[[Step, str, int, Job | None], bool] | None = None
-    held: HeldSeconds | None = None  #: the worker's own process: starts' seconds wait for the next write there
+    held_seconds: HeldSeconds | None = None  #: the worker's own process: starts' seconds wait for the next write there
 
 
 @dataclass(frozen=True)

@@ -125,11 +125,11 @@ class Admission(threading.Thread):
     module's docstring)."""
 
     def __init__(self, rt: Runtime, me: WorkerIdentity, own_queue: Queue, stacks: list[str], capacity: Capacity,
-                 on_admit: Callable[[], None] = lambda: None, held: HeldSeconds | None = None):
+                 on_admit: Callable[[], None] = lambda: None, held_seconds: HeldSeconds | None = None):
         super().__init__(name="longshore-admission", daemon=True)
         self.rt, self.me, self.own_queue, self.stacks, self.capacity = rt, me, own_queue, stacks, capacity
         self.on_admit = on_admit  #: told of each message given a slot (the watcher looks over it soon)
-        self.held = held  #: where the starts' seconds wait for their waits here (`service.held_seconds`)
+        self.held_seconds = held_seconds  #: the starts' seconds, for their waits here (`service.held_seconds`)
         self.stopping = threading.Event()
         self._claimed: queue.Queue[tuple[str, int, Job] | None] = queue.Queue()  # None: stop
         self._held: tuple[Key, object, float] | None = None  #: a message given while full, and since when
@@ -291,7 +291,7 @@ class Admission(threading.Thread):
             time.sleep(1)  # no claim could succeed now anyway
 
     def _run_pulls(self) -> None:
-        context = StepContext(self.rt, self.me, held=self.held)
+        context = StepContext(self.rt, self.me, held_seconds=self.held_seconds)
         while True:
             item = self._claimed.get()  # no polling: the admission thread's end wakes an idle one
             if item is None:

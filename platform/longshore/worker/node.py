@@ -39,7 +39,7 @@ class Node:
     watcher: Watcher
     admission: Admission
     scheduler: Scheduler
-    held: HeldSeconds  #: the starts' seconds held for their waits here
+    held_seconds: HeldSeconds  #: the starts' seconds held for their waits here
 
     def stop(self) -> None:
         """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
@@ -48,7 +48,7 @@ class Node:
         self.watcher.stop()
         self.scheduler.stop()
         # the waits of the jobs still running will run elsewhere (their adopter's, this worker's next life)
-        carry.write_held(StepContext(self.watcher.rt, self.identity, held=self.held))
+        carry.write_held(StepContext(self.watcher.rt, self.identity, held_seconds=self.held_seconds))
         try:
             sweep_engine(self.watcher.rt, grace_seconds=0)
         except Exception:  # the engine or the store is away: a later sweep removes them
@@ -64,14 +64,14 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     if _nodes:
         return _nodes[0]
     capacity = Capacity(me.slots)
-    held = HeldSeconds()  # the starts admission's pulls run, for the waits the watcher runs: both here
+    held_seconds = HeldSeconds()  # the starts admission's pulls run, for the waits the watcher runs: both here
     heartbeat = Heartbeat(rt, me, stacks, on_duplicate=_stop_this_process).start()
-    watcher = Watcher(rt, me, capacity, stacks, held=held).start()
+    watcher = Watcher(rt, me, capacity, stacks, held_seconds=held_seconds).start()
     own_queue = worker_queue(me.name, expires_seconds=rt.settings.janitor.worker_queue_expires_seconds)
-    admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake, held=held)
+    admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake, held_seconds=held_seconds)
     admission.start()
     scheduler = Scheduler(rt, name=me.name).start()
-    node = Node(me, heartbeat, capacity, watcher, admission, scheduler, held)
+    node = Node(me, heartbeat, capacity, watcher, admission, scheduler, held_seconds)
     _nodes.append(node)
     log.info("worker %s on engine %s: %s slots for %s", me.name, me.engine_id, me.slots, ", ".join(stacks) or "-")
     return node

@@ -56,9 +56,9 @@ class Watcher:
     """The watcher of one worker (see the module's docstring)."""
 
     def __init__(self, rt: Runtime, me: WorkerIdentity, capacity: Capacity, stacks: list[str],
-                 held: HeldSeconds | None = None):
+                 held_seconds: HeldSeconds | None = None):
         self.rt, self.me, self.capacity, self.stacks = rt, me, capacity, stacks
-        self.held = held  #: the starts' seconds, for the waits and reaps run here (`service.held_seconds`)
+        self.held_seconds = held_seconds  #: the starts' seconds, for the waits and reaps run here
         self.state = supervise.WatchState()
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
@@ -104,7 +104,8 @@ class Watcher:
             self._here[step].put((job_id, attempt, job))
         else:
             if step is Step.WAIT:  # a message, which may run in another process: what is held here goes now
-                carry.write_held(StepContext(self.rt, self.me, held=self.held), [(job_id, attempt)])
+                here = StepContext(self.rt, self.me, held_seconds=self.held_seconds)
+                carry.write_held(here, [(job_id, attempt)])
             self._outbox.put((step, job_id, attempt, redrive))
 
     def send_here(self, step: Step, job_id: str, attempt: int, job: Job | None = None) -> bool:
@@ -180,7 +181,7 @@ class Watcher:
                 next_tick = time.monotonic() + interval
 
     def _run_here(self, step: Step) -> None:
-        context = StepContext(self.rt, self.me, send_here=self.send_here, held=self.held)
+        context = StepContext(self.rt, self.me, send_here=self.send_here, held_seconds=self.held_seconds)
         while True:
             item = self._here[step].get()  # no polling: `stop` wakes an idle thread
             if item is None or self.stopping.is_set():
