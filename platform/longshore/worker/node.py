@@ -16,7 +16,6 @@ from longshore.domain.records import WorkerIdentity
 from longshore.service import carry
 from longshore.service.held_seconds import HeldSeconds
 from longshore.service.janitor import sweep_engine
-from longshore.service.lifecycle import StepContext
 from longshore.service.runtime import Runtime
 from longshore.worker.admission import Admission, Capacity
 from longshore.worker.heartbeat import Heartbeat
@@ -39,7 +38,6 @@ class Node:
     watcher: Watcher
     admission: Admission
     scheduler: Scheduler
-    held_seconds: HeldSeconds  #: the starts' seconds held for their waits here
 
     def stop(self) -> None:
         """Stop taking work, remove what ended jobs left on the engine (their reaps may not run now),
@@ -48,7 +46,7 @@ class Node:
         self.watcher.stop()
         self.scheduler.stop()
         # the waits of the jobs still running will run elsewhere (their adopter's, this worker's next life)
-        carry.write_held(StepContext(self.watcher.rt, self.identity, held_seconds=self.held_seconds))
+        carry.write_held(self.watcher.context)
         try:
             sweep_engine(self.watcher.rt, grace_seconds=0)
         except Exception:  # the engine or the store is away: a later sweep removes them
@@ -71,7 +69,7 @@ def start_node(rt: Runtime, me: WorkerIdentity, stacks: list[str]) -> Node:
     admission = Admission(rt, me, own_queue, stacks, capacity, on_admit=watcher.wake, held_seconds=held_seconds)
     admission.start()
     scheduler = Scheduler(rt, name=me.name).start()
-    node = Node(me, heartbeat, capacity, watcher, admission, scheduler, held_seconds)
+    node = Node(me, heartbeat, capacity, watcher, admission, scheduler)
     _nodes.append(node)
     log.info("worker %s on engine %s: %s slots for %s", me.name, me.engine_id, me.slots, ", ".join(stacks) or "-")
     return node

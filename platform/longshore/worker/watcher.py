@@ -58,7 +58,8 @@ class Watcher:
     def __init__(self, rt: Runtime, me: WorkerIdentity, capacity: Capacity, stacks: list[str],
                  held_seconds: HeldSeconds | None = None):
         self.rt, self.me, self.capacity, self.stacks = rt, me, capacity, stacks
-        self.held_seconds = held_seconds  #: the starts' seconds, for the waits and reaps run here
+        #: the context of the steps run here, with the starts' seconds held for their waits and reaps
+        self.context = StepContext(rt, me, send_here=self.send_here, held_seconds=held_seconds)
         self.state = supervise.WatchState()
         self._exits: queue.Queue[tuple[str, int]] = queue.Queue()
         self._outbox: queue.Queue[tuple[Step, str, int, bool]] = queue.Queue()
@@ -104,8 +105,7 @@ class Watcher:
             self._here[step].put((job_id, attempt, job))
         else:
             if step is Step.WAIT:  # a message, which may run in another process: what is held here goes now
-                here = StepContext(self.rt, self.me, held_seconds=self.held_seconds)
-                carry.write_held(here, [(job_id, attempt)])
+                carry.write_held(self.context, [(job_id, attempt)])
             self._outbox.put((step, job_id, attempt, redrive))
 
     def send_here(self, step: Step, job_id: str, attempt: int, job: Job | None = None) -> bool:
@@ -181,7 +181,7 @@ class Watcher:
                 next_tick = time.monotonic() + interval
 
     def _run_here(self, step: Step) -> None:
-        context = StepContext(self.rt, self.me, send_here=self.send_here, held_seconds=self.held_seconds)
+        context = self.context
         while True:
             item = self._here[step].get()  # no polling: `stop` wakes an idle thread
             if item is None or self.stopping.is_set():
