@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from longshore.domain.outcome import Outcome
 from longshore.domain.records import NewJob
 from longshore.domain.status import AttemptStatus, JobStatus
+from longshore.domain.steps import Step
 from longshore.store import Claim, Store
 
 
@@ -324,6 +325,43 @@ def test_a_move_from_the_job_as_its_step_read_it_is_as_guarded_as_one_that_reads
     assert counts.current[(stack, "queued")] == counts.current[(stack, "running")] == 0
     assert (counts.totals[(stack, "running")], counts.totals[(stack, "succeeded")]) == (2, 2)
     assert counts.totals[(stack, "cancelled")] == 1
+
+
+def test_a_workers_start_and_finish_are_one_statement_each_with_all_that_goes_with_them(store, postgres):
+    # Given a claimed job with a secret, whose slot was released before it finishes, and a waiter elsewhere
+    stack, me = f"at-once-{uuid.uuid4().hex[:6]}", worker(store)
+    job_id = store.jobs.create(new_job(stack=stack, secret_env={"TOKEN": "x"}), sealed_secret_env="sealed")
+    _, queued = store.attempts.claim(job_id, 1, worker=me, engine="engine", host="h", slots=4)
+    waiting = threading.Thread(target=lambda: woke.append(Store(postgres).jobs.wait_finished(job_id, timeout=4)))
+    woke: list = []
+    waiting.start()
+    sent: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *call: sent.append(call[2]))
+    # When its worker starts it, and finishes it with the wait's and the held start's seconds
+    assert store.jobs.begin_running(job_id, 1, owner=me, known=queued)
+    assert store.attempts.release(job_id, 1)
+    released = store.jobs.attempt(job_id, 1).released_at
+    running = store.jobs.get(job_id)
+    sent.clear()
+    finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0, output=b"out"), owner=me,
+                                 took=(Step.WAIT, 0.25), known=running, held={Step.START: 0.5})
+    # Then the finish was one statement, as the start was (no BEGIN, no COMMIT)
+    assert len(sent) == 1 and sent[0].lstrip().startswith("WITH moved AS")
+    assert finished is not None and finished.stack == stack and finished.run_seconds >= 0
+    # And the job, its attempt (its release kept), its counts and its secrets are as a transaction left them
+    job, attempt = store.jobs.get(job_id), store.jobs.attempt(job_id, 1)
+    assert (job.status, job.exit_code, job.started_at is not None) == (JobStatus.SUCCEEDED, 0, True)
+    assert (attempt.status, attempt.exit_code, attempt.released_at) == (AttemptStatus.SUCCEEDED, 0, released)
+    assert attempt.started_at == job.started_at and attempt.finished_at == job.finished_at
+    assert (attempt.step_seconds["wait"], attempt.step_seconds["start"]) == (0.25, 0.5)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT secret_env FROM jobs WHERE id = :id"), {"id": job_id}).scalar() is None
+    counts = store.reads.installation_counts(overdue_margin_seconds=60)
+    assert counts.current[(stack, "succeeded")] == counts.totals[(stack, "running")] == 1
+    assert counts.current[(stack, "queued")] == counts.current[(stack, "running")] == 0
+    # And the waiter in another process was told (notified: its own re-read comes only after 5 s)
+    waiting.join(timeout=4)
+    assert [job.status for job in woke] == [JobStatus.SUCCEEDED]
 
 
 def test_the_counts_follow_every_transition(store):

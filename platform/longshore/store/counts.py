@@ -9,6 +9,7 @@ import collections
 import functools
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from longshore.store.schema import job_counts
 
@@ -20,13 +21,22 @@ def count_move(conn: sa.Connection, stack: str, old: str | None, new: str, *, su
     """A job of `stack` moved from `old` (None: it is new; `submitted`: newly accepted) to `new`, in one
     statement. Its rows are written in the order of their names, so two moves in opposite directions never
     wait on each other (no deadlock)."""
-    changes = collections.Counter({(new, "current"): 1, (new, "total"): 1})
-    if old is not None:
-        changes[old, "current"] -= 1  # added up: a requeue before its start moves queued → queued
-    if submitted:
-        changes[SUBMITTED, "total"] += 1
-    statuses = sorted({status for status, _ in changes})
-    _add(conn, stack, [(status, (changes[status, "current"], changes[status, "total"])) for status in statuses])
+    _add(conn, stack, _changes(old, new, submitted))
+
+
+def counted_after(moved: sa.CTE, old: str, new: str) -> sa.CTE:
+    """`count_move` as part of one PostgreSQL statement: a data-modifying CTE that counts the move of the job
+    `moved` (a CTE with the moved job's `stack`, empty if it did not move), its rows in the same order."""
+    change = sa.values(sa.column("status", sa.String), sa.column("current", sa.BigInteger),
+                       sa.column("total", sa.BigInteger), name="change", literal_binds=True)
+    change = change.data([(status, current, total) for status, (current, total) in _changes(old, new, False)])
+    insert = postgresql.insert(job_counts).from_select(
+        ["stack", "status", "current", "total"],
+        sa.select(moved.c.stack, change.c.status, change.c.current, change.c.total)
+        .select_from(moved.join(change, sa.true())).order_by(change.c.status))  # each change for the moved job
+    return insert.on_conflict_do_update(index_elements=[job_counts.c.stack, job_counts.c.status], set_={
+        "current": job_counts.c.current + insert.excluded.current,
+        "total": job_counts.c.total + insert.excluded.total}).cte("counted")
 
 
 def count_removed(conn: sa.Connection, stack: str, status: str, removed: int) -> None:
@@ -39,6 +49,17 @@ def queued_everywhere(conn: sa.Connection) -> int:
     """Jobs waiting to run in the whole installation: an upper bound of any project's, read from a few rows."""
     return conn.execute(sa.select(sa.func.coalesce(sa.func.sum(job_counts.c.current), 0))
                         .where(job_counts.c.status == "queued")).scalar()
+
+
+def _changes(old: str | None, new: str, submitted: bool) -> list[tuple[str, tuple[int, int]]]:
+    """(status, (current, total)) to add for the move, in the order of the statuses' names."""
+    changes = collections.Counter({(new, "current"): 1, (new, "total"): 1})
+    if old is not None:
+        changes[old, "current"] -= 1  # added up: a requeue before its start moves queued → queued
+    if submitted:
+        changes[SUBMITTED, "total"] += 1
+    statuses = sorted({status for status, _ in changes})
+    return [(status, (changes[status, "current"], changes[status, "total"])) for status in statuses]
 
 
 def _add(conn: sa.Connection, stack: str, changes: list[tuple[str, tuple[int, int]]]) -> None:

@@ -1,11 +1,10 @@
 """Jobs: the state machine, with one guarded `_move()` under every status write.
 
-A status write is a compare-and-set: it names the attempt it belongs to, the status
-the job is in now (one of those `domain.status.ALLOWED_TRANSITIONS` allows), and,
-for a step of a running attempt, the attempt's owner. A duplicate or late message
-can never move a job backwards or finish it twice; a message for an attempt that is
-no longer current, or from a worker that no longer owns it, touches nothing. The
-counts the exporter reads change in the same transaction.
+A status write is a compare-and-set: it names the attempt it belongs to, the status the job is in now (one of
+those `domain.status.ALLOWED_TRANSITIONS` allows), and, for a step of a running attempt, the attempt's owner. A
+duplicate or late message can never move a job backwards or finish it twice; a message for an attempt that is no
+longer current, or from a worker that no longer owns it, touches nothing. The counts the exporter reads change
+in the same transaction (a worker's start and finish: the same statement, `store.moves`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ from longshore.domain.steps import Step, timed_step
 from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
 from longshore.store.counts import count_move, queued_everywhere
-from longshore.store.database import read, single_write
+from longshore.store.database import is_postgres, read, single_write
+from longshore.store.moves import can_move_at_once, move_at_once
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, jobs, projects
@@ -52,32 +52,6 @@ class JobRepository:
         self.finishes = listener
 
     # -- the state machine ----------------------------------------------------
-
-    def _move(self, conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *,
-              owner: str | None = None, attempt_guard: sa.ColumnElement[bool] | None = None,
-              known: Job | None = None, **values: Any) -> sa.Row | Moving | None:
-        """Move the job to `target` if attempt `number` (None: whichever is current) is current, the table
-        allows it, its attempt is `owner`'s (if given) and `attempt_guard` holds for that attempt's row; return
-        the job's row as it was before (`_MOVING`'s columns: its `attempt` is the one moved), else None.
-        `known`: the job as the caller just read it, at attempt `number`: the move is first tried from its
-        status without reading the job again (a step's move on every job's path); read if that fails."""
-        if target.final:
-            values["secret_env"] = None  # a job that ended needs its secrets no more
-        if known is not None and known.attempt == number and known.status in sources_of(target):
-            as_read = Moving(known.status.value, number, known.stack, known.webhook, known.started_at)
-            if _try_move(conn, job_id, as_read, target, owner, attempt_guard, values):
-                return as_read
-        seen = None
-        for _ in range(CAS_TRIES):
-            row = conn.execute(_MOVING, {"w_job_id": job_id}).first()
-            if row is None or (number is not None and row.attempt != number) or row == seen:
-                return None
-            if JobStatus(row.status) not in sources_of(target):
-                return None
-            if _try_move(conn, job_id, row, target, owner, attempt_guard, values):
-                return row
-            seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
-        return None
 
     def create(self, new: NewJob, *, sealed_secret_env: str | None = None, default_max_queued: int = 0) -> str:
         return self.create_many([(new, sealed_secret_env)], default_max_queued=default_max_queued)[0]
@@ -120,12 +94,9 @@ class JobRepository:
         """queued → running, just before the owner starts the attempt's container; False if fenced. `known`:
         the job as the start read it (see `_move`)."""
         now = time.time()
-        with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, number, JobStatus.RUNNING, owner=owner, known=known, started_at=now)
-            if moved:
-                update_attempt(conn, job_id, number, status=AttemptStatus.RUNNING.value, started_at=now,
-                               progress_at=now)
-        return moved is not None
+        running = dict(status=AttemptStatus.RUNNING.value, started_at=now, progress_at=now)
+        return self._move_with_attempt(job_id, number, JobStatus.RUNNING, owner=owner, known=known,
+                                       job_values=dict(started_at=now), attempt_values=running) is not None
 
     def finish(self, job_id: str, number: int, outcome: Outcome, *, owner: str | None = None,
                took: tuple[Step, float] | None = None, known: Job | None = None,
@@ -137,20 +108,39 @@ class JobRepository:
             raise ValueError(f"{outcome.status} is not a final status")
         now = time.time()
         timed = _timed({**(held or {}), **dict([took] if took else [])}, now)
-        with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, number, outcome.status, owner=owner, known=known,
-                               exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
-                               output_truncated=outcome.output_truncated, result_bytes=outcome.result,
-                               finished_at=now)
-            if moved:
-                update_attempt(conn, job_id, number, status=outcome.status.value, exit_code=outcome.exit_code,
-                               error=outcome.error, finished_at=now,
-                               released_at=sa.func.coalesce(attempts.c.released_at, now), **timed)
-                self.finishes.announce(conn, job_id)
+        moved = self._move_with_attempt(
+            job_id, number, outcome.status, owner=owner, known=known, announce=True,
+            job_values=dict(exit_code=outcome.exit_code, error=outcome.error, output_bytes=outcome.output,
+                            output_truncated=outcome.output_truncated, result_bytes=outcome.result, finished_at=now),
+            attempt_values=dict(status=outcome.status.value, exit_code=outcome.exit_code, error=outcome.error,
+                                finished_at=now, **timed), kept=dict(released_at=now))
         if moved is None:
             return None
         self.finishes.wake_local(job_id)
         return Finished(moved.stack, None if moved.started_at is None else max(now - moved.started_at, 0))
+
+    def _move_with_attempt(self, job_id: str, number: int, target: JobStatus, *, owner: str | None,
+                           known: Job | None, job_values: dict[str, Any], attempt_values: dict[str, Any],
+                           kept: dict[str, Any] | None = None, announce: bool = False) -> sa.Row | Moving | None:
+        """`_move` the job, set its attempt's `attempt_values` and its `kept` columns not set yet, and with
+        `announce` notify its waiters: in one statement where `store.moves` can, else in a transaction."""
+        if target.final:
+            job_values = {**job_values, "secret_env": None}  # a job that ended needs its secrets no more
+        if is_postgres(self.engine) and can_move_at_once(known, number, target):
+            with single_write(self.engine) as conn:
+                row = move_at_once(conn, job_id, number, known.status, target, owner=owner, job_values=job_values,
+                                   attempt_values=attempt_values, kept=kept or {}, announce=announce)
+            if row is not None:
+                return row
+            known = None  # the job moved meanwhile: read it
+        with self.engine.begin() as conn:
+            moved = _move(conn, job_id, number, target, owner=owner, known=known, **job_values)
+            if moved:
+                update_attempt(conn, job_id, number, **attempt_values, **{
+                    name: sa.func.coalesce(attempts.c[name], value) for name, value in (kept or {}).items()})
+                if announce:
+                    self.finishes.announce(conn, job_id)
+        return moved
 
     def next_attempt(self, job_id: str, number: int, ended: AttemptStatus, *, error: str | None,
                      exit_code: int | None = None, user_retry: bool = False, owner: str | None = None,
@@ -166,7 +156,7 @@ class JobRepository:
         guards = ([attempts.c.worker == owner] if owner is not None else []) + (
             [attempts.c.started_at.is_(None)] if unstarted_only else [])
         with self.engine.begin() as conn:
-            moved = self._move(
+            moved = _move(
                 conn, job_id, number, JobStatus.QUEUED, attempt_guard=sa.and_(*guards) if guards else None,
                 attempt=number + 1, published_at=None, published_by=None, not_before=not_before,
                 retries_used=jobs.c.retries_used + (1 if user_retry else 0),
@@ -185,7 +175,7 @@ class JobRepository:
         now = time.time()
         error = "cancelled by a user"
         with self.engine.begin() as conn:
-            moved = self._move(conn, job_id, None, JobStatus.CANCELLED, error=error, finished_at=now)
+            moved = _move(conn, job_id, None, JobStatus.CANCELLED, error=error, finished_at=now)
             number = None if moved is None else moved.attempt
             if number is not None:
                 never_started = attempts.c.started_at.is_(None)
@@ -326,6 +316,33 @@ def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) ->
     """A new, unclaimed attempt."""
     conn.execute(_INSERT_ATTEMPT, dict(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
                                        created_at=now, infra_retries=0, redeliveries=0, redrives=0))
+
+
+def _move(conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *, owner: str | None = None,
+          attempt_guard: sa.ColumnElement[bool] | None = None, known: Job | None = None,
+          **values: Any) -> sa.Row | Moving | None:
+    """Move the job to `target` if attempt `number` (None: whichever is current) is current, the table
+    allows it, its attempt is `owner`'s (if given) and `attempt_guard` holds for that attempt's row; return
+    the job's row as it was before (`_MOVING`'s columns: its `attempt` is the one moved), else None.
+    `known`: the job as the caller just read it, at attempt `number`: the move is first tried from its
+    status without reading the job again (a step's move on every job's path); read if that fails."""
+    if target.final:
+        values["secret_env"] = None  # a job that ended needs its secrets no more
+    if known is not None and known.attempt == number and known.status in sources_of(target):
+        as_read = Moving(known.status.value, number, known.stack, known.webhook, known.started_at)
+        if _try_move(conn, job_id, as_read, target, owner, attempt_guard, values):
+            return as_read
+    seen = None
+    for _ in range(CAS_TRIES):
+        row = conn.execute(_MOVING, {"w_job_id": job_id}).first()
+        if row is None or (number is not None and row.attempt != number) or row == seen:
+            return None
+        if JobStatus(row.status) not in sources_of(target):
+            return None
+        if _try_move(conn, job_id, row, target, owner, attempt_guard, values):
+            return row
+        seen = row  # lost a race, or the guard refused: look once more, and stop if nothing changed
+    return None
 
 
 def _try_move(conn: sa.Connection, job_id: str, row: sa.Row | Moving, target: JobStatus, owner: str | None,
