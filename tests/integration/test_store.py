@@ -364,6 +364,43 @@ def test_a_workers_start_and_finish_are_one_statement_each_with_all_that_goes_wi
     assert [job.status for job in woke] == [JobStatus.SUCCEEDED]
 
 
+def test_a_submit_is_one_statement_and_stores_what_the_transaction_stores(store):
+    from longshore.errors import DuplicateJob, ProjectNotFound
+
+    stack = f"submit-{uuid.uuid4().hex[:6]}"
+    fields = dict(stack=stack, command=None, env={"A": "1"}, secret_env={"S": "1"}, delay_seconds=30, label="l",
+                  priority=2, retries=2, retry_delay_seconds=1.5, config='{"c": 1}', payload='{"p": [1]}')
+    sent: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *call: sent.append(call[2]))
+    # When a job is submitted alone (no webhook, its project with no quota): one statement
+    alone = store.jobs.create(new_job(**fields), sealed_secret_env="sealed")
+    assert len(sent) == 1 and sent[0].lstrip().startswith("WITH job AS")
+    # And the same job goes with another in one transaction
+    in_batch, _other = store.jobs.create_many([(new_job(**fields), "sealed"), (new_job(stack=stack), None)])
+    # Then both are stored alike, their first attempts too, and counted
+    def stored(table, key, job_id, ignored):
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(key == job_id)).mappings().one()
+        return {name: value for name, value in row.items() if name not in ignored}
+
+    from longshore.store.schema import attempts, jobs
+    ignored = {"id", "job_id", "created_at", "not_before"}
+    assert stored(jobs, jobs.c.id, alone, ignored) == stored(jobs, jobs.c.id, in_batch, ignored)
+    assert stored(attempts, attempts.c.job_id, alone, ignored) == stored(attempts, attempts.c.job_id, in_batch, ignored)
+    job = store.jobs.get(alone)
+    assert (job.status, job.attempt, job.secret_names, job.command) == (JobStatus.QUEUED, 1, ["S"], None)
+    assert job.not_before == pytest.approx(job.created_at + 30)
+    counts = store.reads.installation_counts(overdue_margin_seconds=60)
+    assert (counts.current[(stack, "queued")], counts.totals[(stack, "submitted")]) == (3, 3)
+    # And a project that is not there, or a job id taken, is refused by name and stores nothing
+    with pytest.raises(ProjectNotFound, match="no project 'nope'"):
+        store.jobs.create(dataclasses.replace(new_job(stack=stack), project_id="nope"))
+    with pytest.raises(DuplicateJob, match=alone):
+        store.jobs.create(dataclasses.replace(new_job(stack=stack), id=alone))
+    counts = store.reads.installation_counts(overdue_margin_seconds=60)
+    assert (counts.current[(stack, "queued")], counts.totals[(stack, "submitted")]) == (3, 3)
+
+
 def test_the_counts_follow_every_transition(store):
     stack = f"counted-{uuid.uuid4().hex[:6]}"
     me = worker(store)

@@ -24,14 +24,14 @@ def count_move(conn: sa.Connection, stack: str, old: str | None, new: str, *, su
     _add(conn, stack, _changes(old, new, submitted))
 
 
-def counted_after(moved: sa.CTE, old: str, new: str) -> sa.CTE:
+def counted_after(moved: sa.CTE, old: str | None, new: str, *, submitted: bool = False) -> sa.CTE:
     """`count_move` as part of one PostgreSQL statement: a data-modifying CTE that counts the move of the job
     `moved` (a CTE with the moved job's `stack`, empty if it did not move), its rows in the same order."""
     # the changes as literals (statuses are the store's own names): SQLAlchemy caches no statement with VALUES
     change = sa.union_all(*(sa.select(sa.literal_column(f"'{status}'", sa.String).label("status"),
                                       sa.literal_column(str(current), sa.BigInteger).label("current"),
                                       sa.literal_column(str(total), sa.BigInteger).label("total"))
-                            for status, (current, total) in _changes(old, new, False))).subquery("change")
+                            for status, (current, total) in _changes(old, new, submitted))).subquery("change")
     insert = postgresql.insert(job_counts).from_select(
         ["stack", "status", "current", "total"],
         sa.select(moved.c.stack, change.c.status, change.c.current, change.c.total)

@@ -23,9 +23,9 @@ from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
 from longshore.store.counts import count_move, queued_everywhere
 from longshore.store.database import is_postgres, read, single_write
-from longshore.store.moves import can_move_at_once, move_at_once
+from longshore.store.moves import can_move_at_once, insert_at_once, move_at_once
 from longshore.store.notify import FinishListener
-from longshore.store.rows import attempt_from_row, job_from_row
+from longshore.store.rows import attempt_from_row, job_from_row, new_attempt_row, new_job_row
 from longshore.store.schema import attempts, jobs, projects
 from longshore.store.webhooks import record_change
 
@@ -63,10 +63,14 @@ class JobRepository:
         has its quota of waiting jobs (`default_max_queued` if it sets none; 0: no limit)."""
         [owner], now = {new.project_id for new, _sealed in batch}, time.time()  # one project per batch
         try:
+            if len(batch) == 1 and is_postgres(self.engine) and not batch[0][0].webhook:
+                with single_write(self.engine) as conn:
+                    if insert_at_once(conn, new_job_row(*batch[0], now), default_max_queued=default_max_queued):
+                        return [batch[0][0].id]  # else its project has a quota, or is not there: checked below
             with self.engine.begin() as conn:
                 _check_queued_quota(conn, owner, len(batch), default_max_queued)
                 for new, sealed in sorted(batch, key=lambda item: item[0].stack):  # counts' rows in one order
-                    _insert(conn, new, sealed, now, now + new.delay_seconds if new.delay_seconds > 0 else None)
+                    _insert(conn, new, sealed, now)
         except sa.exc.IntegrityError:
             ids = " or ".join(repr(new.id) for new, _sealed in batch)
             raise DuplicateJob(f"job_id: a job with id {ids} exists already") from None
@@ -286,20 +290,9 @@ def _check_queued_quota(conn: sa.Connection, project: str, adding: int, default_
                             retry_after=QUEUED_RETRY_AFTER_SECONDS)
 
 
-def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now: float,
-            not_before: float | None) -> None:
+def _insert(conn: sa.Connection, new: NewJob, sealed_secret_env: str | None, now: float) -> None:
     """Insert a queued job, its first attempt, its first webhook change and its counts."""
-    conn.execute(_INSERT_JOB, dict(
-        id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
-        payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
-        cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
-        secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
-        requeues=0, not_before=not_before, status=JobStatus.QUEUED.value, attempt=1,
-        output_truncated=False, created_at=now, priority=new.priority, label=new.label,
-        retry_of=new.retry_of, code=new.code, code_revision=new.code_revision, config=new.config,
-        webhook=new.webhook, schedule_id=new.schedule_id, schedule_occurrence=new.schedule_occurrence,
-        project_id=new.project_id,
-    ))
+    conn.execute(_INSERT_JOB, new_job_row(new, sealed_secret_env, now))
     insert_attempt(conn, new.id, 1, now)
     if new.webhook:
         record_change(conn, new.id, new.webhook, _change(new.id, None, JobStatus.QUEUED, 1, {}), now)
@@ -314,8 +307,7 @@ def _change(job_id: str, old: JobStatus | None, new: JobStatus, attempt: int, va
 
 def insert_attempt(conn: sa.Connection, job_id: str, number: int, now: float) -> None:
     """A new, unclaimed attempt."""
-    conn.execute(_INSERT_ATTEMPT, dict(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value,
-                                       created_at=now, infra_retries=0, redeliveries=0, redrives=0))
+    conn.execute(_INSERT_ATTEMPT, new_attempt_row(job_id, number, now))
 
 
 def _move(conn: sa.Connection, job_id: str, number: int | None, target: JobStatus, *, owner: str | None = None,

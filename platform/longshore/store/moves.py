@@ -1,4 +1,5 @@
-"""A worker's status move, with its counts, its attempt's write and its notification, as one statement.
+"""A worker's status move, with its counts, its attempt's write and its notification, as one statement; and a
+submit's insert, with its first attempt and its counts.
 
 A start (queued → running) and a finish (running → final) each moved the job by a compare-and-set, counted the
 move, wrote the attempt and (a finish) told the waiters: five or six statements in a transaction (BEGIN …
@@ -10,6 +11,9 @@ attempt still its worker's. In one process, a job's store work 0.79× the CPU (`
 
 Only from the job as the step read it, and not for a job with a webhook (its change is recorded in the
 transaction); a move this refuses (the job moved meanwhile) is tried by the transaction, which reads the job.
+A submit's insert likewise (BEGIN, the project's lock, three inserts, COMMIT before): for one job without a
+webhook, of a project with no quota of waiting jobs (whose count the transaction takes under the project's
+lock); a project with a quota, or not there, inserts nothing here and is left to the transaction.
 The embedded SQLite has no data-modifying CTEs: it always takes the transaction.
 """
 
@@ -24,7 +28,8 @@ from longshore.domain.records import Job
 from longshore.domain.status import JobStatus, sources_of
 from longshore.store.counts import counted_after
 from longshore.store.notify import FINISHED_CHANNEL
-from longshore.store.schema import attempts, jobs
+from longshore.store.rows import new_attempt_row
+from longshore.store.schema import attempts, jobs, projects
 
 
 def can_move_at_once(known: Job | None, number: int, target: JobStatus) -> bool:
@@ -67,3 +72,28 @@ def _statement(old: str, target: str, job_columns: tuple[str, ...], attempt_colu
                .cte("attempt"))
     notified = [sa.func.pg_notify(FINISHED_CHANNEL, job_id).label("notified")] if announce else []
     return sa.select(moved.c.stack, moved.c.started_at, *notified).add_cte(counted_after(moved, old, target), attempt)
+
+
+def insert_at_once(conn: sa.Connection, row: dict[str, Any], *, default_max_queued: int) -> bool:
+    """Insert the `jobs` row `row` of a job just submitted, its first attempt and its counts in one statement,
+    if its project is there and has no quota of waiting jobs (none of its own: `default_max_queued`; 0 is
+    none); False (nothing written) if not."""
+    parameters = {**row, "w_default_max_queued": default_max_queued}
+    return conn.execute(_insert_statement(tuple(row)), parameters).first() is not None
+
+
+@functools.cache
+def _insert_statement(columns: tuple[str, ...]) -> sa.Select:
+    """The submit's statement for a row of these columns, built once. Its values are cast to their columns'
+    types: a value selected, rather than inserted as VALUES, has no type for PostgreSQL to prepare it with."""
+    values = [sa.cast(sa.bindparam(name, type_=jobs.c[name].type), jobs.c[name].type) for name in columns]
+    no_quota = sa.select(*values).where(projects.c.id == sa.bindparam("project_id", type_=sa.String), sa.func.coalesce(
+        projects.c.max_queued_jobs, sa.bindparam("w_default_max_queued", type_=sa.Integer)) == 0)
+    job = jobs.insert().from_select(list(columns), no_quota).returning(jobs.c.id, jobs.c.stack, jobs.c.created_at)
+    job = job.cte("job")
+    # the first attempt's number, status and counters (1, 'queued', 0) as literals
+    first = {name: sa.literal_column(repr(value), attempts.c[name].type)
+             for name, value in new_attempt_row("", 1, 0).items() if name not in ("job_id", "created_at")}
+    attempt = attempts.insert().from_select(
+        ["job_id", "created_at", *first], sa.select(job.c.id, job.c.created_at, *first.values())).cte("attempt")
+    return sa.select(job.c.id).add_cte(attempt, counted_after(job, None, JobStatus.QUEUED.value, submitted=True))

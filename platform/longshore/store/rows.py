@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from longshore.domain.records import Attempt, Job
+from longshore.domain.records import Attempt, Job, NewJob
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import TIMED_STEPS
 
@@ -50,3 +50,24 @@ def attempt_from_row(row: Any) -> Attempt:
 def _bytes(value: Any) -> bytes | None:
     """A LargeBinary value as bytes (drivers hand back memoryview)."""
     return None if value is None else bytes(value)
+
+
+def new_job_row(new: NewJob, sealed_secret_env: str | None, now: float) -> dict[str, Any]:
+    """The `jobs` row of a job just submitted, queued at its first attempt (a delayed one not before its time).
+    Its secret variables only sealed, never from the job."""
+    return dict(
+        id=new.id, stack=new.stack, image=new.image, command=new.command, env=new.env,
+        payload=new.payload, timeout_seconds=new.timeout_seconds, memory_bytes=new.memory_bytes,
+        cpus=new.cpus, disk_bytes=new.disk_bytes, secret_names=sorted(new.secret_env),
+        secret_env=sealed_secret_env, retries=new.retries, retries_used=0, retry_delay_seconds=new.retry_delay_seconds,
+        requeues=0, not_before=now + new.delay_seconds if new.delay_seconds > 0 else None,
+        status=JobStatus.QUEUED.value, attempt=1, output_truncated=False, created_at=now, priority=new.priority,
+        label=new.label, retry_of=new.retry_of, code=new.code, code_revision=new.code_revision, config=new.config,
+        webhook=new.webhook, schedule_id=new.schedule_id, schedule_occurrence=new.schedule_occurrence,
+        project_id=new.project_id)
+
+
+def new_attempt_row(job_id: str, number: int, now: float) -> dict[str, Any]:
+    """The `attempts` row of a new, unclaimed attempt."""
+    return dict(job_id=job_id, number=number, status=AttemptStatus.QUEUED.value, created_at=now, infra_retries=0,
+                redeliveries=0, redrives=0)
