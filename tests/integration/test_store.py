@@ -328,30 +328,36 @@ def test_a_move_from_the_job_as_its_step_read_it_is_as_guarded_as_one_that_reads
 
 
 def test_a_workers_start_and_finish_are_one_statement_each_with_all_that_goes_with_them(store, postgres):
-    # Given a claimed job with a secret, whose slot was released before it finishes, and a waiter elsewhere
-    stack, me = f"at-once-{uuid.uuid4().hex[:6]}", worker(store)
+    # Given a claimed job with a secret, and a waiter in another process, listening
+    stack, me, other = f"at-once-{uuid.uuid4().hex[:6]}", worker(store), worker(store)
     job_id = store.jobs.create(new_job(stack=stack, secret_env={"TOKEN": "x"}), sealed_secret_env="sealed")
     _, queued = store.attempts.claim(job_id, 1, worker=me, engine="engine", host="h", slots=4)
-    waiting = threading.Thread(target=lambda: woke.append(Store(postgres).jobs.wait_finished(job_id, timeout=4)))
-    woke: list = []
-    waiting.start()
+    waiting, woke = Store(postgres), []
+    _listening(waiting)
+    waiter = threading.Thread(target=lambda: woke.append(waiting.jobs.wait_finished(job_id, timeout=4)))
+    waiter.start()
     sent: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *call: sent.append(call[2]))
-    # When its worker starts it, and finishes it with the wait's and the held start's seconds
+    # When its worker starts it: one statement
     assert store.jobs.begin_running(job_id, 1, owner=me, known=queued)
+    assert len(sent) == 1 and sent[0].lstrip().startswith("WITH moved AS")
+    # And its slot is released, then another worker's finish from the job as running is refused
     assert store.attempts.release(job_id, 1)
-    released = store.jobs.attempt(job_id, 1).released_at
-    running = store.jobs.get(job_id)
+    running, before = store.jobs.get(job_id), store.jobs.attempt(job_id, 1)
+    assert store.jobs.finish(job_id, 1, ended(JobStatus.FAILED, 1), owner=other, known=running) is None
+    assert store.jobs.attempt(job_id, 1) == before  # the attempt's write went with the refused move
+    # When its owner finishes it with the wait's and the held start's seconds
     sent.clear()
     finished = store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0, output=b"out"), owner=me,
                                  took=(Step.WAIT, 0.25), known=running, held={Step.START: 0.5})
-    # Then the finish was one statement, as the start was (no BEGIN, no COMMIT)
+    # Then that was one statement too
     assert len(sent) == 1 and sent[0].lstrip().startswith("WITH moved AS")
     assert finished is not None and finished.stack == stack and finished.run_seconds >= 0
     # And the job, its attempt (its release kept), its counts and its secrets are as a transaction left them
     job, attempt = store.jobs.get(job_id), store.jobs.attempt(job_id, 1)
     assert (job.status, job.exit_code, job.started_at is not None) == (JobStatus.SUCCEEDED, 0, True)
-    assert (attempt.status, attempt.exit_code, attempt.released_at) == (AttemptStatus.SUCCEEDED, 0, released)
+    assert (attempt.status, attempt.exit_code, attempt.released_at) == (AttemptStatus.SUCCEEDED, 0,
+                                                                        before.released_at)
     assert attempt.started_at == job.started_at and attempt.finished_at == job.finished_at
     assert (attempt.step_seconds["wait"], attempt.step_seconds["start"]) == (0.25, 0.5)
     with store.engine.connect() as conn:
@@ -359,9 +365,30 @@ def test_a_workers_start_and_finish_are_one_statement_each_with_all_that_goes_wi
     counts = store.reads.installation_counts(overdue_margin_seconds=60)
     assert counts.current[(stack, "succeeded")] == counts.totals[(stack, "running")] == 1
     assert counts.current[(stack, "queued")] == counts.current[(stack, "running")] == 0
-    # And the waiter in another process was told (notified: its own re-read comes only after 5 s)
-    waiting.join(timeout=4)
+    assert counts.totals.get((stack, "failed"), 0) == 0
+    # And the waiter, listening since before the finish, was told (its own re-read comes only after 5 s)
+    waiter.join(timeout=4)
     assert [job.status for job in woke] == [JobStatus.SUCCEEDED]
+    waiting.engine.dispose()
+
+
+def test_the_one_statement_writes_are_prepared_on_their_connection(postgres):
+    # Given a store of one connection, which has run a few jobs' submits, starts and finishes
+    store = Store(postgres, pool_size=1, max_overflow=0)
+    me = worker(store)
+    for _ in range(3):
+        job_id = store.jobs.create(new_job())
+        _, queued = store.attempts.claim(job_id, 1, worker=me, engine="engine", host="h", slots=4)
+        assert store.jobs.begin_running(job_id, 1, owner=me, known=queued)
+        assert store.jobs.finish(job_id, 1, ended(JobStatus.SUCCEEDED, 0), owner=me, known=store.jobs.get(job_id))
+    # Then PostgreSQL holds each of them prepared on that connection (its plan made once)
+    with store.engine.connect() as conn:
+        prepared = [" ".join(text.split()) for text in
+                    conn.execute(sa.text("SELECT statement FROM pg_prepared_statements")).scalars()]
+    store.engine.dispose()
+    shapes = {"WITH job AS (INSERT INTO jobs", "WITH moved AS (UPDATE jobs SET status=",
+              "WITH moved AS (UPDATE jobs SET secret_env="}
+    assert {shape for shape in shapes if any(shape in text for text in prepared)} == shapes
 
 
 def test_a_submit_is_one_statement_and_stores_what_the_transaction_stores(store):
@@ -397,6 +424,8 @@ def test_a_submit_is_one_statement_and_stores_what_the_transaction_stores(store)
         store.jobs.create(dataclasses.replace(new_job(stack=stack), project_id="nope"))
     with pytest.raises(DuplicateJob, match=alone):
         store.jobs.create(dataclasses.replace(new_job(stack=stack), id=alone))
+    with pytest.raises(sa.exc.DataError, match="too long"):  # refused by its column, never cut to fit
+        store.jobs.create(new_job(stack=stack, label="x" * 101))
     counts = store.reads.installation_counts(overdue_margin_seconds=60)
     assert (counts.current[(stack, "queued")], counts.totals[(stack, "submitted")]) == (3, 3)
 

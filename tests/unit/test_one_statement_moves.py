@@ -1,4 +1,4 @@
-"""The one-statement moves (`store.moves`) as SQLAlchemy sees them: each is compiled once and then found in its
+"""The one-statement writes (`store.moves`) as SQLAlchemy sees them: each is compiled once and then found in its
 cache (a statement SQLAlchemy cannot cache is compiled again at every execution: a worker's start and finish
 cost a millisecond more each), and their counts are `count_move`'s."""
 
@@ -11,7 +11,9 @@ from sqlalchemy.dialects import postgresql
 
 from longshore.domain.status import JobStatus
 from longshore.store.counts import _changes
-from longshore.store.moves import _statement
+from longshore.domain.records import NewJob
+from longshore.store.moves import _insert_statement, _statement
+from longshore.store.rows import new_job_row
 
 MOVES = [(JobStatus.QUEUED, JobStatus.RUNNING, ("started_at",), ("status", "started_at", "progress_at"), (), False),
          (JobStatus.RUNNING, JobStatus.SUCCEEDED, ("exit_code", "finished_at", "secret_env"),
@@ -30,3 +32,17 @@ def test_a_moves_statement_is_cached_by_sqlalchemy_and_counts_as_count_move_does
         old.value, target.value, False)
     assert ("pg_notify" in text) is announce and ("attempts.worker = %(w_owner)s" in text) is owned
     assert all(f"coalesce(attempts.{name}, %(a_{name})s)" in text for name in kept)
+
+
+
+def test_the_submits_statement_is_cached_and_casts_text_to_no_length():
+    new = NewJob(stack="busybox", image="i", command=["true"], env={}, payload="{}", timeout_seconds=1,
+                 memory_bytes=1, cpus=1, disk_bytes=1)
+    statement = _insert_statement(tuple(new_job_row(new, None, 0.0)))
+    assert statement._generate_cache_key() is not None
+    text = str(statement.compile(dialect=postgresql.psycopg2.dialect()))
+    # a cast to VARCHAR(n) would cut a value to fit, where the column refuses it
+    assert "CAST(%(id)s AS VARCHAR)" in text and not re.search(r"AS VARCHAR\(\d+\)", text)
+    counted = re.findall(r"SELECT '(\w+)' AS status, (-?\d+) AS current, (-?\d+) AS total", text)
+    assert [(status, (int(current), int(total))) for status, current, total in counted] == _changes(
+        None, JobStatus.QUEUED.value, True)

@@ -35,7 +35,7 @@ def counted_after(moved: sa.CTE, old: str | None, new: str, *, submitted: bool =
     insert = postgresql.insert(job_counts).from_select(
         ["stack", "status", "current", "total"],
         sa.select(moved.c.stack, change.c.status, change.c.current, change.c.total)
-        .select_from(moved.join(change, sa.true())).order_by(change.c.status))  # each change for the moved job
+        .select_from(moved.join(change, sa.true())).order_by(change.c.status.collate("C")))  # as sorted()
     return insert.on_conflict_do_update(index_elements=[job_counts.c.stack, job_counts.c.status], set_={
         "current": job_counts.c.current + insert.excluded.current,
         "total": job_counts.c.total + insert.excluded.total}).cte("counted")

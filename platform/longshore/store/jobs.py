@@ -63,9 +63,9 @@ class JobRepository:
         has its quota of waiting jobs (`default_max_queued` if it sets none; 0: no limit)."""
         [owner], now = {new.project_id for new, _sealed in batch}, time.time()  # one project per batch
         try:
-            if len(batch) == 1 and is_postgres(self.engine) and not batch[0][0].webhook:
+            if len(batch) == 1 and not default_max_queued and not batch[0][0].webhook and is_postgres(self.engine):
                 with single_write(self.engine) as conn:
-                    if insert_at_once(conn, new_job_row(*batch[0], now), default_max_queued=default_max_queued):
+                    if insert_at_once(conn, new_job_row(*batch[0], now)):
                         return [batch[0][0].id]  # else its project has a quota, or is not there: checked below
             with self.engine.begin() as conn:
                 _check_queued_quota(conn, owner, len(batch), default_max_queued)

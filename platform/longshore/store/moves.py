@@ -71,24 +71,26 @@ def _statement(old: str, target: str, job_columns: tuple[str, ...], attempt_colu
                           for name in kept_columns})
                .cte("attempt"))
     notified = [sa.func.pg_notify(FINISHED_CHANNEL, job_id).label("notified")] if announce else []
+    # The job's row is locked first (the move), then the attempt's and the counts' (in the order of their
+    # names): as every transaction that writes an attempt and counts locks its job first, none waits in a cycle.
     return sa.select(moved.c.stack, moved.c.started_at, *notified).add_cte(counted_after(moved, old, target), attempt)
 
 
-def insert_at_once(conn: sa.Connection, row: dict[str, Any], *, default_max_queued: int) -> bool:
+def insert_at_once(conn: sa.Connection, row: dict[str, Any]) -> bool:
     """Insert the `jobs` row `row` of a job just submitted, its first attempt and its counts in one statement,
-    if its project is there and has no quota of waiting jobs (none of its own: `default_max_queued`; 0 is
-    none); False (nothing written) if not."""
-    parameters = {**row, "w_default_max_queued": default_max_queued}
-    return conn.execute(_insert_statement(tuple(row)), parameters).first() is not None
+    if its project is there and sets no quota of waiting jobs (for an installation with no default quota);
+    False (nothing written) if not."""
+    return conn.execute(_insert_statement(tuple(row)), row).first() is not None
 
 
 @functools.cache
 def _insert_statement(columns: tuple[str, ...]) -> sa.Select:
     """The submit's statement for a row of these columns, built once. Its values are cast to their columns'
-    types: a value selected, rather than inserted as VALUES, has no type for PostgreSQL to prepare it with."""
-    values = [sa.cast(sa.bindparam(name, type_=jobs.c[name].type), jobs.c[name].type) for name in columns]
-    no_quota = sa.select(*values).where(projects.c.id == sa.bindparam("project_id", type_=sa.String), sa.func.coalesce(
-        projects.c.max_queued_jobs, sa.bindparam("w_default_max_queued", type_=sa.Integer)) == 0)
+    types (a value selected, rather than inserted as VALUES, has no type for PostgreSQL to prepare it with),
+    text of any length: a cast to VARCHAR(n) would cut a longer value, which the column itself refuses."""
+    values = [sa.cast(sa.bindparam(name, type_=jobs.c[name].type), _unbounded(jobs.c[name].type)) for name in columns]
+    no_quota = sa.select(*values).where(projects.c.id == sa.bindparam("project_id", type_=sa.String),
+                                        sa.func.coalesce(projects.c.max_queued_jobs, 0) == 0)
     job = jobs.insert().from_select(list(columns), no_quota).returning(jobs.c.id, jobs.c.stack, jobs.c.created_at)
     job = job.cte("job")
     # the first attempt's number, status and counters (1, 'queued', 0) as literals
@@ -97,3 +99,8 @@ def _insert_statement(columns: tuple[str, ...]) -> sa.Select:
     attempt = attempts.insert().from_select(
         ["job_id", "created_at", *first], sa.select(job.c.id, job.c.created_at, *first.values())).cte("attempt")
     return sa.select(job.c.id).add_cte(attempt, counted_after(job, None, JobStatus.QUEUED.value, submitted=True))
+
+
+def _unbounded(column_type: Any) -> Any:
+    """A column's type to cast a value to: a string type without its length."""
+    return sa.String() if isinstance(column_type, sa.String) else column_type
