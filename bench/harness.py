@@ -43,8 +43,11 @@ def installation(stacks: list[str], slots: int = 2) -> Iterator[int]:
     try:
         with throwaway_database(database):
             subprocess.run(["longshore", "db", "upgrade"], check=True, capture_output=True)
-            with worker_process(stacks, slots) as pid:
-                yield pid
+            try:
+                with worker_process(stacks, slots) as pid:
+                    yield pid
+            finally:
+                _close_runtime()  # before its database goes (its listener would connect to it twice a second)
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost])
         shutil.rmtree(home, ignore_errors=True)
@@ -100,6 +103,13 @@ def worker_process(stacks: list[str], slots: int, env: dict[str, str] | None = N
             print("the worker did not stop within 30 s of SIGTERM: killed", file=sys.stderr)
         if log_path:
             print(f"worker stopped in {time.monotonic() - stopping:.1f} s", file=sys.stderr)
+
+
+def _close_runtime() -> None:
+    """This process's Longshore lets go of the installation's store, if it used one."""
+    get_runtime = getattr(sys.modules.get("longshore.service.runtime"), "get_runtime", None)
+    if get_runtime is not None and get_runtime.cache_info().currsize:
+        get_runtime().store.close()
 
 
 def _forget_runtime() -> None:

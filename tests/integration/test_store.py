@@ -459,6 +459,28 @@ def test_waiting_returns_when_another_connection_finishes_the_job(store, postgre
     assert store.jobs.wait_finished(job_id, timeout=10).status is JobStatus.SUCCEEDED
 
 
+def test_a_closed_store_stops_listening_and_never_connects_again(postgres):
+    # Given a store whose finish listener listens, known by its own application name
+    name = f"listener-{uuid.uuid4().hex[:8]}"
+    store, watching = Store(f"{postgres}?application_name={name}"), Store(postgres)
+    _listening(store)
+
+    def connections() -> int:
+        with watching.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+                                {"name": name}).scalar()
+
+    # When it is closed, and its listener's connection is ended as a database dropped or restarted ends it
+    store.close()
+    with watching.engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                     {"name": name})
+    # Then nothing of it connects again (a listener left running did, every half second)
+    time.sleep(2)
+    assert connections() == 0
+    watching.engine.dispose()
+
+
 def test_fifty_waiters_in_one_process_all_return_without_exhausting_the_pool(postgres):
     # Given a process whose pool has 2 connections, and 50 threads waiting on 50 jobs
     waiting = Store(postgres, pool_size=1, max_overflow=1)

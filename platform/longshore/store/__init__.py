@@ -51,6 +51,12 @@ class Store:
         self.projects = ProjectStore(self.engine, listener)
         self.retention = Retention(self.engine)
 
+    def close(self) -> None:
+        """Let go of the database: its finish listener stops (a listener left running connects again twice a
+        second once the database has gone) and the pool's connections close."""
+        self.jobs.finishes.close()
+        self.engine.dispose()
+
     def upgrade(self) -> int:
         """Migrate the schema to this code's version; return the version reached."""
         return schema.upgrade(self.engine)

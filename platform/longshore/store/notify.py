@@ -54,6 +54,7 @@ class FinishListener:
         self._pid: int | None = None
         self._epochs = dict.fromkeys(channels, 0)  #: each followed channel's epoch (see the module's docstring)
         self._live = False  #: LISTENing now
+        self._closed = threading.Event()  #: set by `close`: listen no more
 
     def announce(self, conn: sa.Connection, job_id: str) -> None:
         """Inside the transaction that finished `job_id`: delivered to listeners when it commits."""
@@ -104,9 +105,16 @@ class FinishListener:
                 if not self._waiters[job_id]:
                     del self._waiters[job_id]
 
+    def close(self) -> None:
+        """Listen no more (its store is closed): the thread ends when its connection next wakes it (within a
+        minute, or as its database goes) and connects no more; waiters look again every few seconds."""
+        self._closed.set()
+        self.wake_local()
+
     def _ensure_listening(self) -> None:
         with self._lock:
-            if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            if self._closed.is_set() or (self._thread is not None and self._thread.is_alive()
+                                         and self._pid == os.getpid()):
                 return
             self._pid = os.getpid()  # a forked child listens on a connection of its own
             self._live = False  # (and is not listening until its thread is: whatever its parent was)
@@ -119,7 +127,7 @@ class FinishListener:
     def _listen_forever(self) -> None:
         url = self._engine.url.set(drivername="postgresql")
         dsn = url.render_as_string(hide_password=False)
-        while True:
+        while not self._closed.is_set():
             try:
                 # keepalives: a peer gone without a word (a host down, a NAT's timeout) is noticed in a
                 # minute, not in the system's two hours
@@ -135,7 +143,7 @@ class FinishListener:
                 log.warning("the store's listener failed; listening again shortly", exc_info=True)
             self._following(live=False)
             self.wake_local()  # whatever was announced meanwhile, waiters look again
-            time.sleep(RECONNECT_SECONDS)
+            self._closed.wait(RECONNECT_SECONDS)
 
     def _listen(self, connection) -> None:
         connection.autocommit = True
@@ -146,7 +154,7 @@ class FinishListener:
         self.wake_local()  # anything finished before we listened: waiters look again
         with selectors.DefaultSelector() as selector:
             selector.register(connection, selectors.EVENT_READ)
-            while True:
+            while not self._closed.is_set():
                 selector.select(timeout=60)
                 connection.poll()
                 while connection.notifies:
