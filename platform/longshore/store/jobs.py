@@ -23,7 +23,7 @@ from longshore.domain.quotas import QUEUED_RETRY_AFTER_SECONDS
 from longshore.errors import DuplicateJob, JobNotFound, ProjectNotFound, QuotaExceeded
 from longshore.store.counts import count_move, queued_everywhere
 from longshore.store.database import is_postgres, read, single_write
-from longshore.store.moves import can_move_at_once, insert_at_once, move_at_once
+from longshore.store.moves import can_move_at_once, insert_at_once, move_at_once, movable_as_read
 from longshore.store.notify import FinishListener
 from longshore.store.rows import attempt_from_row, job_from_row, new_attempt_row, new_job_row
 from longshore.store.schema import attempts, jobs, projects
@@ -320,7 +320,7 @@ def _move(conn: sa.Connection, job_id: str, number: int | None, target: JobStatu
     status without reading the job again (a step's move on every job's path); read if that fails."""
     if target.final:
         values["secret_env"] = None  # a job that ended needs its secrets no more
-    if known is not None and known.attempt == number and known.status in sources_of(target):
+    if movable_as_read(known, number, target):
         as_read = Moving(known.status.value, number, known.stack, known.webhook, known.started_at)
         if _try_move(conn, job_id, as_read, target, owner, attempt_guard, values):
             return as_read

@@ -32,9 +32,15 @@ from longshore.store.rows import new_attempt_row
 from longshore.store.schema import attempts, jobs, projects
 
 
+def movable_as_read(known: Job | None, number: int, target: JobStatus) -> bool:
+    """Whether `known`, the job as a step read it, is at attempt `number` in a status `target` may follow: the
+    move is then first tried from it, without reading the job again."""
+    return known is not None and known.attempt == number and known.status in sources_of(target)
+
+
 def can_move_at_once(known: Job | None, number: int, target: JobStatus) -> bool:
     """Whether `move_at_once` may move the job to `target` at attempt `number` from `known`, as its step read it."""
-    return known is not None and not known.webhook and known.attempt == number and known.status in sources_of(target)
+    return movable_as_read(known, number, target) and not known.webhook
 
 
 def move_at_once(conn: sa.Connection, job_id: str, number: int, old: JobStatus, target: JobStatus, *,
