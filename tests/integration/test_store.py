@@ -183,6 +183,39 @@ def test_a_repeated_starts_lease_is_held_by_one_start_of_the_owner_until_let_go_
     assert store.repairs.take(job_id, 1, owner=owner, stale_after=30) is None
 
 
+def test_a_claim_is_one_call_of_the_store_unless_a_cap_may_hold_the_job(store):
+    me, other, small = worker(store), worker(store), worker(store, slots=1)
+    held_by_small, job_id, another = (store.jobs.create(new_job()) for _ in range(3))
+    assert claim(store, held_by_small, small, slots=1) is Claim.CLAIMED
+    sent: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *call: sent.append(call[2]))
+
+    def one_call(asking):
+        sent.clear()
+        answer = asking()
+        return answer, len(sent) == 1 and "longshore_claim(" in sent[0]
+
+    # When a worker claims a job, and then it, another worker, a full worker and a stale claim ask again:
+    # each is one call, and answers as the transaction answered
+    assert one_call(lambda: claim(store, job_id, me)) == (Claim.CLAIMED, True)
+    assert one_call(lambda: claim(store, job_id, other)) == (Claim.TAKEN, True)
+    assert one_call(lambda: claim(store, job_id, me)) == (Claim.MINE, True)
+    assert one_call(lambda: claim(store, another, small, slots=1)) == (Claim.FULL, True)
+    assert one_call(lambda: claim(store, job_id, me, number=2)) == (Claim.STALE, True)
+    assert one_call(lambda: store.attempts.claim("no-such-job", 1, worker=me, engine="e", host="h", slots=4)) == (
+        (Claim.STALE, None), True)
+    # And under a project's cap of running jobs (one) the transaction counts, and holds the second job
+    from longshore.domain.quotas import Quotas
+
+    project, _ = store.projects.create(f"capped-{uuid.uuid4().hex[:6]}", Quotas(max_running_jobs=1))
+    capped = worker(store)
+    first, second = (store.jobs.create(new_job(project_id=project.id)) for _ in range(2))
+    assert claim(store, first, capped) is Claim.CLAIMED
+    sent.clear()
+    assert claim(store, second, capped) is Claim.HELD and len(sent) > 1
+    assert store.attempts.holding(capped) == 1 and store.jobs.attempt(second, 1).worker is None
+
+
 def test_a_stale_attempt_cannot_touch_the_job(store):
     job_id = store.jobs.create(new_job())
     assert not store.jobs.finish(job_id, 2, ended(JobStatus.SUCCEEDED))
@@ -387,7 +420,7 @@ def test_the_one_statement_writes_are_prepared_on_their_connection(postgres):
                     conn.execute(sa.text("SELECT statement FROM pg_prepared_statements")).scalars()]
     store.engine.dispose()
     shapes = {"WITH job AS (INSERT INTO jobs", "WITH moved AS (UPDATE jobs SET status=",
-              "WITH moved AS (UPDATE jobs SET secret_env="}
+              "WITH moved AS (UPDATE jobs SET secret_env=", "FROM longshore_claim("}
     assert {shape for shape in shapes if any(shape in text for text in prepared)} == shapes
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,8 +21,9 @@ from sqlalchemy.engine import Engine
 from longshore.domain.records import Attempt, Job
 from longshore.domain.status import AttemptStatus, JobStatus
 from longshore.domain.steps import Step, timed_step
-from longshore.store.database import read, single_write
+from longshore.store.database import is_postgres, read, single_write
 from longshore.store.jobs import UNFINISHED, UPDATE_ATTEMPT, attempt_columns, update_attempt
+from longshore.store.moves import claim_at_once
 from longshore.store.rows import attempt_from_row, job_from_row
 from longshore.store.schema import attempts, codes, jobs, projects, workers
 
@@ -68,6 +69,15 @@ class AttemptRepository:
         running jobs (`default_max_running` when the project sets none; 0: no limit). With the job as the
         claim read it (None if there is no such job or attempt): the pull goes on with it."""
         now = time.time()
+        if is_postgres(self.engine):  # in one round trip, unless a code's gate or a project's cap may apply
+            with single_write(self.engine) as conn:
+                row = claim_at_once(conn, job_id, number, worker=worker, engine=engine, host=host, slots=slots,
+                                    default_max_running=default_max_running, now=now)
+            if row["claimed"]:
+                return Claim.CLAIMED, job_from_row(row)
+            decided = _decided(row, number, worker, slots)
+            if decided is not None:
+                return decided
         with self.engine.begin() as conn:
             # Lock the worker's own row first: its claims are serialised, so the count below holds.
             conn.execute(_LOCK_WORKER, {"w_name": worker})
@@ -75,15 +85,10 @@ class AttemptRepository:
             # claim of this worker committed before the lock was granted)
             row = conn.execute(_CLAIMED, {"w_job_id": job_id, "w_number": number, "w_worker": worker}
                                ).mappings().first()
-            if row is None:
-                return Claim.STALE, None
+            decided = _decided(row, number, worker, slots)
+            if decided is not None:
+                return decided
             job = job_from_row(row)
-            if job.attempt != number or job.status.final:
-                return Claim.STALE, job
-            if row["attempt_worker"] is not None:
-                return Claim.MINE if row["attempt_worker"] == worker else Claim.TAKEN, job
-            if row["holding"] >= slots:
-                return Claim.FULL, job
             if job.code is not None and self._hold_for_code(conn, job_id, job.project_id, job.code, now):
                 return Claim.HELD, job
             project_cap = default_max_running if row["max_running_jobs"] is None else row["max_running_jobs"]
@@ -281,3 +286,18 @@ def _put_back(conn: sa.Connection, job_id: str, not_before: float) -> None:
     """Unpublish a job's current attempt: it waits in the store, and `publish_due` queues it from `not_before`."""
     conn.execute(jobs.update().where(jobs.c.id == job_id).values(published_at=None, published_by=None,
                                                                not_before=not_before))
+
+
+def _decided(row: Mapping[str, Any] | None, number: int, worker: str, slots: int) -> tuple[Claim, Job | None] | None:
+    """What a claim's read of the job, its attempt's owner and the worker's held slots decides without a code's
+    gate or a project's cap (stale, this worker's or another's, no slot free); None: the gates are next."""
+    if row is None or row["id"] is None:
+        return Claim.STALE, None
+    job = job_from_row(row)
+    if job.attempt != number or job.status.final:
+        return Claim.STALE, job
+    if row["attempt_worker"] is not None:
+        return Claim.MINE if row["attempt_worker"] == worker else Claim.TAKEN, job
+    if row["holding"] >= slots:
+        return Claim.FULL, job
+    return None

@@ -1,5 +1,5 @@
-"""A worker's status move, with its counts, its attempt's write and its notification, as one statement; and a
-submit's insert, with its first attempt and its counts.
+"""A worker's status move, with its counts, its attempt's write and its notification, as one statement; a
+submit's insert, with its first attempt and its counts; and a worker's claim, in one round trip.
 
 A start (queued → running) and a finish (running → final) each moved the job by a compare-and-set, counted the
 move, wrote the attempt and (a finish) told the waiters: five or six statements in a transaction (BEGIN …
@@ -14,13 +14,16 @@ transaction); a move this refuses (the job moved meanwhile) is tried by the tran
 A submit's insert likewise (BEGIN, the project's lock, three inserts, COMMIT before): for one job without a
 webhook, of a project with no quota of waiting jobs (whose count the transaction takes under the project's
 lock); a project with a quota, or not there, inserts nothing here and is left to the transaction.
-The embedded SQLite has no data-modifying CTEs: it always takes the transaction.
+A claim (BEGIN, the worker's lock, the read, the claim, COMMIT before) calls the function `longshore_claim`
+of migration 0010, which claims only an attempt nothing stands in the way of; a code's gate or a project's cap
+is left to the transaction.
+The embedded SQLite has no data-modifying CTEs nor functions: it always takes the transaction.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 
@@ -110,3 +113,27 @@ def _insert_statement(columns: tuple[str, ...]) -> sa.Select:
 def _unbounded(column_type: Any) -> Any:
     """A column's type to cast a value to: a string type without its length."""
     return sa.String() if isinstance(column_type, sa.String) else column_type
+
+
+def claim_at_once(conn: sa.Connection, job_id: str, number: int, *, worker: str, engine: str, host: str, slots: int,
+                  default_max_running: int, now: float) -> Mapping[str, Any]:
+    """Claim attempt `number` of the job for `worker` if it is current, unowned, within the worker's `slots`, of
+    no code and its project under no cap of running jobs (`default_max_running` for a project that sets none):
+    `claimed`, with the job's columns, its attempt's owner (`attempt_worker`), the project's `max_running_jobs`
+    and the slots the worker holds (`holding`) as read after the worker's lock; the job's columns are None if
+    there is no such job or attempt."""
+    return conn.execute(_CLAIM, {"w_job_id": job_id, "w_number": number, "worker": worker, "engine": engine,
+                                 "host": host, "slots": slots, "default_max_running": default_max_running,
+                                 "now": now, "final": _FINAL}).mappings().one()
+
+
+_FINAL = sorted(status.value for status in JobStatus if status.final)
+#: The claim's call, built once; the job's columns by name from the function's row of the jobs table's type.
+_CLAIM = sa.text(
+    "SELECT claim.claimed, claim.attempt_worker, claim.max_running_jobs, claim.holding, "
+    + ", ".join(f'(claim.job)."{name}"' for name in jobs.c.keys())
+    + " FROM longshore_claim(:w_job_id, :w_number, :worker, :engine, :host, :slots, :default_max_running, :now,"
+      " :final) AS claim"
+).columns(sa.column("claimed", sa.Boolean), sa.column("attempt_worker", sa.String),
+          sa.column("max_running_jobs", sa.Integer), sa.column("holding", sa.Integer),
+          *[sa.column(column.name, column.type) for column in jobs.c])

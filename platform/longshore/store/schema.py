@@ -18,7 +18,7 @@ from longshore.errors import ConfigError
 from longshore.store.database import is_postgres
 
 #: The schema this code is written for: its Alembic revision is the same number, zero-padded.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: Serialises migrators when many workers start together (PostgreSQL advisory lock id).
 MIGRATION_LOCK_ID = 7340017
 #: How often a migrator waiting for another one asks for the lock again.
