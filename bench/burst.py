@@ -9,7 +9,9 @@ processes' own accounting.
 `--seconds 1` runs `sleep 1` jobs instead of `true` (slot scheduling matters more than CPU). The machine's
 other load counts too: run it on a quiet machine, and compare ratios, not absolute times. `--repeat N` runs N
 pairs per slot count, alternating which of the two goes first, and prints each pair's ratios with their medians:
-on a shared machine one pair's ratio moves by ±0.1.
+on a shared machine one pair's ratio moves by ±0.1. Each burst also says how busy the machine's cores were
+and the ratio of all the CPU each side used per job (the platform's with its client, or the docker CLI's, and
+the engine's): when the cores are saturated the wall ratio follows that one.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def main() -> int:
         engine_ratio = ours["engine"] / theirs["engine"]
         print(f"{slots:>5} {ours['wall']:>12.1f} {theirs['wall']:>13.1f} {ours['wall'] / theirs['wall']:>6.2f}  "
               f"{ours['platform']:>15.1f} {ours['engine']:>14.1f} / {theirs['engine']:<6.1f} ({engine_ratio:.2f}×)")
+        print(f"      CPU per job, all of it (platform or CLI, and engine): {ours['platform'] + ours['engine']:.1f} / "
+              f"{theirs['platform'] + theirs['engine']:.1f} ({_cpu_ratio(ours, theirs):.2f}×); the cores busy "
+              f"{ours['busy']:.0%} / {theirs['busy']:.0%}")
         print(f"      platform by process, ms/job (without the client: "
               f"{ours['platform'] - ours['parts']['client']:.1f}, the issue's worker + RabbitMQ + PostgreSQL): "
               + "  ".join(f"{k}={v:.1f}" for k, v in ours["parts"].items())
@@ -68,12 +73,24 @@ def main() -> int:
             _median_line(slots, "platform ms/job", [ours["platform"] for ours, _ in pairs])
             _median_line(slots, "  w/o client", [ours["platform"] - ours["parts"]["client"] for ours, _ in pairs])
             _median_line(slots, "engine ratio", [ours["engine"] / theirs["engine"] for ours, theirs in pairs])
+            _median_line(slots, "all CPU ratio", [_cpu_ratio(ours, theirs) for ours, theirs in pairs])
     print("goals: wall ratio ≤ 1.0, platform ≤ 20 ms/job, engine ≤ 1.1× docker run's")
     return 0
 
 
 def _median_line(slots: int, what: str, values: list[float]) -> None:
     print(f"{slots:>5} slots  {what:16} {statistics.median(values):6.2f}  ({min(values):.2f}–{max(values):.2f})")
+
+
+def _cpu_ratio(ours: dict, theirs: dict) -> float:
+    return (ours["platform"] + ours["engine"]) / (theirs["platform"] + theirs["engine"])
+
+
+def _machine_busy() -> float:
+    """Seconds of CPU the machine's cores have been busy since boot (all processes, the kernel's too)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle, not waiting for I/O
 
 
 def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
@@ -84,10 +101,11 @@ def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
     meter = CpuMeter({"worker": [worker_pid], **store_and_broker_pids(), "engine": engine_pids()})
     client_before, messages_before = sum(os.times()[:2]), broker_messages()
     meter.start()
-    started = time.perf_counter()
+    busy_before, started = _machine_busy(), time.perf_counter()
     handles = [longshore.submit("busybox", command) for _ in range(jobs)]
     ended = [handle.wait(timeout=600) for handle in handles]
     wall = time.perf_counter() - started
+    busy = (_machine_busy() - busy_before) / wall / os.cpu_count()
     used = meter.stop()
     used["client"] = sum(os.times()[:2]) - client_before
     messages_after = broker_messages()
@@ -96,20 +114,21 @@ def _longshore_burst(worker_pid: int, jobs: int, command: list[str]) -> dict:
     parts = {name: used[name] * 1000 / jobs for name in ("worker", "rabbitmq", "postgres", "client")}
     messages = None if None in (messages_before, messages_after) else (messages_after - messages_before) / jobs
     return {"wall": wall, "platform": sum(parts.values()), "engine": used["engine"] * 1000 / jobs, "parts": parts,
-            "messages": messages}
+            "messages": messages, "busy": busy}
 
 
 def _docker_burst(jobs: int, slots: int, command: list[str]) -> dict:
     meter = CpuMeter({"engine": engine_pids()})
     children_before = sum(os.times()[2:4])
     meter.start()
-    started = time.perf_counter()
+    busy_before, started = _machine_busy(), time.perf_counter()
     subprocess.run(["xargs", "-P", str(slots), "-I{}", *docker_run(*command)], input="\n".join(map(str, range(jobs))),
                    text=True, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
+    busy = (_machine_busy() - busy_before) / wall / os.cpu_count()
     used = meter.stop()
     cli = sum(os.times()[2:4]) - children_before
-    return {"wall": wall, "platform": cli * 1000 / jobs, "engine": used["engine"] * 1000 / jobs}
+    return {"wall": wall, "platform": cli * 1000 / jobs, "engine": used["engine"] * 1000 / jobs, "busy": busy}
 
 
 if __name__ == "__main__":
