@@ -193,7 +193,7 @@ def test_a_claim_is_one_call_of_the_store_unless_a_cap_may_hold_the_job(store):
     def one_call(asking):
         sent.clear()
         answer = asking()
-        return answer, len(sent) == 1 and "longshore_claim(" in sent[0]
+        return answer, len(sent) == 1 and "longshore_claim_v1(" in sent[0]
 
     # When a worker claims a job, and then it, another worker, a full worker and a stale claim ask again:
     # each is one call, and answers as the transaction answered
@@ -201,7 +201,14 @@ def test_a_claim_is_one_call_of_the_store_unless_a_cap_may_hold_the_job(store):
     assert one_call(lambda: claim(store, job_id, other)) == (Claim.TAKEN, True)
     assert one_call(lambda: claim(store, job_id, me)) == (Claim.MINE, True)
     assert one_call(lambda: claim(store, another, small, slots=1)) == (Claim.FULL, True)
-    assert one_call(lambda: claim(store, job_id, me, number=2)) == (Claim.STALE, True)
+    assert one_call(lambda: claim(store, job_id, me, number=2)) == (Claim.STALE, True)  # no such attempt
+    retried, ended_job = store.jobs.create(new_job(retries=1)), store.jobs.create(new_job())
+    assert claim(store, retried, me) is Claim.CLAIMED and claim(store, ended_job, me) is Claim.CLAIMED
+    assert store.jobs.next_attempt(retried, 1, AttemptStatus.FAILED, error="exit 1", user_retry=True, owner=me)
+    assert store.jobs.begin_running(ended_job, 1, owner=me)
+    assert store.jobs.finish(ended_job, 1, ended(JobStatus.SUCCEEDED, 0), owner=me)
+    assert one_call(lambda: claim(store, retried, other)) == (Claim.STALE, True)  # the job is at its second
+    assert one_call(lambda: claim(store, ended_job, other)) == (Claim.STALE, True)  # the job ended
     assert one_call(lambda: store.attempts.claim("no-such-job", 1, worker=me, engine="e", host="h", slots=4)) == (
         (Claim.STALE, None), True)
     # And under a project's cap of running jobs (one) the transaction counts, and holds the second job
@@ -214,6 +221,26 @@ def test_a_claim_is_one_call_of_the_store_unless_a_cap_may_hold_the_job(store):
     sent.clear()
     assert claim(store, second, capped) is Claim.HELD and len(sent) > 1
     assert store.attempts.holding(capped) == 1 and store.jobs.attempt(second, 1).worker is None
+
+
+def test_a_claim_in_a_session_stricter_than_read_committed_takes_the_transaction(postgres):
+    # Given a server whose sessions default to REPEATABLE READ (the function's read after the lock needs a
+    # snapshot of its own, which only READ COMMITTED gives each statement)
+    from urllib.parse import quote
+
+    options = quote("-c default_transaction_isolation=repeatable\\ read")
+    strict = Store(f"{postgres}{'&' if '?' in postgres else '?'}options={options}")
+    with strict.engine.connect() as conn:
+        assert conn.execute(sa.text("SHOW default_transaction_isolation")).scalar() == "repeatable read"
+    me = worker(strict, slots=1)
+    first, second = strict.jobs.create(new_job()), strict.jobs.create(new_job())
+    sent: list[str] = []
+    sa.event.listen(strict.engine, "before_cursor_execute", lambda *call: sent.append(call[2]))
+    # When its worker claims: the function reads and writes nothing, and the transaction claims, within the slots
+    assert claim(strict, first, me, slots=1) is Claim.CLAIMED and len(sent) > 1
+    assert claim(strict, second, me, slots=1) is Claim.FULL
+    assert strict.attempts.holding(me) == 1 and strict.jobs.attempt(second, 1).worker is None
+    strict.close()
 
 
 def test_a_stale_attempt_cannot_touch_the_job(store):
@@ -420,7 +447,7 @@ def test_the_one_statement_writes_are_prepared_on_their_connection(postgres):
                     conn.execute(sa.text("SELECT statement FROM pg_prepared_statements")).scalars()]
     store.engine.dispose()
     shapes = {"WITH job AS (INSERT INTO jobs", "WITH moved AS (UPDATE jobs SET status=",
-              "WITH moved AS (UPDATE jobs SET secret_env=", "FROM longshore_claim("}
+              "WITH moved AS (UPDATE jobs SET secret_env=", "FROM longshore_claim_v1("}
     assert {shape for shape in shapes if any(shape in text for text in prepared)} == shapes
 
 

@@ -49,11 +49,11 @@ def test_the_submits_statement_is_cached_and_casts_text_to_no_length():
 
 
 def test_the_claims_call_is_cached_and_reads_every_column_of_the_job_by_name():
-    from longshore.store.moves import _CLAIM
+    from longshore.store.moves import _CLAIM_CALL
     from longshore.store.schema import jobs
 
-    assert _CLAIM._generate_cache_key() is not None
-    text = str(_CLAIM.compile(dialect=postgresql.psycopg2.dialect()))
+    assert _CLAIM_CALL._generate_cache_key() is not None
+    text = str(_CLAIM_CALL.compile(dialect=postgresql.psycopg2.dialect()))
     # by name from the function's row (the table's column order may differ from the code's after migrations)
     assert re.findall(r'\(claim\.job\)\."(\w+)"', text) == list(jobs.c.keys())
-    assert [column.name for column in _CLAIM.selected_columns][4:] == list(jobs.c.keys())
+    assert [column.name for column in _CLAIM_CALL.selected_columns][4:] == list(jobs.c.keys())

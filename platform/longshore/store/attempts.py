@@ -70,12 +70,12 @@ class AttemptRepository:
         claim read it (None if there is no such job or attempt): the pull goes on with it."""
         now = time.time()
         if is_postgres(self.engine):  # in one round trip, unless a code's gate or a project's cap may apply
-            with single_write(self.engine) as conn:
+            with single_write(self.engine) as conn:  # autocommit: READ COMMITTED unless the server's default differs
                 row = claim_at_once(conn, job_id, number, worker=worker, engine=engine, host=host, slots=slots,
                                     default_max_running=default_max_running, now=now)
-            if row["claimed"]:
+            if row is not None and row["claimed"]:
                 return Claim.CLAIMED, job_from_row(row)
-            decided = _decided(row, number, worker, slots)
+            decided = None if row is None else _decided(row, number, worker, slots)
             if decided is not None:
                 return decided
         with self.engine.begin() as conn:

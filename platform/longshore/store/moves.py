@@ -14,7 +14,7 @@ transaction); a move this refuses (the job moved meanwhile) is tried by the tran
 A submit's insert likewise (BEGIN, the project's lock, three inserts, COMMIT before): for one job without a
 webhook, of a project with no quota of waiting jobs (whose count the transaction takes under the project's
 lock); a project with a quota, or not there, inserts nothing here and is left to the transaction.
-A claim (BEGIN, the worker's lock, the read, the claim, COMMIT before) calls the function `longshore_claim`
+A claim (BEGIN, the worker's lock, the read, the claim, COMMIT before) calls the function `longshore_claim_v1`
 of migration 0010, which claims only an attempt nothing stands in the way of; a code's gate or a project's cap
 is left to the transaction.
 The embedded SQLite has no data-modifying CTEs nor functions: it always takes the transaction.
@@ -116,23 +116,24 @@ def _unbounded(column_type: Any) -> Any:
 
 
 def claim_at_once(conn: sa.Connection, job_id: str, number: int, *, worker: str, engine: str, host: str, slots: int,
-                  default_max_running: int, now: float) -> Mapping[str, Any]:
+                  default_max_running: int, now: float) -> Mapping[str, Any] | None:
     """Claim attempt `number` of the job for `worker` if it is current, unowned, within the worker's `slots`, of
     no code and its project under no cap of running jobs (`default_max_running` for a project that sets none):
     `claimed`, with the job's columns, its attempt's owner (`attempt_worker`), the project's `max_running_jobs`
     and the slots the worker holds (`holding`) as read after the worker's lock; the job's columns are None if
-    there is no such job or attempt."""
-    return conn.execute(_CLAIM, {"w_job_id": job_id, "w_number": number, "worker": worker, "engine": engine,
+    there is no such job or attempt. None (nothing read nor written) in a session that is not READ COMMITTED: the
+    function's read after the lock needs a snapshot of its own, which only that level gives each statement."""
+    return conn.execute(_CLAIM_CALL, {"w_job_id": job_id, "w_number": number, "worker": worker, "engine": engine,
                                  "host": host, "slots": slots, "default_max_running": default_max_running,
-                                 "now": now, "final": _FINAL}).mappings().one()
+                                 "now": now, "final": _FINAL}).mappings().first()
 
 
 _FINAL = sorted(status.value for status in JobStatus if status.final)
 #: The claim's call, built once; the job's columns by name from the function's row of the jobs table's type.
-_CLAIM = sa.text(
+_CLAIM_CALL = sa.text(
     "SELECT claim.claimed, claim.attempt_worker, claim.max_running_jobs, claim.holding, "
     + ", ".join(f'(claim.job)."{name}"' for name in jobs.c.keys())
-    + " FROM longshore_claim(:w_job_id, :w_number, :worker, :engine, :host, :slots, :default_max_running, :now,"
+    + " FROM longshore_claim_v1(:w_job_id, :w_number, :worker, :engine, :host, :slots, :default_max_running, :now,"
       " :final) AS claim"
 ).columns(sa.column("claimed", sa.Boolean), sa.column("attempt_worker", sa.String),
           sa.column("max_running_jobs", sa.Integer), sa.column("holding", sa.Integer),

@@ -47,8 +47,8 @@ MAX_PREPARED_TEXT = 4000
 #: SQLSTATEs that say a session's prepared statements are not its own (a pooler hands its statements to other
 #: server connections): no such prepared statement (26000), or one of that name already there (42P05).
 SESSION_NOT_KEPT = frozenset({"26000", "42P05"})
-#: SQLSTATEs of a statement whose table or column is not there yet (a store not migrated): not remembered.
-SCHEMA_NOT_THERE = frozenset({"42P01", "42703"})
+#: SQLSTATEs of a statement whose table, column or function is not there yet (a store not migrated): not remembered.
+SCHEMA_NOT_THERE = frozenset({"42P01", "42703", "42883"})
 INT32 = (-(1 << 31), (1 << 31) - 1)
 #: Texts counted per connection before the count starts afresh (texts built with a varying number of values
 #: would otherwise grow it for ever).

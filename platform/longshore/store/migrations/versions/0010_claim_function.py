@@ -1,4 +1,4 @@
-"""A worker's claim in one round trip: on PostgreSQL, `longshore_claim` locks the worker's row, reads the job
+"""A worker's claim in one round trip: on PostgreSQL, `longshore_claim_v1` locks the worker's row, reads the job
 with its attempt, the project's cap and the slots the worker holds, and claims the attempt when nothing stands
 in the way. In a transaction that was five statements (BEGIN, the lock, the read, the claim, COMMIT), each a
 round trip with SQLAlchemy's and psycopg2's work around it in the worker.
@@ -8,8 +8,14 @@ the read after the lock sees every claim of this worker committed before the loc
 transaction's read did (one statement's CTEs would share a snapshot taken before the lock). It claims only a
 job that is at the attempt, unfinished, unowned, within the worker's slots, of no code and under no cap of
 running jobs; for anything else it claims nothing, and the caller decides from what it read or takes the
-transaction (a code's gate and a project's cap lock their rows and count in it). `job` is the jobs table's row
-type, so the function follows the table's columns as later migrations change them.
+transaction (a code's gate and a project's cap lock their rows and count in it). It returns no row at all in a
+session that is not READ COMMITTED (a server whose default isolation is stricter): the caller then takes the
+transaction, which sets its level itself.
+
+`job` is the jobs table's row type: a column added or dropped later is followed; a column's type changed later
+makes the connections' prepared calls fail until they are replaced, as every prepared read of `jobs` does. The
+function is an interface between code versions (a rolling upgrade runs the previous one on the same schema):
+a change is a new function of the next version's name, never a replacement of this one.
 
 A rolling upgrade from schema 9: code of schema 9 claims in its transaction, which takes the same lock first.
 The embedded SQLite has no functions: it always takes the transaction.
@@ -27,7 +33,7 @@ depends_on = None
 COMPATIBLE_FROM = 9
 
 CLAIM_FUNCTION = """
-CREATE OR REPLACE FUNCTION longshore_claim(
+CREATE OR REPLACE FUNCTION longshore_claim_v1(
     p_job_id text, p_number integer, p_worker text, p_engine text, p_host text, p_slots integer,
     p_default_max_running integer, p_now double precision, p_final text[])
 RETURNS TABLE (claimed boolean, attempt_worker text, max_running_jobs integer, holding bigint, job jobs)
@@ -35,6 +41,9 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     found_row record;
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RETURN;  -- the read after the lock needs a snapshot of its own: the caller's transaction decides
+    END IF;
     claimed := false;
     -- The worker's own row first: its claims are serialised, so the count of its slots below holds.
     UPDATE workers SET pid = workers.pid WHERE workers.name = p_worker;
