@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 
 from longshore.domain.records import Job
-from longshore.domain.status import JobStatus, sources_of
+from longshore.domain.status import FINAL_STATUSES, JobStatus, sources_of
 from longshore.store.counts import counted_after
 from longshore.store.notify import FINISHED_CHANNEL
 from longshore.store.rows import new_attempt_row
@@ -124,11 +124,11 @@ def claim_at_once(conn: sa.Connection, job_id: str, number: int, *, worker: str,
     there is no such job or attempt. None (nothing read nor written) in a session that is not READ COMMITTED: the
     function's read after the lock needs a snapshot of its own, which only that level gives each statement."""
     return conn.execute(_CLAIM_CALL, {"w_job_id": job_id, "w_number": number, "worker": worker, "engine": engine,
-                                 "host": host, "slots": slots, "default_max_running": default_max_running,
-                                 "now": now, "final": _FINAL}).mappings().first()
+                                      "host": host, "slots": slots, "default_max_running": default_max_running,
+                                      "now": now, "final": _FINAL}).mappings().first()
 
 
-_FINAL = sorted(status.value for status in JobStatus if status.final)
+_FINAL = sorted(status.value for status in FINAL_STATUSES)
 #: The claim's call, built once; the job's columns by name from the function's row of the jobs table's type.
 _CLAIM_CALL = sa.text(
     "SELECT claim.claimed, claim.attempt_worker, claim.max_running_jobs, claim.holding, "
