@@ -21,6 +21,11 @@ job 0.74×). PostgreSQL still plans afresh where a plan for the values at hand i
   prepared on one server connection is unknown on the next: set `LONGSHORE_DATABASE_PREPARE=off` there. A
   process that meets it anyway (SQLSTATE 26000 or 42P05) prepares nothing more, after that one statement
   failed (psycopg2 calls 26000 an OperationalError: it is retried as an outage is).
+- A migration that changes a column's type (a varchar widened) leaves a connection's prepared forms of the
+  statements that read or compare it out of date: their EXECUTE fails (SQLSTATE 0A000, "cached plan must not
+  change result type"; 42804 or 42883 for a parameter's type). The connection's prepared statements are then
+  dropped (`DEALLOCATE ALL`) and prepared afresh. In autocommit the statement runs again at once as text; in a
+  transaction (which that failure aborted) it fails as an outage does, and its caller retries it.
 - Errors show the statement's text; PostgreSQL's statement log shows a prepared one as `EXECUTE ls_…(values)`
   with its text (bench/statements.py reads it so).
 """
@@ -49,6 +54,9 @@ MAX_PREPARED_TEXT = 4000
 SESSION_NOT_KEPT = frozenset({"26000", "42P05"})
 #: SQLSTATEs of a statement whose table, column or function is not there yet (a store not migrated): not remembered.
 SCHEMA_NOT_THERE = frozenset({"42P01", "42703", "42883"})
+#: SQLSTATEs of an EXECUTE whose prepared form no longer fits the schema (a column's type changed under it):
+#: its result's type (0A000), a parameter's type against the new column's (42804, 42883).
+OUT_OF_DATE = frozenset({"0A000", "42804", "42883"})
 INT32 = (-(1 << 31), (1 << 31) - 1)
 #: Texts counted per connection before the count starts afresh (texts built with a varying number of values
 #: would otherwise grow it for ever).
@@ -73,6 +81,13 @@ class _Statements:
     def __init__(self) -> None:
         self.runs: collections.Counter[str] = collections.Counter()
         self.prepared: collections.OrderedDict[str, tuple[str, str]] = collections.OrderedDict()
+        self.out_of_date = False  #: to be dropped before the next statement (a failed transaction held them)
+
+    def forget(self, cursor: Any) -> None:
+        """Drop every statement prepared on this connection: they are prepared afresh as they run again."""
+        cursor.execute("DEALLOCATE ALL")
+        self.prepared.clear()
+        self.out_of_date = False
 
 
 def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
@@ -90,6 +105,10 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
         return None  # the dialect's checks on a new connection, before the pool holds it: no `info` yet
     if statements is None:
         statements = conn.info["prepared"] = _Statements()
+    if statements.out_of_date:
+        if conn.connection.dbapi_connection.info.transaction_status == TRANSACTION_STATUS_INERROR:
+            return None  # the failed transaction's own statements, before its rollback
+        statements.forget(cursor)
     known = statements.prepared.get(statement)
     if known is not None:  # the common case first: it passed the checks below when it was prepared
         statements.prepared.move_to_end(statement)
@@ -108,8 +127,29 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
         known = _prepare(cursor, statements, statement, in_transaction=not dbapi.autocommit)
         if known is None:
             return None
-    cursor.execute(known[1], parameters)
+    try:
+        cursor.execute(known[1], parameters)
+    except psycopg2.Error as exc:
+        if exc.pgcode not in OUT_OF_DATE:
+            raise
+        return _out_of_date(cursor, statements, conn.connection.dbapi_connection, exc)
     return True
+
+
+def _out_of_date(cursor: Any, statements: _Statements, dbapi: Any, exc: psycopg2.Error) -> None:
+    """A prepared statement no longer fits the schema (a migration changed a column's type): drop this
+    connection's prepared statements. In autocommit, None: SQLAlchemy runs the statement as text, now. In a
+    transaction (aborted by the failure) they are dropped before its next statement, and the failure is an
+    OperationalError: its caller retries the transaction as it retries an outage."""
+    log.warning("a prepared statement no longer fits the store's schema (SQLSTATE %s: %s): this connection's "
+                "are prepared afresh", exc.pgcode, (exc.pgerror or "").strip())
+    if dbapi.autocommit:
+        statements.forget(cursor)
+        return None
+    statements.out_of_date = True
+    raise psycopg2.OperationalError(f"a prepared statement no longer fits the store's schema (SQLSTATE "
+                                    f"{exc.pgcode}: {(exc.pgerror or '').strip()}): the transaction is to be "
+                                    f"retried") from exc
 
 
 def _wide_integer(parameters: dict) -> bool:
