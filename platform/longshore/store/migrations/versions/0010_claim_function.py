@@ -12,8 +12,9 @@ transaction (a code's gate and a project's cap lock their rows and count in it).
 session that is not READ COMMITTED (a server whose default isolation is stricter): the caller then takes the
 transaction, which sets its level itself.
 
-`job` is the jobs table's row type: a column added or dropped later is followed; a column's type changed later
-makes the connections' prepared calls fail until they are replaced, as every prepared read of `jobs` does. The
+`job` is the jobs table's row type: a column added or dropped later is followed; after a column's type changed
+later, each connection drops its prepared call when it first meets the change and prepares it afresh, as it
+does every prepared read of `jobs` (`store.prepared`). The
 function is an interface between code versions (a rolling upgrade runs the previous one on the same schema):
 a change is a new function of the next version's name, never a replacement of this one.
 
