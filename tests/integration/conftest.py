@@ -16,8 +16,8 @@ from support.services import DISTRIBUTED_ENV, this_sessions_containers
 os.environ.update(DISTRIBUTED_ENV)
 
 from support.services import (  # noqa: E402,F401  (fixtures)
-    _remove_test_home, distributed, docker_engine, embedded_env, postgres, private_image, rabbitmq, registry,
-    registry_auth, registry_only_image, second_engine, starts, wait_reaped,
+    _remove_test_home, distributed, docker_engine, embedded_env, migrated_database, postgres, private_image, rabbitmq,
+    registry, registry_auth, registry_only_image, second_engine, starts, wait_reaped,
 )
 from support.workers import background, start_worker  # noqa: E402,F401  (fixtures)
 from support.api import api  # noqa: E402,F401  (a fixture)

@@ -3,36 +3,12 @@ off behind a pooler that drops them, and prepared afresh after a migration chang
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
-
-import psycopg2
 import pytest
 import sqlalchemy as sa
 
 from longshore.domain.records import NewJob
 from longshore.store import Claim, Store
 from longshore.store.database import read
-from support.services import ADMIN_DATABASE_URL
-
-
-@pytest.fixture
-def migrated_database(postgres):
-    """A database of its own, upgraded to this code's schema (its tables are altered here); dropped afterwards."""
-    name = f"longshore_prepared_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=5)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://longshore:longshore@127.0.0.1:5432/{name}"
-    upgraded = subprocess.run(["longshore", "db", "upgrade"], env={**os.environ, "LONGSHORE_DATABASE_URL": url},
-                              capture_output=True, text=True, timeout=120)
-    assert upgraded.returncode == 0, upgraded.stderr
-    yield url
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 def prepared_on(conn) -> list[str]:
@@ -44,8 +20,10 @@ def prepared_on(conn) -> list[str]:
 
 def alter(url: str, sql: str) -> None:
     """A migration's change, from a connection of its own (as `longshore db upgrade` makes it)."""
-    with Store(url, prepare=False).engine.begin() as conn:
+    migrator = Store(url, prepare=False)
+    with migrator.engine.begin() as conn:
         conn.execute(sa.text(sql))
+    migrator.close()
 
 
 def test_a_column_whose_type_a_migration_changed_under_prepared_statements_is_read_afresh(migrated_database):
@@ -53,6 +31,7 @@ def test_a_column_whose_type_a_migration_changed_under_prepared_statements_is_re
     alter(migrated_database, "CREATE TABLE marks (n int PRIMARY KEY, label varchar(8))")
     alter(migrated_database, "INSERT INTO marks VALUES (1, 'one')")
     store = Store(migrated_database, pool_size=1, max_overflow=0)
+    store.health.last_failure = 0.0
     alone, together = (sa.text(f"SELECT n, label FROM marks WHERE n = :n AND {kind}") for kind in ("1 = 1", "2 = 2"))
     with read(store.engine) as conn:
         assert [conn.execute(alone, {"n": 1}).one() for _ in range(3)] == [(1, "one")] * 3
@@ -70,7 +49,7 @@ def test_a_column_whose_type_a_migration_changed_under_prepared_statements_is_re
         assert [conn.execute(alone, {"n": 1}).one() for _ in range(2)] == [(1, "one")] * 2
         assert len(prepared_on(conn)) == 1
     # And a transaction (the read in it prepared afresh, then the column changed again) fails as an outage
-    # does: its caller retries it, and the retry answers
+    # does: its caller retries it, and the retry answers; the store does not count as away meanwhile
     for _ in range(2):
         with store.engine.begin() as conn:
             assert conn.execute(together, {"n": 1}).one() == (1, "one")
@@ -83,6 +62,42 @@ def test_a_column_whose_type_a_migration_changed_under_prepared_statements_is_re
             assert conn.execute(together, {"n": 1}).one() == (1, "one")
     with read(store.engine) as conn:  # dropped before the retry ran, and prepared afresh by it
         assert len(prepared_on(conn)) == 1
+    assert store.health.seconds_up() > 1000
+    # And in a savepoint: its rollback passes while the transaction has failed, and the transaction goes on
+    alter(migrated_database, "ALTER TABLE marks ALTER COLUMN label TYPE varchar(32)")
+    with store.engine.begin() as conn:
+        with pytest.raises(sa.exc.OperationalError, match="no longer fits the store's schema"):
+            with conn.begin_nested():
+                conn.execute(together, {"n": 1})
+        assert conn.execute(together, {"n": 1}).one() == (1, "one")
+        assert prepared_on(conn) == []
+    store.close()
+
+
+def test_a_real_error_of_the_out_of_date_code_is_the_statements_own(migrated_database):
+    # Given a function that refuses a value with SQLSTATE 0A000 ("feature not supported"), as a plan's error would
+    alter(migrated_database, """CREATE FUNCTION refuse_negative(n int) RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN IF n < 0 THEN RAISE EXCEPTION 'no negatives' USING ERRCODE = 'feature_not_supported'; END IF;
+        RETURN n; END $$""")
+    store = Store(migrated_database, pool_size=1, max_overflow=0)
+    refused = sa.text("SELECT refuse_negative(:n) + 0")
+    # When its first runs fail, the prepared one at its first EXECUTE too: the error is the statement's own,
+    # in a transaction as alone, and the statement is never prepared again
+    for _ in range(3):
+        with pytest.raises(sa.exc.NotSupportedError, match="no negatives"):
+            with store.engine.begin() as conn:
+                conn.execute(refused, {"n": -1})
+    from longshore.store import prepared
+
+    assert any("refuse_negative" in text and "+ 0" in text for text in prepared._UNPREPARABLE)
+    with read(store.engine) as conn:
+        assert [conn.execute(refused, {"n": n}).scalar() for n in (1, 2, 3)] == [1, 2, 3]
+        # Alone, a statement that ran well before and now fails so is run once more as text: the error is its own
+        other = sa.text("SELECT refuse_negative(:n) + 1")
+        assert [conn.execute(other, {"n": n}).scalar() for n in (1, 2, 3)] == [2, 3, 4]
+        with pytest.raises(sa.exc.NotSupportedError, match="no negatives"):
+            conn.execute(other, {"n": -1})
+    store.close()
 
 
 def test_a_workers_claim_and_a_jobs_read_go_on_across_a_migration_that_widens_a_jobs_column(migrated_database):
@@ -106,6 +121,7 @@ def test_a_workers_claim_and_a_jobs_read_go_on_across_a_migration_that_widens_a_
     alter(migrated_database, "ALTER TABLE jobs ALTER COLUMN stack TYPE varchar(128)")
     # Then its next claims and reads answer as before: no failure reaches the worker
     assert [claimed_and_read(new_job()) for _ in range(3)] == [(Claim.CLAIMED, "busybox")] * 3
+    store.close()
 
 
 def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_prepare_aborts_nothing(

@@ -200,6 +200,31 @@ def postgres():
     admin.close()
 
 
+@pytest.fixture
+def migrated_database(postgres):
+    """A PostgreSQL database of its own, upgraded to this code's schema, for a test that alters its tables or
+    rights; dropped afterwards."""
+    name = f"longshore_scratch_{uuid.uuid4().hex[:8]}"
+    _as_admin(f'CREATE DATABASE "{name}"')
+    url = f"postgresql://longshore:longshore@127.0.0.1:5432/{name}"
+    upgraded = subprocess.run(["longshore", "db", "upgrade"], env={**os.environ, "LONGSHORE_DATABASE_URL": url},
+                              capture_output=True, text=True, timeout=120)
+    assert upgraded.returncode == 0, upgraded.stderr
+    yield url
+    _as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _as_admin(statement: str) -> None:
+    """One statement on the server's admin database, on a connection of its own (a test may restart the server)."""
+    import psycopg2
+
+    admin = psycopg2.connect(ADMIN_DATABASE_URL, connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(statement)
+    admin.close()
+
+
 @pytest.fixture(scope="session")
 def registry():
     """The local image registry on 127.0.0.1:5000."""

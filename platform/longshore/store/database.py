@@ -35,7 +35,10 @@ class StoreHealth:
         return time.time() - self.last_failure
 
     def on_error(self, context: Any) -> None:
-        # SQLAlchemy's wrapping of the driver's error (a refused connect is no disconnect, but the store is away)
+        # SQLAlchemy's wrapping of the driver's error (a refused connect is no disconnect, but the store is away);
+        # a prepared statement out of date is retried as an outage is, but the store was there
+        if isinstance(context.original_exception, prepared.PreparedOutOfDate):
+            return
         if context.is_disconnect or isinstance(context.sqlalchemy_exception, TRANSIENT_ERRORS):
             self.last_failure = time.time()
 

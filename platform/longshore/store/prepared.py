@@ -21,11 +21,13 @@ job 0.74×). PostgreSQL still plans afresh where a plan for the values at hand i
   prepared on one server connection is unknown on the next: set `LONGSHORE_DATABASE_PREPARE=off` there. A
   process that meets it anyway (SQLSTATE 26000 or 42P05) prepares nothing more, after that one statement
   failed (psycopg2 calls 26000 an OperationalError: it is retried as an outage is).
-- A migration that changes a column's type (a varchar widened) leaves a connection's prepared forms of the
-  statements that read or compare it out of date: their EXECUTE fails (SQLSTATE 0A000, "cached plan must not
-  change result type"; 42804 or 42883 for a parameter's type). The connection's prepared statements are then
-  dropped (`DEALLOCATE ALL`) and prepared afresh. In autocommit the statement runs again at once as text; in a
-  transaction (which that failure aborted) it fails as an outage does, and its caller retries it.
+- A migration that changes a column's type (a varchar widened) leaves a connection's prepared statements that
+  read it out of date: their EXECUTE fails (SQLSTATE 0A000, "cached plan must not change result type"). The
+  connection's prepared statements are then dropped (`DEALLOCATE ALL`) and prepared afresh. In autocommit the
+  statement runs again at once as text; in a transaction (which that failure aborted) it fails as an outage
+  does (`PreparedOutOfDate`, not counted as the store away), and its caller retries it. A statement whose first
+  EXECUTE fails so, just after its PREPARE, meets a real error (0A000 is also "feature not supported"): it is
+  never prepared again, and the error is its own.
 - Errors show the statement's text; PostgreSQL's statement log shows a prepared one as `EXECUTE ls_…(values)`
   with its text (bench/statements.py reads it so).
 """
@@ -54,9 +56,9 @@ MAX_PREPARED_TEXT = 4000
 SESSION_NOT_KEPT = frozenset({"26000", "42P05"})
 #: SQLSTATEs of a statement whose table, column or function is not there yet (a store not migrated): not remembered.
 SCHEMA_NOT_THERE = frozenset({"42P01", "42703", "42883"})
-#: SQLSTATEs of an EXECUTE whose prepared form no longer fits the schema (a column's type changed under it):
-#: its result's type (0A000), a parameter's type against the new column's (42804, 42883).
-OUT_OF_DATE = frozenset({"0A000", "42804", "42883"})
+#: SQLSTATE of an EXECUTE whose prepared form no longer fits the schema: a column's type changed under it, and
+#: with it the statement's result. (A parameter's type is fixed at PREPARE: no migration changes that.)
+OUT_OF_DATE = "0A000"
 INT32 = (-(1 << 31), (1 << 31) - 1)
 #: Texts counted per connection before the count starts afresh (texts built with a varying number of values
 #: would otherwise grow it for ever).
@@ -81,13 +83,21 @@ class _Statements:
     def __init__(self) -> None:
         self.runs: collections.Counter[str] = collections.Counter()
         self.prepared: collections.OrderedDict[str, tuple[str, str]] = collections.OrderedDict()
-        self.out_of_date = False  #: to be dropped before the next statement (a failed transaction held them)
+        self.out_of_date = False  #: to be dropped before its next statement outside a failed transaction
+        self.fresh: set[str] = set()  #: prepared and not yet run once
 
     def forget(self, cursor: Any) -> None:
         """Drop every statement prepared on this connection: they are prepared afresh as they run again."""
         cursor.execute("DEALLOCATE ALL")
         self.prepared.clear()
+        self.fresh.clear()
         self.out_of_date = False
+
+
+class PreparedOutOfDate(psycopg2.OperationalError):
+    """A transaction's prepared statement no longer fit the schema (a migration changed a column's type): the
+    transaction is to be run again, as after an outage (SQLAlchemy wraps it as an OperationalError), though the
+    store was never away (`StoreHealth` does not count it)."""
 
 
 def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
@@ -130,9 +140,15 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
     try:
         cursor.execute(known[1], parameters)
     except psycopg2.Error as exc:
-        if exc.pgcode not in OUT_OF_DATE:
+        if exc.pgcode != OUT_OF_DATE:
+            raise
+        if statement in statements.fresh:  # its plan was made just now: no migration made it out of date
+            statements.fresh.discard(statement)
+            del statements.prepared[statement]  # left allocated on the server until the connection closes
+            _UNPREPARABLE.add(statement)
             raise
         return _out_of_date(cursor, statements, conn.connection.dbapi_connection, exc)
+    statements.fresh.discard(statement)
     return True
 
 
@@ -141,15 +157,15 @@ def _out_of_date(cursor: Any, statements: _Statements, dbapi: Any, exc: psycopg2
     connection's prepared statements. In autocommit, None: SQLAlchemy runs the statement as text, now. In a
     transaction (aborted by the failure) they are dropped before its next statement, and the failure is an
     OperationalError: its caller retries the transaction as it retries an outage."""
-    log.warning("a prepared statement no longer fits the store's schema (SQLSTATE %s: %s): this connection's "
-                "are prepared afresh", exc.pgcode, (exc.pgerror or "").strip())
+    why = f"SQLSTATE {exc.pgcode}: {exc.diag.message_primary}"
+    log.warning("a prepared statement no longer fits the store's schema (%s): this connection's are prepared "
+                "afresh", why)
     if dbapi.autocommit:
         statements.forget(cursor)
         return None
     statements.out_of_date = True
-    raise psycopg2.OperationalError(f"a prepared statement no longer fits the store's schema (SQLSTATE "
-                                    f"{exc.pgcode}: {(exc.pgerror or '').strip()}): the transaction is to be "
-                                    f"retried") from exc
+    raise PreparedOutOfDate(f"a prepared statement no longer fits the store's schema ({why}): the transaction is "
+                            "to be run again") from exc
 
 
 def _wide_integer(parameters: dict) -> bool:
@@ -186,8 +202,10 @@ def _prepare(cursor: Any, statements: _Statements, statement: str, *, in_transac
     if in_transaction:
         cursor.execute("RELEASE SAVEPOINT longshore_prepare")
     statements.prepared[statement] = (name, execute)
+    statements.fresh.add(statement)
     if len(statements.prepared) > MAX_PREPARED:
-        _, (oldest, _) = statements.prepared.popitem(last=False)
+        oldest_text, (oldest, _) = statements.prepared.popitem(last=False)
+        statements.fresh.discard(oldest_text)
         cursor.execute(f"DEALLOCATE {oldest}")
     return name, execute
 
