@@ -24,8 +24,8 @@ def store(postgres):
 
 
 def new_job(**overrides):
-    fields = dict(stack="busybox", image="longshore/busybox:1", command=["true"], env={}, payload="{}", disk_bytes=16 << 20,
-                  timeout_seconds=10, memory_bytes=64 << 20, cpus=0.5)
+    fields = dict(stack="busybox", image="longshore/busybox:1", command=["true"], env={}, payload="{}",
+                  disk_bytes=16 << 20, timeout_seconds=10, memory_bytes=64 << 20, cpus=0.5)
     return NewJob(**{**fields, **overrides})
 
 
@@ -243,6 +243,38 @@ def test_a_claim_in_a_session_stricter_than_read_committed_takes_the_transaction
     strict.close()
 
 
+def test_a_store_role_refused_the_claim_functions_execute_claims_in_the_transaction(migrated_database, caplog,
+                                                                                  monkeypatch):
+    from longshore.store import moves
+
+    monkeypatch.setattr(moves, "_refused", moves._Refused())  # this process's memory of a refusal, for the test
+    # Given a store whose role may not run the claim's function (an installation that revoked PUBLIC's default
+    # right to run functions, and granted the workers' role only the tables)
+    store = Store(migrated_database)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("REVOKE EXECUTE ON FUNCTION longshore_claim_v1 FROM PUBLIC, CURRENT_USER"))
+    me = worker(store, slots=1)
+    first, second = store.jobs.create(new_job()), store.jobs.create(new_job())
+    # When its worker claims, then the transaction claims within the slots, and the log says what to grant
+    with caplog.at_level("WARNING", logger="longshore.store.moves"):
+        assert claim(store, first, me, slots=1) is Claim.CLAIMED
+        assert claim(store, second, me, slots=1) is Claim.FULL
+    assert store.attempts.holding(me) == 1 and store.jobs.attempt(second, 1).worker is None
+    refusals = [record.getMessage() for record in caplog.records if record.name == "longshore.store.moves"]
+    assert len(refusals) == 1  # once: the next claim did not try the function again
+    assert "GRANT EXECUTE ON FUNCTION longshore_claim_v1" in refusals[0]
+    # And once granted, a claim RETRY_FUNCTION_SECONDS later is one call of the function again
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("GRANT EXECUTE ON FUNCTION longshore_claim_v1 TO CURRENT_USER"))
+    moves._refused.until -= moves.RETRY_FUNCTION_SECONDS  # as if that long had passed
+    assert store.attempts.release(first, 1)
+    sent: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *call: sent.append(call[2]))
+    assert claim(store, second, me, slots=1) is Claim.CLAIMED
+    assert len(sent) == 1 and "longshore_claim_v1(" in sent[0]
+    store.close()
+
+
 def test_a_stale_attempt_cannot_touch_the_job(store):
     job_id = store.jobs.create(new_job())
     assert not store.jobs.finish(job_id, 2, ended(JobStatus.SUCCEEDED))
@@ -274,6 +306,21 @@ def test_a_worker_holds_at_most_its_slots(store):
     assert store.attempts.release(jobs[0], 1)
     assert claim(store, jobs[2], me, slots=2) is Claim.CLAIMED
     assert store.attempts.holding(me) == 2
+
+
+def test_a_worker_that_adopted_past_its_slots_claims_nothing_until_enough_exited(store):
+    # Given a worker of one slot, running a job, that adopts the running job of a lost worker on its engine
+    me, lost = worker(store, slots=1), worker(store, slots=1)
+    mine, orphan, waiting = (store.jobs.create(new_job()) for _ in range(3))
+    assert claim(store, mine, me, slots=1) is Claim.CLAIMED and claim(store, orphan, lost, slots=1) is Claim.CLAIMED
+    assert store.attempts.adopt(orphan, 1, from_worker=lost, to_worker=me, host="h", engine="engine")
+    # Then it holds both (the containers already run), and its next claim is refused while it holds its slots
+    assert store.attempts.holding(me) == 2
+    assert claim(store, waiting, me, slots=1) is Claim.FULL
+    assert store.attempts.release(mine, 1)
+    assert claim(store, waiting, me, slots=1) is Claim.FULL  # one of the two exited: still one slot's worth held
+    assert store.attempts.release(orphan, 1)
+    assert claim(store, waiting, me, slots=1) is Claim.CLAIMED
 
 
 def test_concurrent_claims_never_exceed_the_slots(store):

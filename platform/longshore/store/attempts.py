@@ -5,7 +5,9 @@ so a late or duplicated step from any other worker is refused. A worker owns at 
 `slots` attempts that still hold a slot (not yet released: their container has not
 exited), which is what caps the containers it runs. A live worker on the same Docker
 engine may adopt the attempts of a lost one: it inherits their containers instead of
-running the jobs again.
+running the jobs again. An adoption takes no slot count into account (the containers
+already run; the engine's total is still at most the two workers' slots), so right after
+one a worker may hold more than `slots`: it claims nothing until enough of them exited.
 """
 
 from __future__ import annotations

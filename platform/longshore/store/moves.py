@@ -16,13 +16,16 @@ webhook, of a project with no quota of waiting jobs (whose count the transaction
 lock); a project with a quota, or not there, inserts nothing here and is left to the transaction.
 A claim (BEGIN, the worker's lock, the read, the claim, COMMIT before) calls the function `longshore_claim_v1`
 of migration 0010, which claims only an attempt nothing stands in the way of; a code's gate or a project's cap
-is left to the transaction.
+is left to the transaction, as is every claim for a while after the store's role was refused the function's
+EXECUTE (an installation that revoked PUBLIC's default right to run functions and granted only the tables).
 The embedded SQLite has no data-modifying CTEs nor functions: it always takes the transaction.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -33,6 +36,14 @@ from longshore.store.counts import counted_after
 from longshore.store.notify import FINISHED_CHANNEL
 from longshore.store.rows import new_attempt_row
 from longshore.store.schema import attempts, jobs, projects
+
+log = logging.getLogger(__name__)
+
+#: SQLSTATE of a call the store's role may not make: no EXECUTE on the function.
+NOT_ALLOWED = "42501"
+#: After such a refusal, claims take the transaction this long before the function is tried again (a GRANT may
+#: have come meanwhile).
+RETRY_FUNCTION_SECONDS = 60.0
 
 
 def movable_as_read(known: Job | None, number: int, target: JobStatus) -> bool:
@@ -122,10 +133,29 @@ def claim_at_once(conn: sa.Connection, job_id: str, number: int, *, worker: str,
     `claimed`, with the job's columns, its attempt's owner (`attempt_worker`), the project's `max_running_jobs`
     and the slots the worker holds (`holding`) as read after the worker's lock; the job's columns are None if
     there is no such job or attempt. None (nothing read nor written) in a session that is not READ COMMITTED: the
-    function's read after the lock needs a snapshot of its own, which only that level gives each statement."""
-    return conn.execute(_CLAIM_CALL, {"w_job_id": job_id, "w_number": number, "worker": worker, "engine": engine,
-                                      "host": host, "slots": slots, "default_max_running": default_max_running,
-                                      "now": now, "final": _FINAL}).mappings().first()
+    function's read after the lock needs a snapshot of its own, which only that level gives each statement; and
+    None for RETRY_FUNCTION_SECONDS after the store's role was refused the function's EXECUTE."""
+    if time.monotonic() < _refused.until:
+        return None
+    try:
+        return conn.execute(_CLAIM_CALL, {"w_job_id": job_id, "w_number": number, "worker": worker, "engine": engine,
+                                          "host": host, "slots": slots, "default_max_running": default_max_running,
+                                          "now": now, "final": _FINAL}).mappings().first()
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "pgcode", None) != NOT_ALLOWED:
+            raise
+        log.warning("the store's role may not run longshore_claim_v1 (%s): claims take their transaction, four "
+                    "round trips more, for the next %.0f s; GRANT EXECUTE ON FUNCTION longshore_claim_v1 TO the "
+                    "workers' role", str(exc.orig).strip(), RETRY_FUNCTION_SECONDS)
+        _refused.until = time.monotonic() + RETRY_FUNCTION_SECONDS
+        return None
+
+
+class _Refused:
+    until = 0.0  #: time.monotonic() until which claims do not call the function (its EXECUTE was refused)
+
+
+_refused = _Refused()
 
 
 _FINAL = sorted(status.value for status in FINAL_STATUSES)
