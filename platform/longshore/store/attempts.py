@@ -6,8 +6,9 @@ so a late or duplicated step from any other worker is refused. A worker owns at 
 exited), which is what caps the containers it runs. A live worker on the same Docker
 engine may adopt the attempts of a lost one: it inherits their containers instead of
 running the jobs again. An adoption takes no slot count into account (the containers
-already run; the engine's total is still at most the two workers' slots), so right after
-one a worker may hold more than `slots`: it claims nothing until enough of them exited.
+already run; the engine's total is still at most the slots of the adopter and of the
+workers it adopted from), so right after one a worker may hold more than `slots`: it
+claims nothing until enough of them exited.
 """
 
 from __future__ import annotations

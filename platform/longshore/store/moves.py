@@ -39,8 +39,9 @@ from longshore.store.schema import attempts, jobs, projects
 
 log = logging.getLogger(__name__)
 
-#: SQLSTATE of a call the store's role may not make: no EXECUTE on the function.
-NOT_ALLOWED = "42501"
+#: SQLSTATE of a call the store's role may not make: no EXECUTE on the function (without a PL/pgSQL context; with
+#: one, a table inside it the role may not touch, which the transaction would meet too).
+INSUFFICIENT_PRIVILEGE = "42501"
 #: After such a refusal, claims take the transaction this long before the function is tried again (a GRANT may
 #: have come meanwhile).
 RETRY_FUNCTION_SECONDS = 60.0
@@ -142,11 +143,11 @@ def claim_at_once(conn: sa.Connection, job_id: str, number: int, *, worker: str,
                                           "host": host, "slots": slots, "default_max_running": default_max_running,
                                           "now": now, "final": _FINAL}).mappings().first()
     except sa.exc.ProgrammingError as exc:
-        if getattr(exc.orig, "pgcode", None) != NOT_ALLOWED:
+        if getattr(exc.orig, "pgcode", None) != INSUFFICIENT_PRIVILEGE or exc.orig.diag.context is not None:
             raise
         log.warning("the store's role may not run longshore_claim_v1 (%s): claims take their transaction, four "
                     "round trips more, for the next %.0f s; GRANT EXECUTE ON FUNCTION longshore_claim_v1 TO the "
-                    "workers' role", str(exc.orig).strip(), RETRY_FUNCTION_SECONDS)
+                    "workers' role", exc.orig.diag.message_primary, RETRY_FUNCTION_SECONDS)
         _refused.until = time.monotonic() + RETRY_FUNCTION_SECONDS
         return None
 

@@ -141,6 +141,7 @@ def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool 
         cursor.execute(known[1], parameters)
     except psycopg2.Error as exc:
         if exc.pgcode != OUT_OF_DATE:
+            statements.fresh.discard(statement)  # it ran: a later 0A000 is a migration's
             raise
         if statement in statements.fresh:  # its plan was made just now: no migration made it out of date
             statements.fresh.discard(statement)
