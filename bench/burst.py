@@ -23,7 +23,8 @@ import subprocess
 import sys
 import time
 
-from harness import CpuMeter, broker_messages, docker_run, engine_pids, installation, same_container, store_and_broker_pids
+from harness import (CpuMeter, broker_messages, docker_run, engine_pids, installation, same_container,
+                     store_and_broker_pids)
 
 
 def main() -> int:

@@ -24,7 +24,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--slots", type=int, default=4, help="each worker's")
-    parser.add_argument("--seconds", type=float, nargs="+", default=[0, 1], help="each job sleeps this long (0: `true`)")
+    parser.add_argument("--seconds", type=float, nargs="+", default=[0, 1],
+                        help="each job sleeps this long (0: `true`)")
     args = parser.parse_args()
     rows = []
     for seconds in args.seconds:
@@ -36,7 +37,8 @@ def main() -> int:
                 two = _burst(args.jobs, command)
         rows.append((" ".join(command), one, two))
     cores = os.cpu_count()
-    print(f"bursts of {args.jobs} jobs, {args.slots} slots per worker, this machine's {cores} cores shared by both engines")
+    print(f"bursts of {args.jobs} jobs, {args.slots} slots per worker, this machine's {cores} cores shared by both "
+          "engines")
     print(f"{'job':>8} {'1 worker s':>11} {'2 workers s':>12} {'speed-up':>9}  {'jobs per engine (2 workers)':>28}"
           f"  {'cores busy (1 / 2)':>18}")
     for command, one, two in rows:

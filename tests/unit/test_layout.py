@@ -1,4 +1,5 @@
-"""The code's shape: layers whose imports point one way, no cycles, modules and classes small enough to read."""
+"""The code's shape: layers whose imports point one way, no cycles, modules, classes and lines small enough to
+read."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "platform" / "longshore"
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 200
+MAX_LINE_CHARACTERS = 120
 
 
 def modules() -> list[Path]:
@@ -44,6 +46,12 @@ def test_no_class_is_too_long(path):
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ClassDef):
             assert node.end_lineno - node.lineno + 1 <= MAX_CLASS_LINES, f"class {node.name} in {path.name}"
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_line_is_wider_than_a_side_by_side_diff_shows(path):
+    wide = [number for number, line in enumerate(path.read_text().splitlines(), 1) if len(line) > MAX_LINE_CHARACTERS]
+    assert not wide, f"lines over {MAX_LINE_CHARACTERS} characters: {wide}"
 
 
 def test_no_two_test_modules_share_a_basename():

@@ -3,8 +3,8 @@
 Every response is JSON with a Content-Type (IronWorker's Python client reads that header on every answer,
 204s included); errors are `{"msg": …}` with IronWorker's codes: 400 bad input, 401 no or wrong token,
 404 no such project, code, task or schedule (another project's records answer 404, as if absent), 405,
-413 a body over the limit, 429 a project's quota (with Retry-After). A token comes as `Authorization: OAuth TOKEN` (IronWorker's clients),
-`Authorization: Bearer TOKEN`, or `?oauth=TOKEN`.
+413 a body over the limit, 429 a project's quota (with Retry-After). A token comes as
+`Authorization: OAuth TOKEN` (IronWorker's clients), `Authorization: Bearer TOKEN`, or `?oauth=TOKEN`.
 """
 
 from __future__ import annotations

@@ -54,7 +54,8 @@ def schedule_view(item: Any) -> dict:
     status = {"done": "complete", "paused": "scheduled", "active": "scheduled"}[item.state]
     return {"id": item.id, "project_id": item.project_id, "code_name": request.get("code"),
             "payload": request.get("payload_text", ""), "status": status, "start_at": rfc3339(timing.start_at),
-            "end_at": rfc3339(timing.end_at), "next_start": rfc3339(item.next_at), "last_run_time": rfc3339(item.last_run_at),
+            "end_at": rfc3339(timing.end_at), "next_start": rfc3339(item.next_at),
+            "last_run_time": rfc3339(item.last_run_at),
             "run_every": int(timing.run_every) if timing.run_every else None, "run_times": timing.run_times,
             "run_count": item.runs, "priority": request.get("priority") or 0, "timeout": request.get("timeout"),
             "label": item.label, "created_at": rfc3339(item.created_at), "updated_at": rfc3339(item.updated_at),

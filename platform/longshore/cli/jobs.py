@@ -42,11 +42,12 @@ from longshore.remote import RemoteJob, job_from_view
 @click.option("--priority", type=int, help="0, 1 or 2: of a stack's queued jobs, higher start first (default 0).")
 @click.option("--delay", type=float, default=0, help="Seconds to wait before queueing it (at most 7 days).")
 @click.option("--label", help="Free text to find the job by (`ls --label`).")
-@click.option("--webhook", metavar="URL", help="POST each of its status changes here, signed (LONGSHORE_WEBHOOK_SECRET).")
+@click.option("--webhook", metavar="URL",
+              help="POST each of its status changes here, signed (LONGSHORE_WEBHOOK_SECRET).")
 @click.option("--detach", "-d", is_flag=True, help="Print the job id and return at once.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(stack, code, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay, priority,
-        delay, label, webhook, detach, command) -> None:
+def run(stack, code, image, env_pairs, secret_pairs, payload, timeout, memory, cpus, disk, retries, retry_delay,
+        priority, delay, label, webhook, detach, command) -> None:
     """Run COMMAND as a job and print its output; exit with the job's exit code."""
     client = api_client()
     if client is None:
@@ -212,7 +213,8 @@ def cancel(job_id: str) -> None:
 @click.option("--stack", help="Only jobs of this stack.")
 @click.option("--label", help="Only jobs with this label.")
 @click.option("--code", help="Only jobs of this code.")
-@click.option("--since", metavar="WHEN", help="Only jobs created since: an ISO 8601 time, or an age like 90s, 15m, 2h, 7d.")
+@click.option("--since", metavar="WHEN",
+              help="Only jobs created since: an ISO 8601 time, or an age like 90s, 15m, 2h, 7d.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 def list_jobs(status_filter: str | None, stack: str | None, label: str | None, code: str | None,
               since: str | None, limit: int) -> None:

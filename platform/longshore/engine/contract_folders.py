@@ -127,8 +127,8 @@ class SharedContracts:
         except FileNotFoundError:
             return []
         # A probe's folder (`probe-…`) names no container: one a crash left goes too.
-        return sorted({_container_of(entry.name) for entry in entries
-                       if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < older_than})
+        return sorted({_container_of(entry.name) for entry in entries if entry.is_dir(follow_symlinks=False)
+                       and entry.stat(follow_symlinks=False).st_mtime < older_than})
 
 
 def _container_of(entry: str) -> str:

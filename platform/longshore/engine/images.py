@@ -113,6 +113,6 @@ def _check_registry_resolves(repository: str) -> str:
     try:
         socket.getaddrinfo(host, None)
     except socket.gaierror as exc:
-        raise DockerFailure("pull", FailureKind.PERMANENT,
-                            f"cannot pull {repository}: registry {registry} is unknown (its name does not resolve)") from exc
+        raise DockerFailure("pull", FailureKind.PERMANENT, f"cannot pull {repository}: registry {registry} is "
+                            "unknown (its name does not resolve)") from exc
     return registry

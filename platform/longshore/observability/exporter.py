@@ -38,7 +38,8 @@ class InstallationCollector(Collector):
         yield from self._store()
 
     def _queues(self):
-        messages = GaugeMetricFamily("longshore_queue_messages", "Messages waiting in a queue (stack queues and control).",
+        messages = GaugeMetricFamily("longshore_queue_messages",
+                                     "Messages waiting in a queue (stack queues and control).",
                                      labels=["queue", "stack"])
         consumers = GaugeMetricFamily("longshore_queue_consumers", "Consumers of a queue: workers serving that stack.",
                                       labels=["queue", "stack"])
@@ -60,14 +61,15 @@ class InstallationCollector(Collector):
         yield consumers
 
     def _store(self):
-        finished = CounterMetricFamily("longshore_jobs_finished", "Jobs that reached a final status, by stack and status.",
+        finished = CounterMetricFamily("longshore_jobs_finished",
+                                       "Jobs that reached a final status, by stack and status.",
                                        labels=["stack", "status"])
         submitted = CounterMetricFamily("longshore_jobs_submitted", "Jobs accepted into the store, by stack.",
                                         labels=["stack"])
         by_status = GaugeMetricFamily("longshore_jobs", "Jobs in the store now, by stack and status.",
                                       labels=["stack", "status"])
-        overdue = GaugeMetricFamily("longshore_jobs_overdue", "Jobs still running a minute past their timeout, by stack.",
-                                    labels=["stack"])
+        overdue = GaugeMetricFamily("longshore_jobs_overdue",
+                                    "Jobs still running a minute past their timeout, by stack.", labels=["stack"])
         worker_up = GaugeMetricFamily("longshore_worker_up", "1 if the worker heart-beat recently, else 0.",
                                       labels=["worker"])
         try:

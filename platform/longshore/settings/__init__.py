@@ -54,8 +54,8 @@ class JobSettings:
                                         read=_whole, minimum=2, maximum=64 << 20)
     default_timeout_seconds: float = variable("LONGSHORE_DEFAULT_TIMEOUT_SECONDS", 3600,
                                               "timeout of a job whose stack sets none", minimum=1, maximum=7 * 86400)
-    max_timeout_seconds: float = variable("LONGSHORE_MAX_TIMEOUT_SECONDS", 86400, "the largest timeout a job may ask for",
-                                          minimum=1, maximum=7 * 86400)
+    max_timeout_seconds: float = variable("LONGSHORE_MAX_TIMEOUT_SECONDS", 86400,
+                                          "the largest timeout a job may ask for", minimum=1, maximum=7 * 86400)
     max_retries: int = variable("LONGSHORE_MAX_JOB_RETRIES", 10,
                                 "the most retries a job may ask for (of its own failures)", read=_whole, minimum=0)
     max_retry_delay_seconds: float = variable(
@@ -97,8 +97,8 @@ class WorkerSettings:
         "how often a worker's watcher looks over its attempts and containers (cancels, stalls, adoption)",
         minimum=0.05, maximum=10)
     redrive_after_seconds: float = variable(
-        "LONGSHORE_REDRIVE_AFTER_SECONDS", 30, "a step of a worker's own attempt with no progress this long is sent again",
-        minimum=1, maximum=3600)
+        "LONGSHORE_REDRIVE_AFTER_SECONDS", 30,
+        "a step of a worker's own attempt with no progress this long is sent again", minimum=1, maximum=3600)
     claim_wait_seconds: float = variable(
         "LONGSHORE_CLAIM_WAIT_SECONDS", 5, "how long a pull waits for a free slot before handing its job back",
         minimum=0, maximum=50)
@@ -135,12 +135,12 @@ class RetrySettings:
     step_backoff_seconds: int = variable("LONGSHORE_STEP_BACKOFF_SECONDS", 1,
                                          "first backoff of a step retry; doubles each retry, full jitter",
                                          read=_whole, minimum=1, maximum=60)
-    step_backoff_max_seconds: int = variable("LONGSHORE_STEP_BACKOFF_MAX_SECONDS", 30, "longest backoff of a step retry",
-                                             read=_whole, minimum=1, maximum=60)
+    step_backoff_max_seconds: int = variable("LONGSHORE_STEP_BACKOFF_MAX_SECONDS", 30,
+                                             "longest backoff of a step retry", read=_whole, minimum=1, maximum=60)
     reap_backoff_seconds: int = variable("LONGSHORE_REAP_BACKOFF_SECONDS", 2, "first backoff of a reap retry",
                                          read=_whole, minimum=1, maximum=60)
-    reap_backoff_max_seconds: int = variable("LONGSHORE_REAP_BACKOFF_MAX_SECONDS", 60, "longest backoff of a reap retry",
-                                             read=_whole, minimum=1, maximum=60)
+    reap_backoff_max_seconds: int = variable("LONGSHORE_REAP_BACKOFF_MAX_SECONDS", 60,
+                                             "longest backoff of a reap retry", read=_whole, minimum=1, maximum=60)
     max_redeliveries: int = variable("LONGSHORE_MAX_REDELIVERIES", 3,
                                      "a step redelivered more often (its worker keeps dying) requeues the job",
                                      read=_whole, minimum=0)
@@ -248,7 +248,7 @@ class Settings:
         shown_default="`$LONGSHORE_HOME/contracts`")
     broker_url: str = variable("LONGSHORE_BROKER_URL", "memory://", "`amqp://…` for RabbitMQ",
                                read=_url(BROKER_SCHEMES), shown_default="none: embedded")
-    database_url: str = variable("LONGSHORE_DATABASE_URL", lambda values: f"sqlite:///{values['home'] / 'longshore.db'}",
+    database_url: str = variable("LONGSHORE_DATABASE_URL", lambda values: f"sqlite:///{values['home']}/longshore.db",
                                  "`postgresql://…` in production", read=_url(DATABASE_SCHEMES),
                                  shown_default="`sqlite:///$LONGSHORE_HOME/longshore.db`")
     database_pool_size: int = variable("LONGSHORE_DATABASE_POOL_SIZE", 5,
@@ -390,8 +390,8 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
-def _shown(default: Any) -> str:
-    return f"{default:g}" if isinstance(default, float) else str(default) if isinstance(default, int) else f"`{default}`"
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value) if isinstance(value, int) else f"`{value}`"
 
 
 @functools.cache

@@ -35,8 +35,8 @@ class RepairLeases:
         return now if taken else None
 
     def keep(self, job_id: str, number: int, *, owner: str, lease: float, **fields: Any) -> bool:
-        """Write `fields` (`container_id`, `remade_from`, `repair_at`) while the lease is still held and the attempt open;
-        False if it was taken over or the attempt ended (nothing written)."""
+        """Write `fields` (`container_id`, `remade_from`, `repair_at`) while the lease is still held and the attempt
+        open; False if it was taken over or the attempt ended (nothing written)."""
         with single_write(self.engine) as conn:
             return conn.execute(attempts.update().where(*_mine_and_open(job_id, number, owner),
                                                         attempts.c.repair_at == lease)

@@ -28,8 +28,9 @@ class ScheduleStore:
         now = time.time()
         with self.engine.begin() as conn:
             conn.execute(schedules.insert().values(
-                id=schedule_id, project_id=project, request=request, label=label, start_at=timing.start_at, run_every=timing.run_every,
-                run_times=timing.run_times, end_at=timing.end_at, next_occurrence=0, next_at=timing.start_at,
+                id=schedule_id, project_id=project, request=request, label=label, start_at=timing.start_at,
+                run_every=timing.run_every, run_times=timing.run_times, end_at=timing.end_at, next_occurrence=0,
+                next_at=timing.start_at,
                 runs=0, skipped=0, paused=False, created_at=now, updated_at=now))
         return schedule_id
 

@@ -29,7 +29,8 @@ def upgrade() -> None:
         jobs.create_index("ix_jobs_created_at", ["created_at"])
         jobs.create_index("ix_jobs_unpublished", ["status", "published_at"])
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("UPDATE jobs SET output_bytes = convert_to(output, 'UTF8'), result_bytes = convert_to(result, 'UTF8')")
+        op.execute("UPDATE jobs SET output_bytes = convert_to(output, 'UTF8'), "
+                   "result_bytes = convert_to(result, 'UTF8')")
     else:
         op.execute("UPDATE jobs SET output_bytes = CAST(output AS BLOB), result_bytes = CAST(result AS BLOB)")
     with op.batch_alter_table("attempts") as attempts:
