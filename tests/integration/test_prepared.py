@@ -132,17 +132,12 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
     sum_of = sa.text("SELECT CAST(:a AS int) + CAST(:b AS int), '%' || :c, :c")  # a literal % and a repeated name
     untyped = sa.text("SELECT :a IS NULL")  # PostgreSQL cannot infer its parameter's type: never prepared
 
-    def on_server(conn) -> list[str]:  # through the driver itself: this read is never prepared
-        cursor = conn.connection.dbapi_connection.cursor()
-        cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY prepare_time")
-        return [row[0] for row in cursor.fetchall()]
-
     with store.engine.begin() as conn:
         conn.execute(sa.text("CREATE TEMP TABLE marks (n int)"))
         # The first run is sent as it is; the second prepares it; each answers as an unprepared one would
         for n in range(3):
             assert conn.execute(sum_of, {"a": n, "b": 10, "c": "it's"}).one() == (n + 10, "%it's", "it's")
-        [statement] = on_server(conn)
+        [statement] = prepared_on(conn)
         assert "$1" in statement and "$3" in statement and "'%'" in statement and "%(" not in statement
         # A statement that cannot be prepared fails to under a savepoint: the transaction goes on, and commits
         conn.execute(sa.text("INSERT INTO marks VALUES (1)"))
@@ -155,7 +150,7 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
         for _ in range(3):
             conn.execute(marks.insert(), [{"n": 0}, {"n": 0}])
             assert conn.execute(streamed.execution_options(stream_results=True), {"n": 1}).scalars().all() == [1, 2]
-        assert len(on_server(conn)) == 1
+        assert len(prepared_on(conn)) == 1
     assert store.engine.dialect.name == "postgresql"
     # What was prepared outlives a rolled-back transaction (PREPARE is not transactional)
     with pytest.raises(sa.exc.DataError):
@@ -174,7 +169,7 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
         for n in range(4):
             for _ in range(2):
                 assert conn.execute(sa.text(f"SELECT CAST(:a AS int) + {n}"), {"a": 1}).scalar() == n + 1
-        assert len(on_server(conn)) == 3 and "+ 0" not in " ".join(on_server(conn))
+        assert len(prepared_on(conn)) == 3 and "+ 0" not in " ".join(prepared_on(conn))
         pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     # A connection that is replaced (the store restarted under it) starts with none, and prepares afresh
     killer = Store(postgres, pool_size=1, max_overflow=0, prepare=False)
@@ -186,12 +181,12 @@ def test_statements_a_connection_repeats_are_prepared_once_there_and_a_failed_pr
     with store.engine.connect() as conn:
         for n in range(3):
             assert conn.execute(sum_of, {"a": n, "b": 0, "c": ""}).one() == (n, "%", "")
-        assert len(on_server(conn)) == 1
+        assert len(prepared_on(conn)) == 1
     # With LONGSHORE_DATABASE_PREPARE=off, nothing is
     with killer.engine.connect() as conn:
         for _ in range(3):
             conn.execute(sum_of, {"a": 1, "b": 1, "c": ""})
-        assert on_server(conn) == []
+        assert prepared_on(conn) == []
 
 
 def test_a_prepared_statement_keeps_what_the_unprepared_one_meant_and_a_pooler_that_drops_them_turns_them_off(
